@@ -1,0 +1,496 @@
+"""Pure logic of `make reproduce` (no processes, no files): published
+figures, run ordering, aggregation, ratios, verdicts, explanations and the
+text/markdown tables.  harness/reproduce.py does the I/O.  Python 3 stdlib.
+"""
+
+import math
+import statistics
+
+STRATEGIES = ["forwarder", "precode-reuse", "lazy", "entry-cell", "notier"]
+
+# The four counters of the PR #125359 table, under the reference's names.
+SEED_COUNTERS = [
+    "try_backpatch_calls",
+    "backpatch_slots_calls",
+    "slot_writes",
+    "entry_point_oscillations",
+]
+
+# Published figures (dotnet/runtime PR #125359 and PR #124664/#125285),
+# kept as data so every table prints them beside our own numbers.
+PUBLISHED = {
+    "pr125359_table": {
+        "source": "dotnet/runtime PR #125359, description, 'Results' table",
+        "columns": {"before": "Before (forwarder stubs)", "after": "After optimization"},
+        "rows": {
+            "try_backpatch_calls": {"label": "TryBackpatchEntryPointSlots", "before": 335, "after": 0},
+            "backpatch_slots_calls": {"label": "BackpatchSlots", "before": 335, "after": 0},
+            "slot_writes": {"label": "Slot writes", "before": 91, "after": 0},
+            "entry_point_oscillations": {"label": "Entry point oscillations", "before": 281, "after": 0},
+        },
+    },
+    "pr125359_commit": {
+        "source": "dotnet/runtime PR #125359, commit message of the core change",
+        "columns": ["TryBackpatchEntryPointSlots", "BackpatchSlots", "slot writes"],
+        "rows": [
+            {"label": "Baseline (forwarder stubs)", "values": [335, 91, None]},
+            {"label": "Previous optimization", "values": [281, 0, 60]},
+            {"label": "After this change", "values": [0, 0, 0]},
+        ],
+        "note": "the commit message puts 91 under BackpatchSlots while the PR table "
+                "lists 91 slot writes; both are printed as published",
+    },
+    "orchard_regression": {
+        "source": "dotnet/runtime PR #124664 (precode reuse), reverted by #125285",
+        "regression_pct_low": 12.0,
+        "regression_pct_high": 13.0,
+        "strategy": "precode-reuse",
+        "baseline": "forwarder",
+    },
+}
+
+# A drop of at least this much in precode-reuse throughput counts as the
+# regression reproducing (workloads-and-peers.md §5 W1 flags >= 5%).
+REGRESSION_FLAG_PCT = 5.0
+
+ORCHARD_EXPLAIN_COUNTERS = [
+    "backpatch_lock_hold_ns",
+    "backpatch_lock_acquisitions",
+    "backpatch_lock_contended",
+    "entry_point_oscillations",
+    "slot_writes",
+    "try_backpatch_calls",
+    "precode_retargets",
+]
+
+
+# ---- ordering ---------------------------------------------------------------------
+def alternating_order(strategies, reps):
+    """ABCDE ABCDE ...: every repetition runs each strategy once, in the same
+    order, so slow drifts of the host hit all strategies alike."""
+    if reps < 1:
+        raise ValueError("reps must be >= 1")
+    if not strategies:
+        raise ValueError("no strategies")
+    return [(rep, s) for rep in range(reps) for s in strategies]
+
+
+# ---- counters ----------------------------------------------------------------------
+def counter(run, name, part="total"):
+    """Counter value from one tk-bench strategy object; 0 when absent."""
+    c = run.get("counters", {}).get(name)
+    if c is None:
+        return 0
+    if part == "total":
+        return c.get("total", c.get("nonfinal", 0) + c.get("final", 0))
+    return c.get(part, 0)
+
+
+def mean_counters(runs):
+    """Per-counter mean (nonfinal, final, total) over several runs."""
+    names = []
+    for r in runs:
+        for n in r.get("counters", {}):
+            if n not in names:
+                names.append(n)
+    out = {}
+    for n in names:
+        nf = [counter(r, n, "nonfinal") for r in runs]
+        fi = [counter(r, n, "final") for r in runs]
+        out[n] = {
+            "nonfinal": statistics.fmean(nf) if nf else 0.0,
+            "final": statistics.fmean(fi) if fi else 0.0,
+            "total": statistics.fmean([a + b for a, b in zip(nf, fi)]) if nf else 0.0,
+        }
+    return out
+
+
+def measured_rps(run):
+    """Throughput over both measured windows (measured + measured2)."""
+    req = 0
+    ms = 0.0
+    for ph in ("measured", "measured2"):
+        p = run.get("phases", {}).get(ph)
+        if p and p.get("duration_ms"):
+            req += p.get("requests", 0)
+            ms += p["duration_ms"]
+    return req * 1000.0 / ms if ms > 0 else 0.0
+
+
+def deterministic_counters(run):
+    """Counters that must repeat exactly in deterministic mode: everything
+    except measured times (names ending in _ns or _us)."""
+    return {k: v for k, v in run.get("counters", {}).items()
+            if not (k.endswith("_ns") or k.endswith("_us"))}
+
+
+def window_rates(run, phases=("measured", "measured2")):
+    """Per-window requests/s inside the measured phases."""
+    w = run.get("windows") or {}
+    rates = w.get("requests_per_s") or []
+    labels = w.get("phase") or []
+    return [r for r, p in zip(rates, labels) if p in phases]
+
+
+def relative_sem_pct(values):
+    """Standard error of the mean, in percent of the mean (None if < 2)."""
+    vals = [v for v in values if v is not None]
+    if len(vals) < 2:
+        return None
+    m = statistics.fmean(vals)
+    if not m:
+        return None
+    return statistics.stdev(vals) / math.sqrt(len(vals)) / m * 100.0
+
+
+def ratio(value, base):
+    if base is None or value is None:
+        return None
+    if base == 0:
+        return None if value != 0 else 1.0
+    return value / base
+
+
+def spread_pct(values):
+    """(max - min) / mean in percent; None for fewer than two values."""
+    vals = [v for v in values if v is not None]
+    if len(vals) < 2:
+        return None
+    m = statistics.fmean(vals)
+    return (max(vals) - min(vals)) / m * 100.0 if m else None
+
+
+# ---- seed-vtable-test ------------------------------------------------------------------
+def seed_comparison(strategies):
+    """Rows comparing our deterministic counters with the PR #125359 table.
+
+    `strategies` maps strategy -> tk-bench strategy object.  'before' is
+    shown beside forwarder and precode-reuse (the PR labels it "forwarder
+    stubs"; the narrative attributes the counts to the precode-reuse design),
+    'after' beside lazy (the PR's fix).  Published counts span the whole test
+    run; we compare our non-final counts (what the fix removes) and report
+    the final-tier ones separately."""
+    pub = PUBLISHED["pr125359_table"]["rows"]
+    rows = []
+    for name in SEED_COUNTERS:
+        p = pub[name]
+        row = {"counter": name, "published_label": p["label"],
+               "published_before": p["before"], "published_after": p["after"], "ours": {}}
+        for s in ("forwarder", "precode-reuse", "lazy", "entry-cell", "notier"):
+            if s in strategies:
+                run = strategies[s]
+                row["ours"][s] = {"nonfinal": counter(run, name, "nonfinal"),
+                                  "final": counter(run, name, "final")}
+        row["why"] = seed_why(name, row)
+        rows.append(row)
+    return rows
+
+
+def seed_why(name, row):
+    ours = row["ours"]
+    pb = row["published_before"]
+    parts = []
+    lazy = ours.get("lazy")
+    if lazy is not None:
+        if lazy["nonfinal"] == 0:
+            parts.append("lazy: 0 in non-final tiers, as published after the fix")
+        else:
+            parts.append("lazy: %d in non-final tiers where the fix publishes 0 (MISMATCH)"
+                         % lazy["nonfinal"])
+        if lazy["final"]:
+            parts.append("its %d final-tier ones are the lazy patches at the final tier"
+                         % lazy["final"])
+    before = [(s, ours[s]["nonfinal"]) for s in ("forwarder", "precode-reuse") if s in ours]
+    if before:
+        b = max(v for _, v in before)
+        if b == 0:
+            parts.append("eager strategies show 0 where %d is published (MISMATCH)" % pb)
+        else:
+            parts.append("eager strategies %s vs %d published: same sign, scale %.2fx "
+                         "(our replica is smaller; the PR's test size is unpublished)"
+                         % ("/".join("%s %d" % (s, v) for s, v in before), pb, b / pb if pb else 0))
+    return "; ".join(parts)
+
+
+def seed_verdict(rows):
+    """True when the published *shape* holds: lazy has zero non-final
+    try_backpatch/slot writes/oscillations, eager strategies have some."""
+    ok = True
+    for r in rows:
+        lazy = r["ours"].get("lazy")
+        if lazy is None or lazy["nonfinal"] != 0:
+            ok = False
+        eager = [r["ours"][s]["nonfinal"] for s in ("forwarder", "precode-reuse") if s in r["ours"]]
+        if not eager or max(eager) == 0:
+            ok = False
+    return ok
+
+
+# ---- orchard-like ------------------------------------------------------------------------
+def orchard_summary(runs_by_strategy, baseline="forwarder"):
+    """runs_by_strategy: strategy -> list of tk-bench strategy objects (one
+    per repetition).  Returns per-strategy aggregates and ratios."""
+    agg = {}
+    for s, runs in runs_by_strategy.items():
+        rps = [measured_rps(r) for r in runs]
+        mc = mean_counters(runs)
+        threads = runs[0].get("threads", 1) if runs else 1
+        dur_ms = statistics.fmean(
+            sum((r.get("phases", {}).get(ph) or {}).get("duration_ms", 0.0)
+                for ph in ("warmup", "measured", "quiet", "burst", "measured2"))
+            for r in runs) if runs else 0.0
+        windows = [x for r in runs for x in window_rates(r)]
+        agg[s] = {
+            "requests_per_s": {"mean": statistics.fmean(rps) if rps else 0.0, "runs": rps,
+                               "spread_pct": spread_pct(rps),
+                               "window_sem_pct": relative_sem_pct(windows)},
+            "counters": mc,
+            "lock_hold_share_pct": (mc.get("backpatch_lock_hold_ns", {}).get("total", 0.0)
+                                    / (threads * dur_ms * 1e6) * 100.0) if dur_ms > 0 else None,
+            "time_to_steady_state_ms": [r.get("time_to_steady_state_ms") for r in runs],
+            "first_request_us": [r.get("first_request_us") for r in runs],
+        }
+    base = agg.get(baseline)
+    for s, a in agg.items():
+        if base is None:
+            a["ratio_vs_" + baseline] = None
+            continue
+        a["ratio_vs_" + baseline] = {
+            "requests_per_s": ratio(a["requests_per_s"]["mean"], base["requests_per_s"]["mean"]),
+            "backpatch_lock_acquisitions": ratio(
+                a["counters"].get("backpatch_lock_acquisitions", {}).get("total", 0.0),
+                base["counters"].get("backpatch_lock_acquisitions", {}).get("total", 0.0)),
+            "backpatch_lock_contended": ratio(
+                a["counters"].get("backpatch_lock_contended", {}).get("total", 0.0),
+                base["counters"].get("backpatch_lock_contended", {}).get("total", 0.0)),
+            "backpatch_lock_hold_ns": ratio(
+                a["counters"].get("backpatch_lock_hold_ns", {}).get("total", 0.0),
+                base["counters"].get("backpatch_lock_hold_ns", {}).get("total", 0.0)),
+        }
+    return agg
+
+
+def orchard_verdict(agg, baseline="forwarder", suspect="precode-reuse"):
+    """Does precode-reuse lose >= REGRESSION_FLAG_PCT against forwarder, and
+    which counter explains the difference (or its absence)?"""
+    pub = PUBLISHED["orchard_regression"]
+    v = {"published_regression_pct": [pub["regression_pct_low"], pub["regression_pct_high"]],
+         "flag_pct": REGRESSION_FLAG_PCT}
+    if baseline not in agg or suspect not in agg:
+        v.update(reproduced=None, regression_pct=None, noise_pct=None, explaining_counter=None,
+                 explanation="%s or %s did not run" % (baseline, suspect))
+        return v
+    b, s = agg[baseline], agg[suspect]
+    r = ratio(s["requests_per_s"]["mean"], b["requests_per_s"]["mean"])
+    reg = (1.0 - r) * 100.0 if r is not None else None
+    # noise: the larger of the run-to-run spread and twice the combined
+    # standard error of the per-window rates (available from one run)
+    noise = [x for x in (b["requests_per_s"]["spread_pct"], s["requests_per_s"]["spread_pct"])
+             if x is not None]
+    sems = [x for x in (b["requests_per_s"].get("window_sem_pct"), s["requests_per_s"].get("window_sem_pct"))
+            if x is not None]
+    if len(sems) == 2:
+        noise.append(2.0 * math.sqrt(sems[0] ** 2 + sems[1] ** 2))
+    noise_pct = max(noise) if noise else None
+    # the counter that grew most from baseline to suspect
+    best, best_ratio, increases = None, None, {}
+    for name in ORCHARD_EXPLAIN_COUNTERS:
+        bv = b["counters"].get(name, {}).get("total", 0.0)
+        sv = s["counters"].get(name, {}).get("total", 0.0)
+        rr = ratio(sv, bv)
+        if rr is None and sv > 0:
+            rr = math.inf
+        increases[name] = rr
+        if rr is not None and (best_ratio is None or rr > best_ratio):
+            best, best_ratio = name, rr
+    within_noise = noise_pct is not None and reg is not None and abs(reg) <= noise_pct
+    reproduced = reg is not None and reg >= REGRESSION_FLAG_PCT and not within_noise
+    share_b = b.get("lock_hold_share_pct")
+    share_s = s.get("lock_hold_share_pct")
+    text = []
+    if reg is None:
+        text.append("no throughput measured")
+    elif reg >= REGRESSION_FLAG_PCT and within_noise:
+        text.append("INCONCLUSIVE: %s is %.1f%% slower than %s (published %.0f-%.0f%%), but the "
+                    "difference is within this host's noise"
+                    % (suspect, reg, baseline, pub["regression_pct_low"], pub["regression_pct_high"]))
+    elif reproduced:
+        text.append("REPRODUCED: %s is %.1f%% slower than %s (published %.0f-%.0f%%)"
+                    % (suspect, reg, baseline, pub["regression_pct_low"], pub["regression_pct_high"]))
+    else:
+        text.append("NOT REPRODUCED: %s is %s%.1f%% %s than %s (published %.0f-%.0f%% slower; flag at %.0f%%)"
+                    % (suspect, "", abs(reg), "slower" if reg >= 0 else "faster", baseline,
+                       pub["regression_pct_low"], pub["regression_pct_high"], REGRESSION_FLAG_PCT))
+    if noise_pct is not None:
+        text.append("noise %.1f%% (run-to-run spread or 2x the standard error of the window rates)%s"
+                    % (noise_pct, "; difference within noise" if within_noise else ""))
+    if best is not None:
+        text.append("largest counter increase: %s x%s" % (best, fmt_ratio(best_ratio)))
+    if share_b is not None and share_s is not None:
+        text.append("backpatch lock held %.2f%% of worker time under %s vs %.2f%% under %s, "
+                    "which bounds what the lock alone can cost"
+                    % (share_s, suspect, share_b, baseline))
+    v.update(reproduced=reproduced if reg is not None else None, regression_pct=reg,
+             noise_pct=noise_pct, within_noise=within_noise, explaining_counter=best,
+             explaining_ratio=None if best_ratio in (None, math.inf) else best_ratio,
+             counter_ratios={k: (None if x in (None, math.inf) else x) for k, x in increases.items()},
+             lock_hold_share_pct={baseline: share_b, suspect: share_s},
+             explanation="; ".join(text))
+    return v
+
+
+# ---- steady-state ----------------------------------------------------------------------------
+def parse_valgrind_irefs(text):
+    """Total instructions from cachegrind's summary ('I refs: 1,234')."""
+    for line in text.splitlines():
+        if "I" in line and "refs:" in line:
+            tail = line.split("refs:", 1)[1].strip().replace(",", "")
+            num = tail.split()[0] if tail else ""
+            if num.isdigit():
+                return int(num)
+    return None
+
+
+def instructions_per_call(ir_with, ir_without, calls):
+    if ir_with is None or ir_without is None or calls <= 0:
+        return None
+    return (ir_with - ir_without) / calls
+
+
+def steady_summary(ns_runs, instr, counters_by_strategy, baseline="notier"):
+    """ns_runs: strategy -> [ns/call]; instr: strategy -> instructions/call
+    or None; counters_by_strategy: strategy -> tk-bench strategy object."""
+    out = {}
+    base_ns = statistics.median(ns_runs[baseline]) if ns_runs.get(baseline) else None
+    base_in = instr.get(baseline)
+    for s, vals in ns_runs.items():
+        med = statistics.median(vals) if vals else None
+        run = counters_by_strategy.get(s, {})
+        nonfinal_methods = sum(counter(run, n) for n in ("methods_at_tier0", "methods_at_tier0instr"))
+        final_methods = sum(counter(run, n) for n in ("methods_at_tier1", "methods_at_optimized"))
+        ipc = instr.get(s)
+        out[s] = {
+            "ns_per_call": {"median": med, "runs": vals, "spread_pct": spread_pct(vals)},
+            "instructions_per_call": ipc,
+            "ratio_vs_" + baseline: {"ns_per_call": ratio(med, base_ns),
+                                     "instructions_per_call": ratio(ipc, base_in)},
+            "methods_not_final_after_warmup": nonfinal_methods,
+            "methods_final_after_warmup": final_methods,
+        }
+        out[s]["why"] = steady_why(s, out[s], base_in, baseline)
+    return out
+
+
+def steady_why(s, row, base_in, baseline):
+    if s == baseline:
+        return "baseline: no tiering, final code installed at type load"
+    ipc = row["instructions_per_call"]
+    parts = []
+    if ipc is not None and base_in:
+        d = round(ipc - base_in, 1) + 0.0          # no "-0.0"
+        parts.append("%+.1f instructions/call (%+.1f%%) vs %s" % (d, d / base_in * 100.0, baseline))
+    elif ipc is None:
+        parts.append("no instruction count (valgrind unavailable or skipped)")
+    nf = row["methods_not_final_after_warmup"]
+    tot = nf + row["methods_final_after_warmup"]
+    if nf:
+        parts.append("%d of %d published methods still below the final tier after warmup "
+                     "(their calls still pass counting stubs or precodes)" % (nf, tot))
+    else:
+        parts.append("all %d published methods at the final tier" % tot)
+    return "; ".join(parts)
+
+
+# ---- formatting --------------------------------------------------------------------------------
+def fmt_ratio(x):
+    if x is None:
+        return "-"
+    if x == math.inf:
+        return "inf"
+    return "%.3f" % x
+
+
+def fmt_num(x, nd=1):
+    if x is None:
+        return "-"
+    if isinstance(x, int):
+        return str(x)
+    if abs(x - round(x)) < 1e-9 and abs(x) < 1e15:
+        return str(int(round(x)))
+    return ("%." + str(nd) + "f") % x
+
+
+def table(headers, rows, markdown=False):
+    """Aligned text table, or a GitHub markdown table."""
+    cells = [[str(c) for c in r] for r in rows]
+    if markdown:
+        out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        out += ["| " + " | ".join(r) + " |" for r in cells]
+        return "\n".join(out)
+    widths = [len(h) for h in headers]
+    for r in cells:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
+    line = lambda r: "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
+                               for i, c in enumerate(r))
+    out = [line(headers), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells]
+    return "\n".join(out)
+
+
+def seed_table(rows, markdown=False):
+    headers = ["counter", "published before", "ours forwarder (nf/f)", "ours precode-reuse (nf/f)",
+               "published after", "ours lazy (nf/f)", "diff lazy-after (nf)"]
+    body = []
+    for r in rows:
+        o = r["ours"]
+        cell = lambda s: ("%d/%d" % (o[s]["nonfinal"], o[s]["final"])) if s in o else "-"
+        diff = (o["lazy"]["nonfinal"] - r["published_after"]) if "lazy" in o else None
+        body.append([r["counter"], r["published_before"], cell("forwarder"), cell("precode-reuse"),
+                     r["published_after"], cell("lazy"), fmt_num(diff)])
+    return table(headers, body, markdown)
+
+
+def commit_table(markdown=False):
+    c = PUBLISHED["pr125359_commit"]
+    body = [[r["label"]] + [("-" if v is None else v) for v in r["values"]] for r in c["rows"]]
+    return table(["published (commit message)"] + c["columns"], body, markdown)
+
+
+def orchard_table(agg, order, baseline="forwarder", markdown=False):
+    headers = ["strategy", "req/s (mean)", "spread %", "ratio", "lock acq", "ratio", "contended",
+               "ratio", "lock hold ms", "ratio", "published"]
+    body = []
+    pub = PUBLISHED["orchard_regression"]
+    for s in order:
+        if s not in agg:
+            continue
+        a = agg[s]
+        rr = a.get("ratio_vs_" + baseline) or {}
+        c = a["counters"]
+        published = ("-%.0f..-%.0f%%" % (pub["regression_pct_low"], pub["regression_pct_high"])
+                     if s == pub["strategy"] else ("1.000" if s == baseline else ""))
+        body.append([s, fmt_num(a["requests_per_s"]["mean"]), fmt_num(a["requests_per_s"]["spread_pct"]),
+                     fmt_ratio(rr.get("requests_per_s")),
+                     fmt_num(c.get("backpatch_lock_acquisitions", {}).get("total")),
+                     fmt_ratio(rr.get("backpatch_lock_acquisitions")),
+                     fmt_num(c.get("backpatch_lock_contended", {}).get("total")),
+                     fmt_ratio(rr.get("backpatch_lock_contended")),
+                     fmt_num(c.get("backpatch_lock_hold_ns", {}).get("total", 0.0) / 1e6, 2),
+                     fmt_ratio(rr.get("backpatch_lock_hold_ns")), published])
+    return table(headers, body, markdown)
+
+
+def steady_table(summary, order, baseline="notier", markdown=False):
+    headers = ["strategy", "ns/call (median)", "spread %", "ratio vs " + baseline,
+               "instr/call", "ratio vs " + baseline, "methods not final"]
+    body = []
+    for s in order:
+        if s not in summary:
+            continue
+        r = summary[s]
+        rr = r["ratio_vs_" + baseline]
+        body.append([s, fmt_num(r["ns_per_call"]["median"], 2), fmt_num(r["ns_per_call"]["spread_pct"]),
+                     fmt_ratio(rr["ns_per_call"]), fmt_num(r["instructions_per_call"], 1),
+                     fmt_ratio(rr["instructions_per_call"]), r["methods_not_final_after_warmup"]])
+    return table(headers, body, markdown)

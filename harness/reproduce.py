@@ -1,0 +1,334 @@
+#!/usr/bin/python3
+"""`make reproduce`: runs tk-bench and valgrind, reads their JSON and
+output, and writes results/reproduce.json and results/reproduce.md.
+
+  1. seed-vtable-test under every strategy, deterministic mode, twice (the
+     counters must be identical), beside the PR #125359 counter table;
+  2. orchard-like with real threads, strategies alternating across
+     repetitions (ABCDE ABCDE), throughput and lock figures as ratios
+     against forwarder, beside the published 12-13% precode-reuse regression;
+  3. steady-state ns/call (median of repetitions) and instructions/call
+     (cachegrind, run with N calls minus a run with 0 calls) per strategy as
+     ratios against notier.
+
+Python 3 standard library only.  Quick mode: --quick or REPRODUCE_QUICK=1.
+Usage and output: docs/readme/50-reproduce.md; JSON schema:
+harness/schema/reproduce.schema.json (docs/spec/50-workloads.md).
+Exit status: 0 ok, 1 a run failed or the output did not validate, 2 usage.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import repro_lib as L  # noqa: E402
+import schema_check  # noqa: E402
+
+ROOT = os.path.dirname(HERE)
+SCHEMA = os.path.join(HERE, "schema", "reproduce.schema.json")
+
+
+class RunError(Exception):
+    pass
+
+
+class Reproducer:
+    def __init__(self, args):
+        self.a = args
+        self.t0 = time.monotonic()
+        self.tmp = tempfile.mkdtemp(prefix="tk-reproduce-")
+        self.commands = []
+        self.nrun = 0
+
+    def log(self, msg):
+        sys.stderr.write("reproduce [%5.1fs] %s\n" % (time.monotonic() - self.t0, msg))
+        sys.stderr.flush()
+
+    def bench(self, workload, strategy, extra=(), tag=None):
+        """Runs tk-bench once; returns its parsed JSON."""
+        self.nrun += 1
+        out = os.path.join(self.tmp, "%s-%s-%d.json" % (workload, tag or strategy, self.nrun))
+        cmd = [self.a.bin, workload, "--strategy", strategy, "--json", out]
+        if self.a.impl:
+            cmd += ["--impl", self.a.impl]
+        cmd += list(extra)
+        self.commands.append(" ".join(cmd[:1] + cmd[1:]))
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True, timeout=self.a.timeout)
+        except subprocess.TimeoutExpired:
+            raise RunError("timed out after %d s: %s" % (self.a.timeout, " ".join(cmd)))
+        if p.returncode != 0 or not os.path.exists(out):
+            tail = "\n".join((p.stderr or "").strip().splitlines()[-8:])
+            raise RunError("tk-bench failed (exit %d): %s\n%s" % (p.returncode, " ".join(cmd), tail))
+        with open(out) as f:
+            return json.load(f)
+
+    def valgrind_irefs(self, strategy, calls):
+        cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+               self.a.bin, "steady-state", "--strategy", strategy, "--calls", str(calls),
+               "--scale", str(self.valgrind_scale)]
+        if self.a.impl:
+            cmd += ["--impl", self.a.impl]
+        self.commands.append(" ".join(cmd))
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True, timeout=self.a.timeout)
+        except subprocess.TimeoutExpired:
+            raise RunError("valgrind timed out: %s" % " ".join(cmd))
+        if p.returncode != 0:
+            raise RunError("valgrind run failed (exit %d): %s\n%s" % (
+                p.returncode, " ".join(cmd), "\n".join(p.stderr.strip().splitlines()[-6:])))
+        ir = L.parse_valgrind_irefs(p.stderr)
+        if ir is None:
+            raise RunError("no 'I refs' line in valgrind output: %s" % " ".join(cmd))
+        return ir
+
+    # ---- 1. seed-vtable-test --------------------------------------------------------------
+    def seed(self):
+        self.log("seed-vtable-test: all strategies, deterministic (run 1/2)")
+        j1 = self.bench("seed-vtable-test", "all", ["--deterministic"], tag="all-a")
+        self.log("seed-vtable-test: all strategies, deterministic (run 2/2)")
+        j2 = self.bench("seed-vtable-test", "all", ["--deterministic"], tag="all-b")
+        self.first = j1
+        strat = j1["strategies"]
+        same = all(L.deterministic_counters(strat[s]) ==
+                   L.deterministic_counters(j2["strategies"].get(s, {})) for s in strat)
+        rows = L.seed_comparison(strat)
+        return {
+            "workload": self.workload_info(j1),
+            "repeat_identical": same,
+            "shape_matches": L.seed_verdict(rows),
+            "strategies": {s: {"config": r["config"], "counters": r["counters"]} for s, r in strat.items()},
+            "comparison": rows,
+        }
+
+    # ---- 2. orchard-like --------------------------------------------------------------------
+    def orchard(self, strategies):
+        order = L.alternating_order(strategies, self.reps)
+        runs = {s: [] for s in strategies}
+        extra = []
+        if self.a.quick:
+            extra.append("--quick")
+        if self.a.orchard_scale != 1.0:
+            extra += ["--scale", str(self.a.orchard_scale)]
+        if self.a.threads:
+            extra += ["--threads", str(self.a.threads)]
+        last = None
+        for i, (rep, s) in enumerate(order):
+            self.log("orchard-like %d/%d: %s (repetition %d)" % (i + 1, len(order), s, rep + 1))
+            j = self.bench("orchard-like", s, extra, tag="%s-r%d" % (s, rep))
+            runs[s].append(j["strategies"][s])
+            last = j
+        agg = L.orchard_summary(runs, baseline="forwarder")
+        verdict = L.orchard_verdict(agg)
+        out = {"workload": self.workload_info(last), "reps": self.reps,
+               "scale": self.a.orchard_scale, "threads": last["workload"]["threads"],
+               "order": [s for _, s in order], "strategies": {}, "verdict": verdict}
+        for s in strategies:
+            a = agg[s]
+            out["strategies"][s] = {
+                "config": runs[s][0]["config"], "counters": a["counters"],
+                "requests_per_s": a["requests_per_s"], "ratio_vs_forwarder": a["ratio_vs_forwarder"],
+                "lock_hold_share_pct": a["lock_hold_share_pct"],
+                "time_to_steady_state_ms": a["time_to_steady_state_ms"],
+                "first_request_us": a["first_request_us"]}
+        return out
+
+    # ---- 3. steady-state ----------------------------------------------------------------------
+    def steady(self, strategies):
+        ns = {s: [] for s in strategies}
+        last_run = {}
+        info = None
+        for rep, s in L.alternating_order(strategies, self.steady_reps):
+            self.log("steady-state ns/call: %s (repetition %d/%d)" % (s, rep + 1, self.steady_reps))
+            j = self.bench("steady-state", s, ["--deterministic"], tag="%s-r%d" % (s, rep))
+            r = j["strategies"][s]
+            if r.get("ns_per_call") is not None:
+                ns[s].append(r["ns_per_call"])
+            last_run[s] = r
+            info = j
+        instr = {s: None for s in strategies}
+        have_vg = shutil.which("valgrind") is not None and not self.a.skip_valgrind
+        note = ""
+        if have_vg:
+            for s in strategies:
+                self.log("steady-state instructions/call: %s (cachegrind, %d and 0 calls)"
+                         % (s, self.valgrind_calls))
+                with_calls = self.valgrind_irefs(s, self.valgrind_calls)
+                without = self.valgrind_irefs(s, 0)
+                instr[s] = L.instructions_per_call(with_calls, without, self.valgrind_calls)
+            note = ("instructions/call = (I refs with --calls %d - I refs with --calls 0) / %d, "
+                    "steady-state at --scale %g under cachegrind"
+                    % (self.valgrind_calls, self.valgrind_calls, self.valgrind_scale))
+        else:
+            note = "skipped (--skip-valgrind)" if self.a.skip_valgrind else "valgrind not found"
+        summary = L.steady_summary(ns, instr, last_run, baseline="notier")
+        out = {"workload": self.workload_info(info), "reps": self.steady_reps,
+               "valgrind": {"available": have_vg, "tool": "cachegrind", "calls": self.valgrind_calls,
+                            "scale": self.valgrind_scale, "note": note},
+               "strategies": {}}
+        for s in strategies:
+            row = dict(summary[s])
+            row["config"] = last_run[s]["config"]
+            row["counters"] = last_run[s]["counters"]
+            out["strategies"][s] = row
+        return out
+
+    @staticmethod
+    def workload_info(j):
+        w = j["workload"]
+        return {"name": w["name"], "fingerprint": w["fingerprint"], "seed": w["seed"],
+                "mode": w["mode"], "threads": w["threads"], "scale": w["scale"], "quick": w["quick"],
+                "universe": w["universe"]}
+
+    def run(self):
+        a = self.a
+        self.reps = a.reps or (1 if a.quick else 2)
+        self.steady_reps = a.steady_reps or (2 if a.quick else 3)
+        self.valgrind_calls = 100000 if a.quick else 200000
+        self.valgrind_scale = 0.25 if a.quick else 0.5
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        seed = self.seed()
+        offered = self.first["implementation"].get("strategies") or []
+        strategies = [s for s in L.STRATEGIES if s in offered]
+        missing = [s for s in L.STRATEGIES if s not in offered]
+        if missing:
+            self.log("implementation lacks strategies %s; they are left out" % ", ".join(missing))
+        if "forwarder" not in strategies or "notier" not in strategies:
+            raise RunError("the implementation must offer forwarder and notier (baselines); offers: %s"
+                           % ", ".join(offered))
+        orchard = self.orchard(strategies)
+        steady = self.steady(strategies)
+        doc = {
+            "schema_version": 1,
+            "tool": "tierkit-reproduce",
+            "quick": bool(a.quick),
+            "started_at": started,
+            "elapsed_s": round(time.monotonic() - self.t0, 1),
+            "git_revision": self.first.get("git_revision", "unknown"),
+            "machine": self.first["machine"],
+            "implementation": self.first["implementation"],
+            "published": L.PUBLISHED,
+            "commands": self.commands,
+            "seed_vtable_test": seed,
+            "orchard_like": orchard,
+            "steady_state": steady,
+        }
+        return doc, strategies
+
+
+def render_text(doc, strategies, markdown=False):
+    md = markdown
+    out = []
+    h = (lambda t: out.append("\n## " + t + "\n")) if md else (lambda t: out.append("\n== " + t))
+    m = doc["machine"]
+    if md:
+        out.append("# tierkit: reproduction of the published tiering figures\n")
+    out.append("git %s; %s %s %s, %d CPUs (%s); implementation %s %s; %s mode; %.0f s"
+               % (doc["git_revision"], m["sysname"], m["release"], m["arch"], m["nproc"], m["cpu_model"],
+                  doc["implementation"]["name"], doc["implementation"]["version"],
+                  "quick" if doc["quick"] else "full", doc["elapsed_s"]))
+    # 1
+    sv = doc["seed_vtable_test"]
+    h("1. seed-vtable-test vs PR #125359 (deterministic; counters non-final/final)")
+    out.append("workload fingerprint %s; repeated run identical: %s; published shape (lazy 0 in "
+               "non-final tiers, eager strategies > 0): %s\n"
+               % (sv["workload"]["fingerprint"], "yes" if sv["repeat_identical"] else "NO",
+                  "holds" if sv["shape_matches"] else "DOES NOT HOLD"))
+    out.append(L.seed_table(sv["comparison"], md))
+    out.append("")
+    out.append(L.commit_table(md))
+    out.append("")
+    for r in sv["comparison"]:
+        out.append(("- " if md else "  ") + "%s: %s" % (r["counter"], r["why"]))
+    out.append(("- " if md else "  ") + "note: " + L.PUBLISHED["pr125359_commit"]["note"])
+    # 2
+    ol = doc["orchard_like"]
+    h("2. orchard-like, threaded: ratios against forwarder")
+    out.append("%d repetition(s), order %s; %d threads; measured = measured + measured2 windows\n"
+               % (ol["reps"], " ".join(ol["order"]), ol["threads"]))
+    agg = {s: {"requests_per_s": v["requests_per_s"], "counters": v["counters"],
+               "ratio_vs_forwarder": v["ratio_vs_forwarder"]} for s, v in ol["strategies"].items()}
+    out.append(L.orchard_table(agg, strategies, "forwarder", md))
+    out.append("")
+    out.append(("- " if md else "  ") + ol["verdict"]["explanation"])
+    # 3
+    ss = doc["steady_state"]
+    h("3. steady-state: ns/call and instructions/call against notier")
+    out.append("%d repetition(s) for ns/call; valgrind: %s\n" % (ss["reps"], ss["valgrind"]["note"]))
+    out.append(L.steady_table(ss["strategies"], strategies, "notier", md))
+    out.append("")
+    for s in strategies:
+        out.append(("- " if md else "  ") + "%s: %s" % (s, ss["strategies"][s]["why"]))
+    return "\n".join(out) + "\n"
+
+
+def write_atomic(path, text):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Reproduce the published tiering figures (make reproduce).")
+    p.add_argument("--quick", action="store_true", default=os.environ.get("REPRODUCE_QUICK", "") not in ("", "0"),
+                   help="shorter runs (also REPRODUCE_QUICK=1); target < 60 s")
+    p.add_argument("--bin", default=os.path.join(ROOT, "build", "bin", "tk-bench"), help="tk-bench binary")
+    p.add_argument("--impl", default=None, help="driver library (default: tk-bench's default)")
+    p.add_argument("--out", default=os.path.join(ROOT, "results"), help="output directory")
+    p.add_argument("--reps", type=int, default=0, help="orchard-like repetitions (default 2, quick 1)")
+    p.add_argument("--steady-reps", type=int, default=0, help="steady-state ns/call repetitions")
+    p.add_argument("--orchard-scale", type=float, default=1.0, help="--scale for orchard-like runs")
+    p.add_argument("--threads", type=int, default=0, help="orchard-like worker threads")
+    p.add_argument("--skip-valgrind", action="store_true", help="no instruction counts")
+    p.add_argument("--timeout", type=int, default=300, help="per-run timeout, seconds")
+    a = p.parse_args(argv)
+    if a.reps < 0 or a.steady_reps < 0 or a.threads < 0 or not a.orchard_scale > 0:
+        p.error("--reps, --steady-reps, --threads must be >= 0 and --orchard-scale > 0")
+    return a
+
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    if not (os.path.isfile(a.bin) and os.access(a.bin, os.X_OK)):
+        sys.stderr.write("reproduce: %s not found or not executable; build it with `make native`\n" % a.bin)
+        return 2
+    if a.impl and not os.path.isfile(a.impl):
+        sys.stderr.write("reproduce: implementation %s not found\n" % a.impl)
+        return 2
+    r = Reproducer(a)
+    try:
+        doc, strategies = r.run()
+    except RunError as e:
+        sys.stderr.write("reproduce: %s\n" % e)
+        return 1
+    finally:
+        shutil.rmtree(r.tmp, ignore_errors=True)
+    with open(SCHEMA) as f:
+        schema = json.load(f)
+    errors = schema_check.validate(doc, schema)
+    if errors:
+        sys.stderr.write("reproduce: output does not match %s:\n  %s\n" % (SCHEMA, "\n  ".join(errors[:20])))
+        return 1
+    text = render_text(doc, strategies)
+    sys.stdout.write(text)
+    write_atomic(os.path.join(a.out, "reproduce.json"), json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    write_atomic(os.path.join(a.out, "reproduce.md"), render_text(doc, strategies, markdown=True))
+    r.log("wrote %s and %s" % (os.path.join(a.out, "reproduce.json"), os.path.join(a.out, "reproduce.md")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Smoke test against the reference runtime: seed-vtable-test in
+deterministic mode; lazy must not touch slots in non-final tiers while the
+eager strategies (forwarder, precode-reuse) do — the PR #125359 shape."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import BIN, REF, ROOT
+
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(BIN) and os.path.exists(REF)),
+    reason="reference driver build/lib/libtk_ref_driver.so (or tk-bench) is not built; "
+           "`make native` builds it")
+
+COUNTERS = ("try_backpatch_calls", "slot_writes", "entry_point_oscillations")
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "seed.json"
+    p = subprocess.run([BIN, "seed-vtable-test", "--deterministic", "--impl", REF,
+                        "--strategy", "forwarder,precode-reuse,lazy", "--json", str(out)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                       cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("name", COUNTERS)
+def test_lazy_has_no_nonfinal_slot_traffic(result, name):
+    assert result["strategies"]["lazy"]["counters"][name]["nonfinal"] == 0
+
+
+@pytest.mark.parametrize("strategy", ["forwarder", "precode-reuse"])
+@pytest.mark.parametrize("name", COUNTERS)
+def test_eager_strategies_do(result, strategy, name):
+    assert result["strategies"][strategy]["counters"][name]["nonfinal"] > 0
+
+
+def test_everything_promoted(result):
+    for s, r in result["strategies"].items():
+        c = r["counters"]
+        assert c["methods_at_tier0"]["total"] == 0, s
+        assert c["methods_at_tier1"]["total"] > 0, s

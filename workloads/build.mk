@@ -1,0 +1,16 @@
+# workloads/build.mk — workload files (.wl) parser and generator (libtkwl),
+# the benchmark driver tk-bench, the fake driver fixture and the workload
+# tests.  Reference: docs/spec/50-workloads.md, docs/readme/50-reproduce.md.
+WL_CORE_SRCS := workloads/wl_parse.c workloads/wl_gen.c
+
+$(eval $(call tk_lib,tkwl,$(WL_CORE_SRCS),,))
+$(eval $(call tk_prog,tk-bench,workloads/tk_bench.c workloads/wl_run.c,tkwl,$(DL_LIBS)))
+$(eval $(call tk_so,libtk_fake_driver,workloads/tests/fake_driver.c,,))
+$(eval $(call tk_prog,tk-workload-tests,workloads/tests/wl_tests.c,tkwl,$(CHECK_LIBS)))
+
+.PHONY: test-workloads test-workloads-arm64
+test-workloads: $(B)/bin/tk-workload-tests
+	ci/run-suite workloads check -- $(B)/bin/tk-workload-tests
+test-workloads-arm64: $(B64)/bin/tk-workload-tests
+	CK_FORK=no $(QEMU_ENV) ci/run-suite workloads-arm64 check -- $(QEMU) build/arm64/bin/tk-workload-tests
+TEST_TARGETS += test-workloads test-workloads-arm64

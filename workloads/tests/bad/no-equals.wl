@@ -1,0 +1,7 @@
+# expect: no-equals.wl:7: expected 'key = value'
+name = bad
+seed = 1
+mode = threaded
+handlers = 2
+calls_per_request = 10
+classes 10

@@ -1,0 +1,12 @@
+# expect: key 'quiet_gap_ms': 80 must be longer than the tiering delay (CallCountingDelayMs = 100)
+name = bad
+seed = 1
+mode = threaded
+handlers = 2
+calls_per_request = 10
+classes = 10
+burst_handlers = 2
+burst_classes = 2
+burst_ms = 100
+measure2_ms = 100
+quiet_gap_ms = 80

@@ -1,0 +1,7 @@
+# expect: key 'clases': unknown key
+name = bad
+seed = 1
+mode = threaded
+handlers = 2
+calls_per_request = 10
+clases = 10

@@ -1,0 +1,388 @@
+/* workloads/tests/fake_driver.c — a minimal tk_driver (ABI v1) without
+ * tiering: plain function-pointer vtables whose slots hold, from type load
+ * on, a per-method thunk that calls the body at TK_TIER_OPTIMIZED.
+ *
+ * It is the development stand-in for the reference runtime and a test
+ * fixture for tk-bench and the harness (build/lib/libtk_fake_driver.so).
+ * It accepts the reference strategy names (all behave the same), both modes
+ * (clock and drain are no-ops), and reports the reference counter names,
+ * all zero except methods_at_optimized and slot_writes (type-load writes).
+ *
+ * Entry points must be distinct addresses per method with the caller-side
+ * signature, and plain C cannot make closures, so each method gets a tiny
+ * generated thunk (see below); thunk pages are unmapped with the runtime. */
+#include "conformance/tk_driver.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tk_drv_method {
+    tk_drv_type *type;
+    tk_method_def def;
+    char name[200];
+    void *owning_slot;
+    void *entry;
+    int has_body;
+    tk_drv_method *next_alloc;       /* runtime-wide list, for destroy         */
+};
+
+typedef struct fake_impl { tk_drv_type *iface; uint32_t iface_slot, vtable_slot; } fake_impl;
+
+struct tk_drv_type {
+    tk_drv_runtime *rt;
+    char name[96];
+    tk_drv_type *parent;
+    uint32_t flags, vt_size, n_methods, n_impls;
+    tk_drv_method **vmethods;        /* per slot                               */
+    void **vtable;
+    tk_drv_method **methods;         /* non-virtual                            */
+    fake_impl *impls;
+    int loaded;
+    tk_drv_type *next_alloc;
+};
+
+typedef struct tk_drv_object { tk_drv_type *type; } fake_object;
+
+struct tk_drv_runtime {
+    pthread_mutex_t lock;
+    char strategy[32];
+    int deterministic;
+    char config[1024];
+    uint64_t methods, slot_writes;
+    tk_drv_method *all_methods;
+    tk_drv_type *all_types;
+    struct thunk_chunk *chunks;
+};
+
+
+/* ---- thunks ------------------------------------------------------------------
+ * Each method with a body gets a 32-byte thunk in an executable page owned
+ * by its runtime.  The thunk loads the method pointer into the sixth
+ * integer-argument register (r9 / x5) and jumps to fake_invoke, which
+ * therefore sees (self, a0..a3, method). */
+#define THUNK_SIZE 32
+#define THUNK_CHUNK (64 * 1024)
+
+typedef struct thunk_chunk { struct thunk_chunk *next; size_t used; } thunk_chunk;
+
+static int64_t fake_invoke(void *self, int64_t a0, int64_t a1, int64_t a2, int64_t a3,
+                           tk_drv_method *m)
+{
+    tk_code_ctx ctx = {m, TK_TIER_OPTIMIZED, 0, m->def.user};
+    return m->def.body(&ctx, self, a0, a1, a2, a3);
+}
+
+static void write_thunk(unsigned char *p, void *method)
+{
+    uint64_t mv = (uint64_t)(uintptr_t)method, hv = (uint64_t)(uintptr_t)fake_invoke;
+#if defined(__x86_64__)
+    p[0] = 0x49; p[1] = 0xB9; memcpy(p + 2, &mv, 8);     /* movabs r9, method  */
+    p[10] = 0x48; p[11] = 0xB8; memcpy(p + 12, &hv, 8);  /* movabs rax, invoke */
+    p[20] = 0xFF; p[21] = 0xE0;                          /* jmp rax            */
+    memset(p + 22, 0xCC, THUNK_SIZE - 22);
+#elif defined(__aarch64__)
+    uint32_t ins[4] = {0x58000085u,  /* ldr x5, [pc+16]  */
+                       0x580000B0u,  /* ldr x16, [pc+20] */
+                       0xD61F0200u,  /* br x16           */
+                       0xD503201Fu}; /* nop              */
+    memcpy(p, ins, 16);
+    memcpy(p + 16, &mv, 8);
+    memcpy(p + 24, &hv, 8);
+#else
+#error "fake driver thunks: x86-64 and aarch64 only"
+#endif
+}
+
+static void *thunk_alloc(tk_drv_runtime *rt, void *method)
+{
+    thunk_chunk *c = rt->chunks;
+    if (!c || c->used + THUNK_SIZE > THUNK_CHUNK) {
+        void *mem = mmap(NULL, THUNK_CHUNK, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) return NULL;
+        c = mem;
+        c->next = rt->chunks;
+        c->used = 64;                  /* header, rounded to a thunk boundary  */
+        rt->chunks = c;
+    }
+    unsigned char *p = (unsigned char *)c + c->used;
+    c->used += THUNK_SIZE;
+    write_thunk(p, method);
+    __builtin___clear_cache((char *)p, (char *)p + THUNK_SIZE);
+    return p;
+}
+
+static int64_t abstract_called(void *self, int64_t a0, int64_t a1, int64_t a2, int64_t a3)
+{
+    fprintf(stderr, "fake driver: abstract method called\n");
+    abort();
+}
+
+/* ---- runtime -------------------------------------------------------------- */
+static const char *const k_strategies[] = {"forwarder", "precode-reuse", "lazy", "entry-cell",
+                                           "notier", NULL};
+static const char *const k_keys[] = {"Strategy", "CallCountThreshold", "CallCountingDelayMs",
+                                     "TieredPGO", "TieredCompilation",
+                                     "DeleteCallCountingStubsAfter", "Mode", "CompileCostUs",
+                                     "Trace", "BackgroundWorkerTimeoutMs", NULL};
+
+static tk_drv_runtime *fake_create(const char *const *config, char *err, size_t errlen)
+{
+    tk_drv_runtime *rt = calloc(1, sizeof *rt);
+    pthread_mutex_init(&rt->lock, NULL);
+    strcpy(rt->strategy, "forwarder");
+    for (size_t i = 0; config && config[i]; i++) {
+        const char *eq = strchr(config[i], '=');
+        if (!eq) {
+            snprintf(err, errlen, "config entry '%s' is not Key=Value", config[i]);
+            free(rt);
+            return NULL;
+        }
+        size_t kl = (size_t)(eq - config[i]);
+        int known = 0;
+        for (size_t k = 0; k_keys[k]; k++)
+            if (strlen(k_keys[k]) == kl && !strncmp(k_keys[k], config[i], kl)) known = 1;
+        if (!known) {
+            snprintf(err, errlen, "unknown config key '%.*s'", (int)kl, config[i]);
+            free(rt);
+            return NULL;
+        }
+        if (!strncmp(config[i], "Strategy=", 9)) {
+            int ok = 0;
+            for (size_t k = 0; k_strategies[k]; k++) ok |= !strcmp(k_strategies[k], eq + 1);
+            if (!ok) {
+                snprintf(err, errlen, "unknown strategy '%s'", eq + 1);
+                free(rt);
+                return NULL;
+            }
+            snprintf(rt->strategy, sizeof rt->strategy, "%s", eq + 1);
+        }
+        if (!strcmp(config[i], "Mode=deterministic")) rt->deterministic = 1;
+        size_t used = strlen(rt->config);
+        if (strncmp(config[i], "Strategy=", 9) && strncmp(config[i], "Mode=", 5))
+            snprintf(rt->config + used, sizeof rt->config - used, "%s\n", config[i]);
+    }
+    return rt;
+}
+
+static void fake_destroy(tk_drv_runtime *rt)
+{
+    for (tk_drv_method *m = rt->all_methods, *n; m; m = n) {
+        n = m->next_alloc;
+        free(m);
+    }
+    for (tk_drv_type *t = rt->all_types, *n; t; t = n) {
+        n = t->next_alloc;
+        free(t->vmethods); free(t->vtable); free(t->methods); free(t->impls);
+        free(t);
+    }
+    for (thunk_chunk *c = rt->chunks, *n; c; c = n) {
+        n = c->next;
+        munmap(c, THUNK_CHUNK);
+    }
+    pthread_mutex_destroy(&rt->lock);
+    free(rt);
+}
+
+static size_t fake_describe(tk_drv_runtime *rt, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "Strategy=%s\nMode=%s\n%s", rt->strategy,
+                     rt->deterministic ? "deterministic" : "threaded", rt->config);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+static tk_drv_method *new_method(tk_drv_runtime *rt, tk_drv_type *t, const tk_method_def *d,
+                                 char *err, size_t errlen)
+{
+    tk_drv_method *m = calloc(1, sizeof *m);
+    m->type = t;
+    m->def = *d;
+    snprintf(m->name, sizeof m->name, "%s::%s", t->name, d->name ? d->name : "?");
+    m->def.name = m->name;
+    if (d->body) {
+        m->has_body = 1;
+        m->entry = thunk_alloc(rt, m);
+        if (!m->entry) {
+            snprintf(err, errlen, "fake driver: cannot map executable memory for thunks");
+            free(m);
+            return NULL;
+        }
+    } else {
+        m->entry = (void *)abstract_called;
+    }
+    m->owning_slot = m->entry;
+    m->next_alloc = rt->all_methods;
+    rt->all_methods = m;
+    rt->methods++;
+    return m;
+}
+
+static tk_drv_type *fake_type_define(tk_drv_runtime *rt, const tk_type_def *def, char *err,
+                                     size_t errlen)
+{
+    pthread_mutex_lock(&rt->lock);
+    tk_drv_type *t = calloc(1, sizeof *t);
+    t->rt = rt;
+    snprintf(t->name, sizeof t->name, "%s", def->name ? def->name : "?");
+    t->parent = def->parent;
+    t->flags = def->flags;
+    uint32_t pvt = def->parent ? def->parent->vt_size : 0;
+    t->vt_size = pvt + def->n_virtuals;
+    t->vmethods = calloc(t->vt_size + 1, sizeof *t->vmethods);
+    t->vtable = calloc(t->vt_size + 1, sizeof *t->vtable);
+    for (uint32_t s = 0; s < pvt; s++) t->vmethods[s] = def->parent->vmethods[s];
+    for (uint32_t i = 0; i < def->n_overrides; i++) {
+        const tk_override_def *o = &def->overrides[i];
+        if (o->slot >= pvt) {
+            snprintf(err, errlen, "type %s: override of slot %u beyond parent's %u slots", t->name,
+                     o->slot, pvt);
+            goto bad;
+        }
+        if (!(t->vmethods[o->slot] = new_method(rt, t, &o->method, err, errlen))) goto bad;
+    }
+    for (uint32_t i = 0; i < def->n_virtuals; i++)
+        if (!(t->vmethods[pvt + i] = new_method(rt, t, &def->virtuals[i], err, errlen))) goto bad;
+    t->n_methods = def->n_methods;
+    t->methods = calloc(def->n_methods + 1, sizeof *t->methods);
+    for (uint32_t i = 0; i < def->n_methods; i++)
+        if (!(t->methods[i] = new_method(rt, t, &def->methods[i], err, errlen))) goto bad;
+    t->n_impls = def->n_impls;
+    t->impls = calloc(def->n_impls + 1, sizeof *t->impls);
+    for (uint32_t i = 0; i < def->n_impls; i++) {
+        const tk_iface_impl_def *x = &def->impls[i];
+        if (x->vtable_slot >= t->vt_size || !x->iface || !(x->iface->flags & TK_TYPE_INTERFACE)) {
+            snprintf(err, errlen, "type %s: bad interface implementation %u", t->name, i);
+            goto bad;
+        }
+        t->impls[i] = (fake_impl){x->iface, x->iface_slot, x->vtable_slot};
+    }
+    t->next_alloc = rt->all_types;
+    rt->all_types = t;
+    pthread_mutex_unlock(&rt->lock);
+    return t;
+bad:
+    free(t->vmethods); free(t->vtable); free(t->methods); free(t->impls); free(t);
+    pthread_mutex_unlock(&rt->lock);
+    return NULL;
+}
+
+static int fake_type_load(tk_drv_runtime *rt, tk_drv_type *t)
+{
+    for (uint32_t s = 0; s < t->vt_size; s++) {
+        __atomic_store_n(&t->vtable[s], t->vmethods[s]->entry, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&rt->slot_writes, 1, __ATOMIC_RELAXED);
+    }
+    t->loaded = 1;
+    return 0;
+}
+
+static int fake_type_unload(tk_drv_runtime *rt, tk_drv_type *t) { t->loaded = 0; return 0; }
+static uint32_t fake_vtable_size(tk_drv_type *t) { return t->vt_size; }
+static tk_drv_method *fake_virtual_method(tk_drv_type *t, uint32_t s)
+{
+    return s < t->vt_size ? t->vmethods[s] : NULL;
+}
+static tk_drv_method *fake_nonvirtual_method(tk_drv_type *t, uint32_t i)
+{
+    return i < t->n_methods ? t->methods[i] : NULL;
+}
+static tk_drv_object *fake_object_new(tk_drv_runtime *rt, tk_drv_type *t)
+{
+    fake_object *o = calloc(1, sizeof *o);
+    o->type = t;
+    return o;
+}
+static void fake_object_free(tk_drv_runtime *rt, tk_drv_object *o) { free(o); }
+static void **fake_vtable_slot(tk_drv_type *t, uint32_t s) { return s < t->vt_size ? &t->vtable[s] : NULL; }
+static void **fake_interface_slot(tk_drv_type *t, tk_drv_type *iface, uint32_t islot)
+{
+    for (tk_drv_type *x = t; x; x = x->parent)
+        for (uint32_t i = 0; i < x->n_impls; i++)
+            if (x->impls[i].iface == iface && x->impls[i].iface_slot == islot)
+                return &t->vtable[x->impls[i].vtable_slot];
+    return NULL;
+}
+static void **fake_method_slot(tk_drv_method *m) { return &m->owning_slot; }
+static void fake_noop(tk_drv_runtime *rt) {}
+static void fake_clock_advance(tk_drv_runtime *rt, uint64_t ms) {}
+static int64_t fake_version_request(tk_drv_runtime *rt, tk_drv_method *m) { return -1; }
+static int fake_version_revert(tk_drv_runtime *rt, tk_drv_method *m) { return -1; }
+static void fake_method_state(tk_drv_runtime *rt, tk_drv_method *m, tk_method_state *out)
+{
+    memset(out, 0, sizeof *out);
+    out->tier = m->has_body ? TK_TIER_OPTIMIZED : TK_TIER_UNKNOWN;
+    out->published = m->has_body;
+    out->compiles = m->has_body;
+}
+static const char *fake_method_name(tk_drv_method *m) { return m->name; }
+static void fake_classify(tk_drv_runtime *rt, const void *addr, tk_addr_info *out)
+{
+    memset(out, 0, sizeof *out);
+}
+
+static size_t fake_counters(tk_drv_runtime *rt, tk_counter *out, size_t cap)
+{
+    static const char *const names[] = {
+        "try_backpatch_calls", "backpatch_slots_calls", "slot_writes", "slot_discoveries",
+        "entry_point_oscillations", "backpatch_lock_acquisitions", "backpatch_lock_contended",
+        "backpatch_lock_hold_ns", "precode_retargets", "stubs_allocated_callcount",
+        "stubs_freed_callcount", "live_stub_bytes", "calls_counted", "threshold_hits",
+        "promotions_tier1", "methods_at_optimized"};
+    size_t n = sizeof names / sizeof names[0];
+    for (size_t i = 0; i < n && i < cap; i++) {
+        out[i].name = names[i];
+        out[i].nonfinal = 0;
+        out[i].final = 0;
+        out[i].split = 1;
+        if (!strcmp(names[i], "methods_at_optimized")) {
+            out[i].final = rt->methods;
+            out[i].split = 0;
+        }
+        if (!strcmp(names[i], "slot_writes"))
+            out[i].final = __atomic_load_n(&rt->slot_writes, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+static void fake_set_event_sink(tk_drv_runtime *rt, tk_event_fn fn, void *user) {}
+
+static const tk_driver k_driver = {
+    .abi_version = TK_DRIVER_ABI_VERSION,
+    .size = sizeof(tk_driver),
+    .name = "tierkit-fake",
+    .version = "1",
+    .caps = TK_CAP_DETERMINISTIC | TK_CAP_THREADED | TK_CAP_INTERFACES | TK_CAP_COUNTERS,
+    .strategies = k_strategies,
+    .create = fake_create,
+    .destroy = fake_destroy,
+    .describe_config = fake_describe,
+    .type_define = fake_type_define,
+    .type_load = fake_type_load,
+    .type_unload = fake_type_unload,
+    .vtable_size = fake_vtable_size,
+    .virtual_method = fake_virtual_method,
+    .nonvirtual_method = fake_nonvirtual_method,
+    .object_new = fake_object_new,
+    .object_free = fake_object_free,
+    .vtable_slot = fake_vtable_slot,
+    .interface_slot = fake_interface_slot,
+    .method_slot = fake_method_slot,
+    .thread_attach = fake_noop,
+    .thread_detach = fake_noop,
+    .safepoint = fake_noop,
+    .thread_offline = fake_noop,
+    .thread_online = fake_noop,
+    .clock_advance = fake_clock_advance,
+    .drain = fake_noop,
+    .version_request = fake_version_request,
+    .version_revert = fake_version_revert,
+    .method_state = fake_method_state,
+    .method_name = fake_method_name,
+    .classify = fake_classify,
+    .counters = fake_counters,
+    .set_event_sink = fake_set_event_sink,
+};
+
+__attribute__((visibility("default"))) const tk_driver *tk_driver_v1(void) { return &k_driver; }

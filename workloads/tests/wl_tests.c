@@ -1,0 +1,373 @@
+/* workloads/tests/wl_tests.c — Check tests for the workload format and the
+ * generator: every shipped definition loads; every fixture in
+ * workloads/tests/bad/ is rejected with its expected message; generation is
+ * deterministic (same seed, same fingerprint; different seed, different
+ * fingerprint; fingerprints equal to the recorded ones on every
+ * architecture) and structurally sound.  Run from the repository root. */
+#include "workloads/wl.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const DEFS[] = {"orchard-like", "megamorphic", "startup-storm", "steady-state",
+                                   "seed-vtable-test"};
+#define NDEFS (int)(sizeof DEFS / sizeof DEFS[0])
+
+static void load_def(const char *name, wl_spec *s)
+{
+    char path[256], err[1024];
+    snprintf(path, sizeof path, "workloads/defs/%s.wl", name);
+    int rc = wl_parse_file(path, s, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s: %s", path, err);
+}
+
+static uint64_t fp_of(const wl_spec *s)
+{
+    wl_universe u;
+    char err[1024];
+    ck_assert_msg(wl_generate(s, &u, err, sizeof err) == 0, "%s", err);
+    uint64_t fp = u.fingerprint;
+    wl_universe_free(&u);
+    return fp;
+}
+
+/* ---- shipped definitions ---------------------------------------------------------- */
+START_TEST(defs_load_and_generate)
+{
+    wl_spec s;
+    load_def(DEFS[_i], &s);
+    ck_assert_str_eq(s.name, DEFS[_i]);
+    wl_universe u;
+    char err[1024];
+    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_gt(u.n_methods, 0);
+    ck_assert_uint_gt(u.n_handlers, 0);
+    wl_universe_free(&u);
+}
+END_TEST
+
+/* ---- bad fixtures -------------------------------------------------------------------- */
+static int read_expect(const char *path, char *out, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[512];
+    int rc = -1;
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "# expect:");
+        if (!p) continue;
+        p += 9;
+        while (*p == ' ') p++;
+        p[strcspn(p, "\n")] = 0;
+        snprintf(out, len, "%s", p);
+        rc = 0;
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
+START_TEST(bad_fixtures_rejected)
+{
+    DIR *d = opendir("workloads/tests/bad");
+    ck_assert_msg(d != NULL, "workloads/tests/bad missing (run from the repository root)");
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 4 || strcmp(e->d_name + l - 3, ".wl")) continue;
+        char path[512], expect[256], err[1024] = "";
+        snprintf(path, sizeof path, "workloads/tests/bad/%s", e->d_name);
+        ck_assert_msg(read_expect(path, expect, sizeof expect) == 0, "%s: no '# expect:' line", path);
+        wl_spec s;
+        int rc = wl_parse_file(path, &s, err, sizeof err);
+        if (rc == 0) {
+            /* some problems only show up when the universe is generated */
+            wl_universe u;
+            rc = wl_generate(&s, &u, err, sizeof err);
+            if (rc == 0) wl_universe_free(&u);
+        }
+        ck_assert_msg(rc != 0, "%s was accepted (expected: %s)", path, expect);
+        ck_assert_msg(strstr(err, expect) != NULL, "%s: message '%s' lacks '%s'", path, err, expect);
+        ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "%s: message '%s' does not name the file",
+                      path, err);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_ge(n, 12);
+}
+END_TEST
+
+static void expect_text_error(const char *text, const char *frag)
+{
+    wl_spec s;
+    char err[1024] = "";
+    ck_assert_msg(wl_parse_text("inline.wl", text, &s, err, sizeof err) != 0, "accepted: %s", text);
+    ck_assert_msg(strstr(err, frag) != NULL, "message '%s' lacks '%s'", err, frag);
+}
+
+#define MIN_OK "name = t\nseed = 1\nmode = threaded\nclasses = 10\nhandlers = 2\ncalls_per_request = 10\n"
+
+START_TEST(inline_errors)
+{
+    wl_spec s;
+    char err[1024];
+    ck_assert_msg(wl_parse_text("inline.wl", MIN_OK, &s, err, sizeof err) == 0, "%s", err);
+    expect_text_error(MIN_OK "bogus = 1\n", "inline.wl:7: key 'bogus': unknown key");
+    expect_text_error(MIN_OK "classes = 5\n", "duplicate key (first set on line 4)");
+    expect_text_error("name = t\nseed = 1\nmode = threaded\nhandlers = 2\ncalls_per_request = 1\n",
+                      "key 'classes': missing required key");
+    expect_text_error(MIN_OK "depth = 1:0.5, 2:0.4\n", "sum to 0.900000000, not 1");
+    expect_text_error(MIN_OK "inherited_share = 1.5\n", "out of range [0, 1]");
+    expect_text_error(MIN_OK "threads = 0\n", "0 out of range [1, 1024]");
+    expect_text_error(MIN_OK "this line has no equals\n", "inline.wl:7: expected 'key = value'");
+    expect_text_error(MIN_OK "config.Strategy = lazy\n", "set by tk-bench");
+    expect_text_error(MIN_OK "body_work = 9-3\n", "is empty (A > B)");
+}
+END_TEST
+
+START_TEST(comments_lists_and_defaults)
+{
+    wl_spec s;
+    char err[1024];
+    const char *t = "# header\n" MIN_OK
+                    "depth = 1:0.25 , 2 : 0.75   # trailing comment\n"
+                    "site_polymorphism = 1:0.333333333, 2-4:0.333333333, 5-16:0.333333333\n"
+                    "body_work = 7\nconfig.TieredPGO = 1\n";
+    ck_assert_msg(wl_parse_text("inline.wl", t, &s, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(s.depth.n, 2);
+    ck_assert_uint_eq(s.depth.ppb[0], 250000000u);
+    ck_assert_uint_eq(s.depth.ppb[0] + s.depth.ppb[1], WL_PPB);
+    ck_assert_uint_eq(s.site_polymorphism.ppb[0] + s.site_polymorphism.ppb[1] +
+                      s.site_polymorphism.ppb[2], WL_PPB);
+    ck_assert_int_eq(s.site_polymorphism.label[1].lo, 2);
+    ck_assert_int_eq(s.site_polymorphism.label[1].hi, 4);
+    ck_assert_int_eq(s.body_work.lo, 7);
+    ck_assert_int_eq(s.body_work.hi, 7);
+    ck_assert_int_eq(s.threads, 4);                  /* default */
+    ck_assert_uint_eq(s.n_config, 1);
+    ck_assert_str_eq(s.config_key[0], "TieredPGO");
+    ck_assert_str_eq(s.config_val[0], "1");
+}
+END_TEST
+
+/* ---- determinism ----------------------------------------------------------------------- */
+START_TEST(same_seed_same_fingerprint)
+{
+    wl_spec s;
+    load_def(DEFS[_i], &s);
+    ck_assert_uint_eq(fp_of(&s), fp_of(&s));
+    wl_spec t;
+    load_def(DEFS[_i], &t);
+    ck_assert_uint_eq(fp_of(&s), fp_of(&t));
+}
+END_TEST
+
+START_TEST(different_seed_different_fingerprint)
+{
+    wl_spec s;
+    load_def(DEFS[_i], &s);
+    uint64_t a = fp_of(&s);
+    s.seed += 1;
+    uint64_t b = fp_of(&s);
+    s.seed += 1000;
+    uint64_t c = fp_of(&s);
+    ck_assert_uint_ne(a, b);
+    ck_assert_uint_ne(a, c);
+    ck_assert_uint_ne(b, c);
+}
+END_TEST
+
+/* The recorded fingerprints pin the generator across architectures and
+ * across changes: a mismatch means the universe for a published seed moved. */
+START_TEST(golden_fingerprints)
+{
+    FILE *f = fopen("workloads/tests/golden-fingerprints.txt", "r");
+    ck_assert_msg(f != NULL, "workloads/tests/golden-fingerprints.txt missing");
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        char name[64], hex[32];
+        if (line[0] == '#' || sscanf(line, "%63s %31s", name, hex) != 2) continue;
+        wl_spec s;
+        load_def(name, &s);
+        wl_universe u;
+        char err[1024], got[17];
+        ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+        wl_fingerprint_hex(&u, got);
+        wl_universe_free(&u);
+        ck_assert_msg(!strcmp(got, hex), "%s: fingerprint %s, recorded %s", name, got, hex);
+        n++;
+    }
+    fclose(f);
+    ck_assert_int_eq(n, NDEFS);
+}
+END_TEST
+
+START_TEST(rng_known_values)
+{
+    wl_rng r;
+    wl_rng_seed(&r, 42, 0);
+    uint64_t a = wl_rng_next(&r), b = wl_rng_next(&r);
+    wl_rng_seed(&r, 42, 0);
+    ck_assert_uint_eq(a, wl_rng_next(&r));
+    ck_assert_uint_eq(b, wl_rng_next(&r));
+    wl_rng_seed(&r, 42, 1);
+    ck_assert_uint_ne(a, wl_rng_next(&r));
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_uint_lt(wl_rng_below(&r, 7), 7);
+        int64_t v = wl_rng_range(&r, (wl_range){3, 5});
+        ck_assert(v >= 3 && v <= 5);
+    }
+}
+END_TEST
+
+/* ---- structure ---------------------------------------------------------------------------- */
+static int in_subtree(const wl_universe *u, uint32_t c, uint32_t root)
+{
+    for (uint32_t x = c; x != WL_NONE; x = u->classes[x].parent)
+        if (x == root) return 1;
+    return 0;
+}
+
+START_TEST(universe_is_sound)
+{
+    wl_spec s;
+    load_def(DEFS[_i], &s);
+    wl_universe u;
+    char err[1024];
+    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(u.n_early_classes, (uint32_t)s.classes);
+    for (uint32_t c = 0; c < u.n_classes; c++) {
+        const wl_class *k = &u.classes[c];
+        if (k->parent != WL_NONE) ck_assert_uint_lt(k->parent, c);   /* parents first */
+        for (uint32_t sl = 0; sl < k->vt_size; sl++) {
+            uint32_t m = u.slot_impl[k->slot_base + sl];
+            ck_assert_uint_lt(m, u.n_methods);
+            if (!k->abstract) ck_assert_msg(!u.methods[m].abstract, "concrete C%u slot %u abstract", c, sl);
+        }
+        for (uint32_t j = 0; j < k->n_impls; j++)
+            ck_assert_uint_lt(u.impls[k->first_impl + j].vtable_slot, k->vt_size);
+    }
+    for (uint32_t i = 0; i < u.n_sites; i++) {
+        const wl_site *st = &u.sites[i];
+        ck_assert_uint_gt(st->n_recv, 0);
+        for (uint32_t q = 0; q < st->n_recv; q++) {
+            uint32_t r = u.recv[st->first_recv + q];
+            ck_assert(!u.classes[r].abstract);
+            ck_assert(st->late || !u.classes[r].late);
+            if (st->kind == WL_S_VIRT) {
+                ck_assert(in_subtree(&u, r, st->target));
+                ck_assert_uint_lt(st->slot, u.classes[st->target].vt_size);
+            }
+        }
+    }
+    for (uint32_t h = 0; h < u.n_handlers; h++) {
+        ck_assert_uint_gt(u.handlers[h].n_sites, 0);
+        for (uint32_t j = 0; j < u.handlers[h].n_sites; j++) {
+            const wl_site *st = &u.sites[u.handler_sites[u.handlers[h].first_site + j]];
+            ck_assert_int_eq(st->late, u.handlers[h].late);
+        }
+    }
+    if (u.n_early_handlers) ck_assert_uint_eq(u.zipf_early[u.n_early_handlers - 1], WL_PPB);
+    wl_universe_free(&u);
+}
+END_TEST
+
+START_TEST(inherited_share_is_respected)
+{
+    wl_spec s;
+    load_def("orchard-like", &s);
+    wl_universe u;
+    char err[1024];
+    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    double share = (double)u.n_inherited_not_overridden / (double)u.n_inherited_slots;
+    ck_assert_msg(share > 0.45 && share < 0.55, "inherited-not-overridden share %.3f", share);
+    /* the depth distribution: 25% roots */
+    uint32_t roots = 0;
+    for (uint32_t c = 0; c < u.n_early_classes; c++) roots += u.classes[c].parent == WL_NONE;
+    ck_assert_uint_eq(roots, 150);
+    ck_assert_uint_gt(u.site_kind_count[WL_S_FANOUT], 0);
+    wl_universe_free(&u);
+}
+END_TEST
+
+START_TEST(seed_test_shape)
+{
+    wl_spec s;
+    load_def("seed-vtable-test", &s);
+    wl_universe u;
+    char err[1024];
+    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert(u.classes[0].abstract);
+    ck_assert_uint_eq(u.classes[0].parent, WL_NONE);
+    ck_assert_uint_ne(u.factory_method, WL_NONE);
+    ck_assert_uint_eq(u.n_abstract, 4);
+    for (uint32_t i = 0; i < u.n_sites; i++) {
+        ck_assert_int_eq(u.sites[i].kind, WL_S_VIRT);
+        ck_assert_uint_eq(u.sites[i].target, 0);   /* calls through the base */
+        ck_assert_uint_ge(u.sites[i].n_recv, 4);
+    }
+    wl_universe_free(&u);
+}
+END_TEST
+
+START_TEST(scale_and_quick)
+{
+    wl_spec s;
+    load_def("orchard-like", &s);
+    int64_t classes = s.classes, measure = s.measure_ms, gap = s.quiet_gap_ms;
+    wl_spec_scale(&s, 2.0, 0);
+    ck_assert_int_eq(s.classes, 2 * classes);
+    ck_assert_int_eq(s.measure_ms, 2 * measure);
+    wl_spec t;
+    load_def("orchard-like", &t);
+    wl_spec_scale(&t, 1.0, 1);
+    ck_assert_int_eq(t.classes, classes);
+    ck_assert_int_eq(t.measure_ms, measure / 4);
+    ck_assert_int_eq(t.quiet_gap_ms, gap);   /* never below the tiering delay */
+    wl_spec v;
+    load_def("orchard-like", &v);
+    wl_spec_scale(&v, 0.1, 1);
+    ck_assert_int_eq(v.quiet_gap_ms, gap);
+    ck_assert_int_le(v.window_ms, v.measure_ms);
+    ck_assert_uint_ne(fp_of(&s), fp_of(&t));
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("workloads");
+    TCase *tc = tcase_create("format");
+    tcase_add_loop_test(tc, defs_load_and_generate, 0, NDEFS);
+    tcase_add_test(tc, bad_fixtures_rejected);
+    tcase_add_test(tc, inline_errors);
+    tcase_add_test(tc, comments_lists_and_defaults);
+    suite_add_tcase(s, tc);
+    TCase *td = tcase_create("determinism");
+    tcase_set_timeout(td, 60);
+    tcase_add_loop_test(td, same_seed_same_fingerprint, 0, NDEFS);
+    tcase_add_loop_test(td, different_seed_different_fingerprint, 0, NDEFS);
+    tcase_add_test(td, golden_fingerprints);
+    tcase_add_test(td, rng_known_values);
+    suite_add_tcase(s, td);
+    TCase *tg = tcase_create("generator");
+    tcase_set_timeout(tg, 60);
+    tcase_add_loop_test(tg, universe_is_sound, 0, NDEFS);
+    tcase_add_test(tg, inherited_share_is_respected);
+    tcase_add_test(tg, seed_test_shape);
+    tcase_add_test(tg, scale_and_quick);
+    suite_add_tcase(s, tg);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

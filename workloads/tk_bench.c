@@ -1,0 +1,728 @@
+/* workloads/tk_bench.c — the benchmark driver.
+ *
+ *   tk-bench WORKLOAD [--strategy S|all] [--impl LIB.so] [--threads N]
+ *            [--scale X] [--seed N] [--json FILE] [--trace FILE]
+ *            [--config K=V]... [--quick] [--deterministic] [--calls N]
+ *            [--describe] [--help]
+ *
+ * Usage and output are documented in docs/readme/50-reproduce.md, the JSON
+ * schema in docs/spec/50-workloads.md.  Exit status: 0 ok, 1 a run failed
+ * (runtime error), 2 bad command line or workload file.  The JSON file is
+ * written to a temporary name and renamed, so it is complete or absent. */
+#include "workloads/wl.h"
+#include "workloads/wl_run.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#ifndef TK_GIT_REV
+#define TK_GIT_REV "unknown"
+#endif
+
+#define TK_BENCH_SCHEMA_VERSION 1
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: tk-bench WORKLOAD [options]\n"
+"  WORKLOAD            a name from workloads/defs (orchard-like, megamorphic,\n"
+"                      startup-storm, steady-state, seed-vtable-test) or a .wl path\n"
+"  --strategy S|all    strategy to run (default: all the implementation offers)\n"
+"  --impl LIB.so       implementation (default: ../lib/libtk_ref_driver.so\n"
+"                      relative to this binary)\n"
+"  --threads N         worker threads (threaded mode; default from the workload)\n"
+"  --scale X           multiply sizes and durations (default 1)\n"
+"  --seed N            override the workload's seed\n"
+"  --json FILE         write results as JSON (schema_version %d)\n"
+"  --trace FILE        pass Trace=FILE to the runtime (FILE.<strategy> when\n"
+"                      several strategies run)\n"
+"  --config K=V        extra runtime configuration (repeatable)\n"
+"  --quick             durations x 0.25\n"
+"  --deterministic     manual clock + drain on one thread (exact counters)\n"
+"  --calls N           deterministic measured phase: exactly N calls\n"
+"                      (for ns/call and, under valgrind, instructions/call)\n"
+"  --describe          generate the universe and print it; no runtime needed\n"
+"  --help              this text\n"
+"exit status: 0 ok, 1 a run failed, 2 bad arguments or workload file\n",
+            TK_BENCH_SCHEMA_VERSION);
+}
+
+static void die2(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("tk-bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+static int parse_u64_arg(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-') return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double_arg(const char *s, double *out)
+{
+    if (!s || !*s) return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || *end || v != v) return -1;
+    *out = v;
+    return 0;
+}
+
+static void exe_dir(char *out, size_t len)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) { snprintf(out, len, "."); return; }
+    buf[n] = 0;
+    char *slash = strrchr(buf, '/');
+    if (slash) *slash = 0;
+    snprintf(out, len, "%s", buf);
+}
+
+static int file_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int find_workload(const char *arg, char *out, size_t len)
+{
+    if (strchr(arg, '/') || strstr(arg, ".wl")) {
+        snprintf(out, len, "%s", arg);
+        return file_exists(out) ? 0 : -1;
+    }
+    for (const char *p = arg; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+            return -1;
+    char dir[PATH_MAX];
+    exe_dir(dir, sizeof dir);
+    const char *env = getenv("TK_WORKLOADS_DIR");
+    static char cands[5][PATH_MAX + 64];
+    int n = 0;
+    if (env) snprintf(cands[n++], sizeof cands[0], "%s/%s.wl", env, arg);
+    snprintf(cands[n++], sizeof cands[0], "%s/../../workloads/defs/%s.wl", dir, arg);
+    snprintf(cands[n++], sizeof cands[0], "%s/../../../workloads/defs/%s.wl", dir, arg);
+    snprintf(cands[n++], sizeof cands[0], "workloads/defs/%s.wl", arg);
+    for (int i = 0; i < n; i++)
+        if (file_exists(cands[i]) && strlen(cands[i]) < len) {
+            memcpy(out, cands[i], strlen(cands[i]) + 1);
+            return 0;
+        }
+    return -1;
+}
+
+/* ---- JSON writer ----------------------------------------------------------------- */
+typedef struct jw { FILE *f; int depth; int first[64]; } jw;
+
+static void jw_str_raw(jw *w, const char *s)
+{
+    fputc('"', w->f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", w->f); break;
+        case '\\': fputs("\\\\", w->f); break;
+        case '\n': fputs("\\n", w->f); break;
+        case '\t': fputs("\\t", w->f); break;
+        case '\r': fputs("\\r", w->f); break;
+        default:
+            if (*p < 0x20) fprintf(w->f, "\\u%04x", *p);
+            else fputc(*p, w->f);
+        }
+    }
+    fputc('"', w->f);
+}
+
+static void jw_sep(jw *w, const char *key)
+{
+    if (!w->first[w->depth]) fputc(',', w->f);
+    w->first[w->depth] = 0;
+    fputc('\n', w->f);
+    for (int i = 0; i < w->depth; i++) fputs("  ", w->f);
+    if (key) {
+        jw_str_raw(w, key);
+        fputs(": ", w->f);
+    }
+}
+
+static void jw_open(jw *w, const char *key, char c)
+{
+    jw_sep(w, key);
+    fputc(c, w->f);
+    w->first[++w->depth] = 1;
+}
+
+static void jw_close(jw *w, char c)
+{
+    int empty = w->first[w->depth];
+    w->depth--;
+    if (!empty) {
+        fputc('\n', w->f);
+        for (int i = 0; i < w->depth; i++) fputs("  ", w->f);
+    }
+    fputc(c, w->f);
+}
+
+static void jw_kstr(jw *w, const char *k, const char *v) { jw_sep(w, k); jw_str_raw(w, v); }
+static void jw_ku64(jw *w, const char *k, uint64_t v) { jw_sep(w, k); fprintf(w->f, "%llu", (unsigned long long)v); }
+static void jw_ki64(jw *w, const char *k, int64_t v) { jw_sep(w, k); fprintf(w->f, "%lld", (long long)v); }
+static void jw_kbool(jw *w, const char *k, int v) { jw_sep(w, k); fputs(v ? "true" : "false", w->f); }
+/* negative = unknown -> null */
+static void jw_knum(jw *w, const char *k, double v)
+{
+    jw_sep(w, k);
+    if (v < 0 || v != v) fputs("null", w->f);
+    else fprintf(w->f, "%.6g", v);
+}
+
+/* ---- machine ---------------------------------------------------------------------- */
+static void cpu_model(char *out, size_t len)
+{
+    snprintf(out, len, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "model name", 10) || !strncmp(line, "Model", 5) ||
+            !strncmp(line, "Hardware", 8)) {
+            char *c = strchr(line, ':');
+            if (!c) continue;
+            c++;
+            while (*c == ' ' || *c == '\t') c++;
+            c[strcspn(c, "\n")] = 0;
+            snprintf(out, len, "%s", c);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static void write_machine(jw *w)
+{
+    struct utsname un;
+    uname(&un);
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    jw_open(w, "machine", '{');
+    jw_kstr(w, "sysname", un.sysname);
+    jw_kstr(w, "release", un.release);
+    jw_kstr(w, "arch", un.machine);
+    jw_kstr(w, "hostname", un.nodename);
+    jw_ki64(w, "nproc", sysconf(_SC_NPROCESSORS_ONLN));
+    jw_kstr(w, "cpu_model", cpu);
+    jw_close(w, '}');
+}
+
+/* ---- universe description ------------------------------------------------------------ */
+static void write_universe(jw *w, const wl_universe *u)
+{
+    jw_open(w, "universe", '{');
+    jw_ku64(w, "classes", u->n_early_classes);
+    jw_ku64(w, "burst_classes", u->n_classes - u->n_early_classes);
+    jw_ku64(w, "interfaces", u->n_interfaces);
+    jw_ku64(w, "methods", u->n_methods);
+    jw_ku64(w, "virtual_methods", u->n_virtual);
+    jw_ku64(w, "overrides", u->n_override);
+    jw_ku64(w, "nonvirtual_methods", u->n_nonvirtual);
+    jw_ku64(w, "abstract_methods", u->n_abstract);
+    jw_ku64(w, "vtable_slots", u->n_slot_impl);
+    jw_ku64(w, "inherited_slots", u->n_inherited_slots);
+    jw_ku64(w, "inherited_not_overridden", u->n_inherited_not_overridden);
+    jw_ku64(w, "interface_impl_slots", u->n_impls);
+    jw_ku64(w, "sites", u->n_early_sites);
+    jw_ku64(w, "burst_sites", u->n_sites - u->n_early_sites);
+    jw_open(w, "site_kinds", '{');
+    jw_ku64(w, "virtual", u->site_kind_count[WL_S_VIRT]);
+    jw_ku64(w, "interface", u->site_kind_count[WL_S_IFACE]);
+    jw_ku64(w, "direct", u->site_kind_count[WL_S_DIRECT]);
+    jw_ku64(w, "fanout", u->site_kind_count[WL_S_FANOUT]);
+    jw_close(w, '}');
+    jw_open(w, "site_receivers", '{');
+    static const char *const lab[5] = {"1", "2-4", "5-16", "17-64", "65+"};
+    for (int i = 0; i < 5; i++) jw_ku64(w, lab[i], u->poly_hist[i]);
+    jw_close(w, '}');
+    jw_ku64(w, "handlers", u->n_early_handlers);
+    jw_ku64(w, "burst_handlers", u->n_handlers - u->n_early_handlers);
+    jw_kbool(w, "factory", u->factory_method != WL_NONE);
+    jw_close(w, '}');
+}
+
+static void write_workload(jw *w, const wl_spec *s, const wl_universe *u, double scale, int quick,
+                           int deterministic, int threads)
+{
+    char fp[17];
+    wl_fingerprint_hex(u, fp);
+    jw_open(w, "workload", '{');
+    jw_kstr(w, "name", s->name);
+    jw_kstr(w, "file", s->path);
+    jw_kstr(w, "description", s->description);
+    jw_ku64(w, "seed", s->seed);
+    jw_knum(w, "scale", scale);
+    jw_kbool(w, "quick", quick);
+    jw_kstr(w, "mode", deterministic ? "deterministic" : "threaded");
+    jw_ki64(w, "threads", deterministic ? 1 : threads);
+    jw_kstr(w, "fingerprint", fp);
+    write_universe(w, u);
+    jw_open(w, "schedule", '{');
+    jw_ki64(w, "calls_per_request", s->calls_per_request);
+    jw_ki64(w, "call_tree_budget", s->call_tree_budget);
+    jw_ki64(w, "warmup_ms", s->warmup_ms);
+    jw_ki64(w, "measure_ms", s->measure_ms);
+    jw_ki64(w, "quiet_gap_ms", s->quiet_gap_ms);
+    jw_ki64(w, "burst_ms", s->burst_ms);
+    jw_ki64(w, "measure2_ms", s->measure2_ms);
+    jw_ki64(w, "window_ms", s->window_ms);
+    jw_ki64(w, "det_rounds", s->det_rounds);
+    jw_ki64(w, "det_requests_per_round", s->det_requests_per_round);
+    jw_ki64(w, "det_advance_ms", s->det_advance_ms);
+    jw_ki64(w, "det_measure_requests", s->det_measure_requests);
+    jw_close(w, '}');
+    jw_close(w, '}');
+}
+
+/* ---- results ------------------------------------------------------------------------ */
+typedef struct run_entry { const char *strategy; wl_run_result *res; } run_entry;
+
+static int counter_index(const wl_run_result *r, const char *name)
+{
+    for (uint32_t i = 0; i < r->n_counters; i++)
+        if (!strcmp(r->counter_name[i], name)) return (int)i;
+    return -1;
+}
+
+static uint64_t counter_total(const wl_run_result *r, const char *name)
+{
+    int i = counter_index(r, name);
+    return i < 0 ? 0 : r->counter_nonfinal[i] + r->counter_final[i];
+}
+
+/* Methods that went through call counting: the callcount stubs allocated
+ * (one per counted code version), else threshold hits. */
+static uint64_t counted_methods(const wl_run_result *r, const char **source)
+{
+    for (uint32_t i = 0; i < r->n_counters; i++)
+        if (!strncmp(r->counter_name[i], "stubs_allocated_", 16) &&
+            strstr(r->counter_name[i], "call")) {
+            *source = r->counter_name[i];
+            return r->counter_nonfinal[i] + r->counter_final[i];
+        }
+    *source = "threshold_hits";
+    return counter_total(r, "threshold_hits");
+}
+
+static void write_config(jw *w, const char *text)
+{
+    jw_open(w, "config", '{');
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char line[512];
+        if (n >= sizeof line) n = sizeof line - 1;
+        memcpy(line, p, n);
+        line[n] = 0;
+        char *eq = strchr(line, '=');
+        if (eq) {
+            *eq = 0;
+            jw_kstr(w, line, eq + 1);
+        }
+        p += n + (nl ? 1 : 0);
+        if (!nl) break;
+    }
+    jw_close(w, '}');
+}
+
+static void write_run(jw *w, const char *strategy, const wl_run_result *r)
+{
+    jw_open(w, strategy, '{');
+    write_config(w, r->config_text);
+    jw_kstr(w, "mode", r->deterministic ? "deterministic" : "threaded");
+    jw_ki64(w, "threads", r->threads);
+    jw_knum(w, "startup_ms", r->startup_ms);
+    jw_knum(w, "first_request_us", r->first_request_us);
+    jw_knum(w, "time_to_steady_state_ms", r->tts_ms);
+    jw_knum(w, "time_to_steady_state_after_burst_ms", r->tts_after_burst_ms);
+    jw_open(w, "phases", '{');
+    for (int ph = 0; ph < WL_P_COUNT; ph++) {
+        const wl_phase_result *p = &r->phase[ph];
+        if (!p->present) continue;
+        jw_open(w, wl_phase_names[ph], '{');
+        jw_knum(w, "duration_ms", p->duration_ms);
+        jw_ku64(w, "requests", p->requests);
+        jw_ku64(w, "calls", p->calls);
+        jw_knum(w, "requests_per_s", p->requests_per_s);
+        jw_knum(w, "calls_per_s", p->calls_per_s);
+        jw_knum(w, "latency_p50_us", p->p50_us);
+        jw_knum(w, "latency_p99_us", p->p99_us);
+        jw_knum(w, "latency_max_us", p->max_us);
+        jw_open(w, "counters", '{');
+        for (uint32_t i = 0; i < r->n_counters; i++) {
+            jw_open(w, r->counter_name[i], '{');
+            jw_ku64(w, "nonfinal", p->delta_nonfinal[i]);
+            jw_ku64(w, "final", p->delta_final[i]);
+            jw_close(w, '}');
+        }
+        jw_close(w, '}');
+        jw_close(w, '}');
+    }
+    jw_close(w, '}');
+    jw_open(w, "counters", '{');
+    for (uint32_t i = 0; i < r->n_counters; i++) {
+        jw_open(w, r->counter_name[i], '{');
+        jw_ku64(w, "nonfinal", r->counter_nonfinal[i]);
+        jw_ku64(w, "final", r->counter_final[i]);
+        jw_ku64(w, "total", r->counter_nonfinal[i] + r->counter_final[i]);
+        jw_kbool(w, "split", r->counter_split[i] != 0);
+        jw_close(w, '}');
+    }
+    jw_close(w, '}');
+    const char *src;
+    uint64_t cm = counted_methods(r, &src);
+    uint64_t lsb = counter_total(r, "live_stub_bytes");
+    jw_ku64(w, "live_stub_bytes", lsb);
+    jw_ku64(w, "counted_methods", cm);
+    jw_kstr(w, "counted_methods_source", src);
+    jw_knum(w, "bytes_per_counted_method", cm ? (double)lsb / (double)cm : -1);
+    jw_ki64(w, "measured_calls", r->measured_calls);
+    jw_knum(w, "ns_per_call", r->ns_per_call);
+    jw_open(w, "windows", '{');
+    jw_knum(w, "window_ms", r->window_ms);
+    jw_open(w, "start_ms", '[');
+    for (uint32_t i = 0; i < r->n_windows; i++) {
+        jw_sep(w, NULL);
+        fprintf(w->f, "%.1f", r->window_start_ms[i]);
+    }
+    jw_close(w, ']');
+    jw_open(w, "requests_per_s", '[');
+    for (uint32_t i = 0; i < r->n_windows; i++) {
+        jw_sep(w, NULL);
+        fprintf(w->f, "%.1f", r->window_rps[i]);
+    }
+    jw_close(w, ']');
+    jw_open(w, "phase", '[');
+    for (uint32_t i = 0; i < r->n_windows; i++) {
+        jw_sep(w, NULL);
+        jw_str_raw(w, wl_phase_names[r->window_phase[i]]);
+    }
+    jw_close(w, ']');
+    jw_close(w, '}');
+    jw_close(w, '}');
+}
+
+static const char *cap_names[] = {"deterministic", "threaded", "interfaces", "type_unload",
+                                  "versioning", "stub_deletion", "classify", "events",
+                                  "counters", "pgo", "trace_file"};
+
+static int write_json(const char *path, int argc, char **argv, const char *impl_path,
+                      const tk_driver *d, const wl_spec *s, const wl_universe *u, double scale,
+                      int quick, int deterministic, int threads, run_entry *runs, int nruns)
+{
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "tk-bench: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    jw w = {f, 0, {1}};
+    fputc('{', f);
+    w.first[0] = 1;
+    jw_ki64(&w, "schema_version", TK_BENCH_SCHEMA_VERSION);
+    jw_kstr(&w, "tool", "tk-bench");
+    jw_kstr(&w, "git_revision", TK_GIT_REV);
+    jw_open(&w, "command", '[');
+    for (int i = 0; i < argc; i++) { jw_sep(&w, NULL); jw_str_raw(&w, argv[i]); }
+    jw_close(&w, ']');
+    write_machine(&w);
+    if (d) {
+        jw_open(&w, "implementation", '{');
+        jw_kstr(&w, "path", impl_path);
+        jw_kstr(&w, "name", d->name);
+        jw_kstr(&w, "version", d->version);
+        jw_open(&w, "caps", '[');
+        for (unsigned i = 0; i < sizeof cap_names / sizeof cap_names[0]; i++)
+            if (d->caps & (1ull << i)) { jw_sep(&w, NULL); jw_str_raw(&w, cap_names[i]); }
+        jw_close(&w, ']');
+        jw_open(&w, "strategies", '[');
+        for (size_t i = 0; d->strategies && d->strategies[i]; i++) {
+            jw_sep(&w, NULL);
+            jw_str_raw(&w, d->strategies[i]);
+        }
+        jw_close(&w, ']');
+        jw_close(&w, '}');
+    }
+    write_workload(&w, s, u, scale, quick, deterministic, threads);
+    jw_open(&w, "strategies", '{');
+    for (int i = 0; i < nruns; i++) write_run(&w, runs[i].strategy, runs[i].res);
+    jw_close(&w, '}');
+    fputs("\n}\n", f);
+    int bad = ferror(f);
+    if (fclose(f) || bad) {
+        fprintf(stderr, "tk-bench: error writing %s\n", tmp);
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path)) {
+        fprintf(stderr, "tk-bench: cannot rename %s to %s: %s\n", tmp, path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- human tables ------------------------------------------------------------------------ */
+static void print_universe(const wl_spec *s, const wl_universe *u)
+{
+    char fp[17];
+    wl_fingerprint_hex(u, fp);
+    printf("workload %s  seed %llu  fingerprint %s\n", s->name, (unsigned long long)s->seed, fp);
+    printf("  %u classes (+%u burst), %u interfaces, %u methods (%u virtual, %u overrides, "
+           "%u non-virtual, %u abstract)\n",
+           u->n_early_classes, u->n_classes - u->n_early_classes, u->n_interfaces, u->n_methods,
+           u->n_virtual, u->n_override, u->n_nonvirtual, u->n_abstract);
+    printf("  %u vtable slots, %u inherited of which %u not overridden; %u interface-impl slots\n",
+           u->n_slot_impl, u->n_inherited_slots, u->n_inherited_not_overridden, u->n_impls);
+    printf("  %u sites (%u virtual, %u interface, %u direct, %u fan-out; receivers 1:%u 2-4:%u "
+           "5-16:%u 17-64:%u 65+:%u), %u handlers (+%u burst)\n",
+           u->n_sites, u->site_kind_count[WL_S_VIRT], u->site_kind_count[WL_S_IFACE],
+           u->site_kind_count[WL_S_DIRECT], u->site_kind_count[WL_S_FANOUT], u->poly_hist[0],
+           u->poly_hist[1], u->poly_hist[2], u->poly_hist[3], u->poly_hist[4],
+           u->n_early_handlers, u->n_handlers - u->n_early_handlers);
+}
+
+static void fmt_num(char *buf, size_t n, double v, const char *f)
+{
+    if (v < 0) snprintf(buf, n, "-");
+    else snprintf(buf, n, f, v);
+}
+
+static void print_run(const char *strategy, const wl_run_result *r)
+{
+    printf("\n== strategy %s (%s, %d thread%s)\n", strategy,
+           r->deterministic ? "deterministic" : "threaded", r->threads, r->threads == 1 ? "" : "s");
+    printf("%-10s %9s %10s %12s %12s %10s %10s\n", "phase", "time(s)", "requests", "requests/s",
+           "calls/s", "p50(us)", "p99(us)");
+    for (int ph = 0; ph < WL_P_COUNT; ph++) {
+        const wl_phase_result *p = &r->phase[ph];
+        if (!p->present) continue;
+        char a[32], b[32];
+        fmt_num(a, sizeof a, p->p50_us, "%.1f");
+        fmt_num(b, sizeof b, p->p99_us, "%.1f");
+        printf("%-10s %9.2f %10llu %12.1f %12.4g %10s %10s\n", wl_phase_names[ph],
+               p->duration_ms / 1000.0, (unsigned long long)p->requests, p->requests_per_s,
+               p->calls_per_s, a, b);
+    }
+    char t1[32], t2[32];
+    fmt_num(t1, sizeof t1, r->tts_ms, "%.0f ms");
+    fmt_num(t2, sizeof t2, r->tts_after_burst_ms, "%.0f ms");
+    printf("startup %.1f ms, first request %.1f us, steady state after %s", r->startup_ms,
+           r->first_request_us, r->deterministic ? "- (deterministic)" : t1);
+    if (r->phase[WL_P_MEASURE2].present) printf(", after burst %s", t2);
+    printf("\n");
+    if (r->ns_per_call >= 0)
+        printf("measured: %lld calls, %.2f ns/call\n", (long long)r->measured_calls, r->ns_per_call);
+    const char *src;
+    uint64_t cm = counted_methods(r, &src);
+    uint64_t lsb = counter_total(r, "live_stub_bytes");
+    if (cm) printf("live stub bytes %llu, %.1f bytes per counted method (%llu, from %s)\n",
+                   (unsigned long long)lsb, (double)lsb / (double)cm, (unsigned long long)cm, src);
+    printf("%-36s %14s %14s\n", "counter", "non-final", "final");
+    for (uint32_t i = 0; i < r->n_counters; i++)
+        printf("%-36s %14llu %14llu\n", r->counter_name[i], (unsigned long long)r->counter_nonfinal[i],
+               (unsigned long long)r->counter_final[i]);
+}
+
+static void print_summary(run_entry *runs, int n)
+{
+    if (n < 2) return;
+    int threaded = !runs[0].res->deterministic;
+    printf("\n== summary (ratios against %s)\n", runs[0].strategy);
+    printf("%-14s %12s %7s %12s %12s %12s %12s\n", "strategy", threaded ? "measured/s" : "ns/call",
+           "ratio", "lock_acq", "slot_writes", "oscillation", "try_backpatch");
+    double base = threaded ? runs[0].res->phase[WL_P_MEASURE].requests_per_s : runs[0].res->ns_per_call;
+    for (int i = 0; i < n; i++) {
+        const wl_run_result *r = runs[i].res;
+        double v = threaded ? r->phase[WL_P_MEASURE].requests_per_s : r->ns_per_call;
+        printf("%-14s %12.2f %7.3f %12llu %12llu %12llu %12llu\n", runs[i].strategy, v,
+               base > 0 ? v / base : 0, (unsigned long long)counter_total(r, "backpatch_lock_acquisitions"),
+               (unsigned long long)counter_total(r, "slot_writes"),
+               (unsigned long long)counter_total(r, "entry_point_oscillations"),
+               (unsigned long long)counter_total(r, "try_backpatch_calls"));
+    }
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+int main(int argc, char **argv)
+{
+    const char *workload = NULL, *strategy = "all", *impl = NULL, *json = NULL, *trace = NULL;
+    const char *extra[256];
+    int nextra = 0, quick = 0, deterministic = 0, describe = 0;
+    uint64_t threads = 0, seed = 0, calls = 0;
+    int have_seed = 0, have_calls = 0;
+    double scale = 1.0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEED_ARG() do { if (i + 1 >= argc) die2("%s needs an argument (see --help)", a); } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--strategy")) { NEED_ARG(); strategy = argv[++i]; }
+        else if (!strcmp(a, "--impl")) { NEED_ARG(); impl = argv[++i]; }
+        else if (!strcmp(a, "--json")) { NEED_ARG(); json = argv[++i]; }
+        else if (!strcmp(a, "--trace")) { NEED_ARG(); trace = argv[++i]; }
+        else if (!strcmp(a, "--threads")) {
+            NEED_ARG();
+            if (parse_u64_arg(argv[++i], &threads) || threads < 1 || threads > 1024)
+                die2("--threads: '%s' is not an integer in [1, 1024]", argv[i]);
+        } else if (!strcmp(a, "--seed")) {
+            NEED_ARG();
+            if (parse_u64_arg(argv[++i], &seed)) die2("--seed: '%s' is not an unsigned integer", argv[i]);
+            have_seed = 1;
+        } else if (!strcmp(a, "--calls")) {
+            NEED_ARG();
+            if (parse_u64_arg(argv[++i], &calls) || calls > (uint64_t)INT64_MAX / 2)
+                die2("--calls: '%s' is not a non-negative integer", argv[i]);
+            have_calls = 1;
+        } else if (!strcmp(a, "--scale")) {
+            NEED_ARG();
+            if (parse_double_arg(argv[++i], &scale) || !(scale > 0) || scale > 1000)
+                die2("--scale: '%s' is not a number in (0, 1000]", argv[i]);
+        } else if (!strcmp(a, "--config")) {
+            NEED_ARG();
+            const char *kv = argv[++i], *eq = strchr(kv, '=');
+            if (!eq || eq == kv || !eq[1]) die2("--config: '%s' is not KEY=VALUE", kv);
+            if (!strncmp(kv, "Strategy=", 9) || !strncmp(kv, "Mode=", 5))
+                die2("--config: use --strategy / --deterministic instead of '%s'", kv);
+            if (nextra >= 250) die2("--config: too many");
+            extra[nextra++] = kv;
+        } else if (!strcmp(a, "--quick")) quick = 1;
+        else if (!strcmp(a, "--deterministic")) deterministic = 1;
+        else if (!strcmp(a, "--describe")) describe = 1;
+        else if (a[0] == '-' && a[1]) die2("unknown option '%s' (see --help)", a);
+        else if (!workload) workload = a;
+        else die2("more than one workload given ('%s' and '%s')", workload, a);
+    }
+    extra[nextra] = NULL;
+    if (!workload) { usage(stderr); return 2; }
+
+    char path[PATH_MAX];
+    if (find_workload(workload, path, sizeof path))
+        die2("unknown workload '%s' (not a file, and no %s.wl in workloads/defs; known: "
+             "orchard-like, megamorphic, startup-storm, steady-state, seed-vtable-test)",
+             workload, workload);
+    static wl_spec spec;
+    char err[1024];
+    if (wl_parse_file(path, &spec, err, sizeof err)) die2("%s", err);
+    if (have_seed) spec.seed = seed;
+    wl_spec_scale(&spec, scale, quick);
+    if (spec.mode == WL_MODE_DETERMINISTIC) deterministic = 1;
+    if (have_calls && !deterministic)
+        die2("--calls needs deterministic mode (add --deterministic)");
+    static wl_universe u;
+    if (wl_generate(&spec, &u, err, sizeof err)) die2("%s", err);
+    int nthreads = threads ? (int)threads : (int)spec.threads;
+
+    if (describe) {
+        print_universe(&spec, &u);
+        if (json && write_json(json, argc, argv, "", NULL, &spec, &u, scale, quick, deterministic,
+                               nthreads, NULL, 0))
+            return 1;
+        return 0;
+    }
+
+    char implbuf[PATH_MAX + 64];
+    if (!impl) {
+        char dir[PATH_MAX];
+        exe_dir(dir, sizeof dir);
+        snprintf(implbuf, sizeof implbuf, "%s/../lib/libtk_ref_driver.so", dir);
+        impl = implbuf;
+    }
+    const tk_driver *d = wl_load_driver(impl, err, sizeof err);
+    if (!d) die2("%s", err);
+
+    /* strategies to run */
+    const char *list[64];
+    int nlist = 0;
+    int offers = d->strategies && d->strategies[0];
+    if (!strcmp(strategy, "all")) {
+        if (offers)
+            for (size_t i = 0; d->strategies[i] && nlist < 64; i++) list[nlist++] = d->strategies[i];
+        else list[nlist++] = NULL;
+    } else {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", strategy);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            int ok = 0;
+            for (size_t i = 0; offers && d->strategies[i]; i++)
+                if (!strcmp(d->strategies[i], t)) { ok = 1; list[nlist++] = d->strategies[i]; break; }
+            if (!ok) {
+                char known[512] = "";
+                for (size_t i = 0; offers && d->strategies[i]; i++) {
+                    strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
+                    strncat(known, d->strategies[i], sizeof known - strlen(known) - 1);
+                }
+                die2("unknown strategy '%s' (%s offers: %s)", t, d->name,
+                     known[0] ? known : "no strategy names");
+            }
+            if (nlist >= 64) break;
+        }
+    }
+
+    print_universe(&spec, &u);
+    printf("implementation %s %s (%s), git %s\n", d->name, d->version, impl, TK_GIT_REV);
+    double per_run_s = deterministic ? 0
+        : (double)(spec.warmup_ms + spec.measure_ms + spec.quiet_gap_ms + spec.burst_ms +
+                   spec.measure2_ms) / 1000.0;
+    int prog = per_run_s * nlist > 3.0;
+    run_entry runs[64];
+    int status = 0;
+    for (int i = 0; i < nlist; i++) {
+        wl_run_result *res = calloc(1, sizeof *res);
+        char tracebuf[PATH_MAX + 64];
+        const char *tp = trace;
+        if (trace && nlist > 1) {
+            snprintf(tracebuf, sizeof tracebuf, "%s.%s", trace, list[i] ? list[i] : "default");
+            tp = tracebuf;
+        }
+        char label[128];
+        snprintf(label, sizeof label, "%s/%s", spec.name, list[i] ? list[i] : "default");
+        wl_run_opts o = {.drv = d, .strategy = list[i], .extra_config = extra, .trace_path = tp,
+                         .threads = nthreads, .deterministic = deterministic,
+                         .calls = have_calls ? (int64_t)calls : -1, .progress = prog,
+                         .label = label};
+        if (prog) fprintf(stderr, "tk-bench: %s: starting (%d/%d, ~%.0f s)\n", label, i + 1, nlist, per_run_s);
+        if (wl_run(&u, &o, res)) {
+            fprintf(stderr, "tk-bench: %s: %s\n", label, res->error);
+            status = 1;
+            wl_run_result_free(res);
+            free(res);
+            break;
+        }
+        runs[i].strategy = list[i] ? list[i] : "default";
+        runs[i].res = res;
+        print_run(runs[i].strategy, res);
+        fflush(stdout);
+        if (i + 1 == nlist) print_summary(runs, nlist);
+    }
+    if (status == 0 && json &&
+        write_json(json, argc, argv, impl, d, &spec, &u, scale, quick, deterministic, nthreads,
+                   runs, nlist))
+        status = 1;
+    return status;
+}

@@ -1,0 +1,853 @@
+/* workloads/wl_run.c — builds a generated universe inside a runtime (through
+ * the driver ABI only) and drives requests through it.
+ *
+ * Calls are made the way JIT code makes them: the caller holds the address
+ * of a slot (vtable slot, interface-resolved slot or a method's owning
+ * slot), loads the slot's current value and calls the loaded address.  No
+ * slot address is cached across a type load, and no slot value is cached at
+ * all, so every backpatch is observed by the next call. */
+#include "workloads/wl_run.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *const wl_phase_names[WL_P_COUNT] = {"startup", "warmup", "measured", "quiet",
+                                                 "burst", "measured2"};
+
+/* ---- runtime-side universe ---------------------------------------------------- */
+typedef struct rt_recv { void **slot; void *obj; } rt_recv;
+typedef struct rt_site { uint32_t n; uint32_t fanout; rt_recv *recv; } rt_site;
+typedef struct rt_method { uint32_t work, n_calls; rt_site **calls; } rt_method;
+typedef struct rt_handler { uint32_t n; rt_site **sites; } rt_handler;
+
+#define HIST_BUCKETS 640
+
+typedef struct worker {
+    struct runner *R;
+    pthread_t th;
+    uint64_t rng, sink;
+    _Atomic uint64_t requests[WL_P_COUNT];
+    _Atomic uint64_t calls[WL_P_COUNT];
+    uint32_t hist[WL_P_COUNT][HIST_BUCKETS];
+    char pad[64];
+} worker;
+
+typedef struct runner {
+    const wl_universe *u;
+    const wl_spec *s;
+    const tk_driver *d;
+    tk_drv_runtime *rt;
+    const wl_run_opts *o;
+    tk_drv_type **iface_t, **class_t;
+    void **obj;                       /* per class (NULL if abstract/unloaded) */
+    rt_method *m;
+    rt_site *site;
+    rt_recv *recv;
+    rt_site **call_ptrs, **handler_site_ptrs;
+    rt_handler *handler;
+    rt_recv factory;                  /* owning slot of the factory method    */
+    char **names;
+    size_t n_names, cap_names;
+    _Atomic int phase;
+    _Atomic int late_ready;
+    worker main_w;
+} runner;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ms(double ms)
+{
+    if (ms <= 0) return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
+    while (nanosleep(&ts, &ts) && errno == EINTR) {}
+}
+
+static void progress(const runner *R, const char *fmt, ...)
+{
+    if (!R->o->progress) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tk-bench: %s: ", R->o->label ? R->o->label : "run");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static const char *keep(runner *R, const char *fmt, ...)
+{
+    char buf[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (R->n_names == R->cap_names) {
+        R->cap_names = R->cap_names ? R->cap_names * 2 : 1024;
+        R->names = realloc(R->names, R->cap_names * sizeof *R->names);
+    }
+    return R->names[R->n_names++] = strdup(buf);
+}
+
+/* ---- the method body -------------------------------------------------------- */
+static inline uint32_t pick(worker *w, uint32_t n)
+{
+    uint64_t x = w->rng;
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    w->rng = x;
+    return (uint32_t)(((x >> 32) * (uint64_t)n) >> 32);
+}
+
+static inline int64_t call_recv(const rt_recv *r, int64_t budget, worker *w, int64_t salt)
+{
+    tk_entry_fn f = (tk_entry_fn)__atomic_load_n(r->slot, __ATOMIC_ACQUIRE);
+    return f(r->obj, budget, (int64_t)(intptr_t)w, salt, 0);
+}
+
+/* Calls one site with a budget; returns the calls made (>= 1, <= budget). */
+static int64_t call_site(const rt_site *s, int64_t budget, worker *w, int64_t salt)
+{
+    if (s->fanout) {
+        int64_t per = budget / (int64_t)s->n, used = 0;
+        if (per < 1) per = 1;
+        for (uint32_t i = 0; i < s->n && used < budget; i++) {
+            int64_t b = budget - used < per ? budget - used : per;
+            used += call_recv(&s->recv[i], b, w, salt);
+        }
+        return used;
+    }
+    uint32_t i = s->n == 1 ? 0 : salt ? (uint32_t)((uint64_t)salt % s->n) : pick(w, s->n);
+    return call_recv(&s->recv[i], budget, w, salt);
+}
+
+static int64_t wl_body(const tk_code_ctx *ctx, void *self, int64_t budget, int64_t wp,
+                       int64_t salt, int64_t a3)
+{
+    const rt_method *m = ctx->user;
+    worker *w = (worker *)(intptr_t)wp;
+    uint64_t x = w->sink;
+    for (uint32_t i = 0; i < m->work; i++) {
+        x = x * 6364136223846793005ull + i;
+        __asm__ volatile("" : "+r"(x));
+    }
+    w->sink = x;
+    int64_t used = 1, rem = budget - 1;
+    for (uint32_t i = 0; i < m->n_calls && rem > 0; i++) {
+        int64_t share = rem / (int64_t)(m->n_calls - i);
+        if (share < 1) share = 1;
+        int64_t c = call_site(m->calls[i], share, w, salt);
+        used += c;
+        rem -= c;
+    }
+    return used;
+}
+
+/* The factory ("creates" the instance the request works on): returns a
+ * non-zero selector that fixes the receiver of every polymorphic site for
+ * the rest of the request. */
+static int64_t wl_factory(const tk_code_ctx *ctx, void *self, int64_t budget, int64_t wp,
+                          int64_t salt, int64_t a3)
+{
+    worker *w = (worker *)(intptr_t)wp;
+    return (int64_t)pick(w, 1u << 30) + 1;
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+static uint32_t zipf_pick(worker *w, const uint32_t *cdf, uint32_t n)
+{
+    uint32_t u = pick(w, WL_PPB), lo = 0, hi = n - 1;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (u < cdf[mid]) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+}
+
+static const rt_handler *choose_handler(runner *R, worker *w)
+{
+    const wl_universe *u = R->u;
+    uint32_t nl = u->n_handlers - u->n_early_handlers;
+    if (nl && atomic_load_explicit(&R->late_ready, memory_order_acquire) &&
+        pick(w, WL_PPB) < R->s->burst_share_ppb)
+        return &R->handler[u->n_early_handlers + zipf_pick(w, u->zipf_late, nl)];
+    return &R->handler[zipf_pick(w, u->zipf_early, u->n_early_handlers)];
+}
+
+/* One request: (factory call), then the handler's sites round-robin, each
+ * call a tree of at most call_tree_budget calls, until `budget` calls. */
+static int64_t do_request(runner *R, worker *w, const rt_handler *h, int64_t budget)
+{
+    int64_t salt = 0, calls = 0;
+    if (R->factory.slot) {
+        salt = call_recv(&R->factory, 0, w, 0);
+        calls++;
+    }
+    int64_t rem = budget, tree = R->s->call_tree_budget;
+    for (uint32_t i = 0; rem > 0; i++) {
+        const rt_site *s = h->sites[i % h->n];
+        int64_t used = call_site(s, rem < tree ? rem : tree, w, salt);
+        rem -= used;
+        calls += used;
+    }
+    return calls;
+}
+
+static unsigned hist_index(uint64_t v)
+{
+    if (v < 16) return (unsigned)v;
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);
+    unsigned idx = 16 + (e - 4) * 16 + (unsigned)((v >> (e - 4)) & 15);
+    return idx < HIST_BUCKETS ? idx : HIST_BUCKETS - 1;
+}
+
+static double hist_value(unsigned idx)
+{
+    if (idx < 16) return idx;
+    unsigned e = (idx - 16) / 16 + 4, sub = (idx - 16) % 16;
+    double lo = (double)((16ull + sub) << (e - 4)), width = (double)(1ull << (e - 4));
+    return lo + width / 2;
+}
+
+static void record(worker *w, int ph, uint64_t ns, int64_t calls)
+{
+    atomic_fetch_add_explicit(&w->requests[ph], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->calls[ph], (uint64_t)calls, memory_order_relaxed);
+    w->hist[ph][hist_index(ns)]++;
+}
+
+/* ---- building the universe in the runtime ------------------------------------ */
+static int define_class(runner *R, uint32_t c, char *err, size_t errlen)
+{
+    const wl_universe *u = R->u;
+    const wl_class *k = &u->classes[c];
+    tk_method_def *virt = calloc(k->n_virtuals + 1, sizeof *virt);
+    tk_override_def *ov = calloc(k->n_overrides + 1, sizeof *ov);
+    tk_method_def *nv = calloc(k->n_nonvirtuals + 1, sizeof *nv);
+    tk_iface_impl_def *im = calloc(k->n_impls + 1, sizeof *im);
+    const char *cname = k->parent == WL_NONE ? keep(R, "Base%u", c) : keep(R, "C%u", c);
+    for (uint32_t j = 0; j < k->n_virtuals; j++) {
+        uint32_t mi = k->first_virtual + j;
+        const wl_method *m = &u->methods[mi];
+        virt[j].name = keep(R, "V%u", m->slot);
+        virt[j].body = m->abstract ? NULL : wl_body;
+        virt[j].user = &R->m[mi];
+    }
+    for (uint32_t j = 0; j < k->n_overrides; j++) {
+        uint32_t mi = k->first_override + j;
+        const wl_method *m = &u->methods[mi];
+        ov[j].slot = m->slot;
+        ov[j].method.name = keep(R, "V%u", m->slot);
+        ov[j].method.body = wl_body;
+        ov[j].method.user = &R->m[mi];
+    }
+    for (uint32_t j = 0; j < k->n_nonvirtuals; j++) {
+        uint32_t mi = k->first_nonvirtual + j;
+        const wl_method *m = &u->methods[mi];
+        nv[j].name = m->kind == WL_M_FACTORY ? "Create" : keep(R, "N%u", j);
+        nv[j].body = m->kind == WL_M_FACTORY ? wl_factory : wl_body;
+        nv[j].user = &R->m[mi];
+    }
+    for (uint32_t j = 0; j < k->n_impls; j++) {
+        const wl_impl *x = &u->impls[k->first_impl + j];
+        im[j].iface = R->iface_t[x->iface];
+        im[j].iface_slot = x->iface_slot;
+        im[j].vtable_slot = x->vtable_slot;
+    }
+    tk_type_def def = {
+        .name = cname,
+        .parent = k->parent == WL_NONE ? NULL : R->class_t[k->parent],
+        .flags = k->abstract ? TK_TYPE_ABSTRACT : 0,
+        .n_virtuals = k->n_virtuals, .virtuals = virt,
+        .n_overrides = k->n_overrides, .overrides = ov,
+        .n_methods = k->n_nonvirtuals, .methods = nv,
+        .n_impls = k->n_impls, .impls = im,
+    };
+    char derr[512] = "";
+    R->class_t[c] = R->d->type_define(R->rt, &def, derr, sizeof derr);
+    int rc = 0;
+    if (!R->class_t[c]) {
+        snprintf(err, errlen, "type_define(%s) failed: %s", cname, derr);
+        rc = -1;
+    } else if (R->d->type_load(R->rt, R->class_t[c])) {
+        snprintf(err, errlen, "type_load(%s) failed", cname);
+        rc = -1;
+    } else if (!k->abstract) {
+        R->obj[c] = R->d->object_new(R->rt, R->class_t[c]);
+    }
+    free(virt); free(ov); free(nv); free(im);
+    return rc;
+}
+
+static int resolve_site(runner *R, uint32_t si, char *err, size_t errlen)
+{
+    const wl_universe *u = R->u;
+    const wl_site *s = &u->sites[si];
+    rt_site *r = &R->site[si];
+    r->n = s->n_recv;
+    r->fanout = s->kind == WL_S_FANOUT;
+    r->recv = &R->recv[s->first_recv];
+    for (uint32_t q = 0; q < s->n_recv; q++) {
+        uint32_t cls = u->recv[s->first_recv + q];
+        tk_drv_type *t = R->class_t[cls];
+        void **slot = NULL;
+        switch (s->kind) {
+        case WL_S_VIRT: slot = R->d->vtable_slot(t, s->slot); break;
+        case WL_S_IFACE:
+        case WL_S_FANOUT: slot = R->d->interface_slot(t, R->iface_t[s->target], s->slot); break;
+        case WL_S_DIRECT: {
+            const wl_method *m = &u->methods[s->target];
+            tk_drv_method *dm = R->d->nonvirtual_method(R->class_t[m->cls], m->index);
+            slot = dm ? R->d->method_slot(dm) : NULL;
+            break;
+        }
+        }
+        if (!slot) {
+            snprintf(err, errlen, "site %u: the driver returned no slot for receiver C%u", si, cls);
+            return -1;
+        }
+        r->recv[q].slot = slot;
+        r->recv[q].obj = R->obj[cls];
+    }
+    return 0;
+}
+
+static int build(runner *R, int late, char *err, size_t errlen)
+{
+    const wl_universe *u = R->u;
+    if (!late) {
+        for (uint32_t i = 0; i < u->n_interfaces; i++) {
+            uint32_t n = (uint32_t)R->s->interface_methods;
+            tk_method_def *v = calloc(n + 1, sizeof *v);
+            for (uint32_t j = 0; j < n; j++) v[j].name = keep(R, "M%u", j);
+            tk_type_def def = {.name = keep(R, "I%u", i), .flags = TK_TYPE_INTERFACE,
+                               .n_virtuals = n, .virtuals = v};
+            char derr[512] = "";
+            R->iface_t[i] = R->d->type_define(R->rt, &def, derr, sizeof derr);
+            free(v);
+            if (!R->iface_t[i]) {
+                snprintf(err, errlen, "type_define(I%u) failed: %s", i, derr);
+                return -1;
+            }
+            if (R->d->type_load(R->rt, R->iface_t[i])) {
+                snprintf(err, errlen, "type_load(I%u) failed", i);
+                return -1;
+            }
+        }
+    }
+    uint32_t c0 = late ? u->n_early_classes : 0, c1 = late ? u->n_classes : u->n_early_classes;
+    for (uint32_t c = c0; c < c1; c++)
+        if (define_class(R, c, err, errlen)) return -1;
+    uint32_t s0 = late ? u->n_early_sites : 0, s1 = late ? u->n_sites : u->n_early_sites;
+    for (uint32_t si = s0; si < s1; si++)
+        if (resolve_site(R, si, err, errlen)) return -1;
+    if (!late && u->factory_method != WL_NONE) {
+        const wl_method *m = &u->methods[u->factory_method];
+        tk_drv_method *dm = R->d->nonvirtual_method(R->class_t[m->cls], m->index);
+        R->factory.slot = dm ? R->d->method_slot(dm) : NULL;
+        R->factory.obj = NULL;
+        if (!R->factory.slot) {
+            snprintf(err, errlen, "factory method has no owning slot");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void setup_tables(runner *R)
+{
+    const wl_universe *u = R->u;
+    R->iface_t = calloc(u->n_interfaces + 1, sizeof *R->iface_t);
+    R->class_t = calloc(u->n_classes + 1, sizeof *R->class_t);
+    R->obj = calloc(u->n_classes + 1, sizeof *R->obj);
+    R->m = calloc(u->n_methods + 1, sizeof *R->m);
+    R->site = calloc(u->n_sites + 1, sizeof *R->site);
+    R->recv = calloc(u->n_recv + 1, sizeof *R->recv);
+    R->call_ptrs = calloc(u->n_calls + 1, sizeof *R->call_ptrs);
+    R->handler_site_ptrs = calloc(u->n_handler_sites + 1, sizeof *R->handler_site_ptrs);
+    R->handler = calloc(u->n_handlers + 1, sizeof *R->handler);
+    for (uint32_t i = 0; i < u->n_calls; i++) R->call_ptrs[i] = &R->site[u->calls[i]];
+    for (uint32_t i = 0; i < u->n_methods; i++) {
+        R->m[i].work = u->methods[i].work;
+        R->m[i].n_calls = u->methods[i].n_calls;
+        R->m[i].calls = &R->call_ptrs[u->methods[i].first_call];
+    }
+    for (uint32_t i = 0; i < u->n_handler_sites; i++)
+        R->handler_site_ptrs[i] = &R->site[u->handler_sites[i]];
+    for (uint32_t h = 0; h < u->n_handlers; h++) {
+        R->handler[h].n = u->handlers[h].n_sites;
+        R->handler[h].sites = &R->handler_site_ptrs[u->handlers[h].first_site];
+    }
+}
+
+static void teardown(runner *R)
+{
+    if (R->rt) {
+        for (uint32_t c = 0; c < R->u->n_classes; c++)
+            if (R->obj[c]) R->d->object_free(R->rt, R->obj[c]);
+        R->d->destroy(R->rt);
+        R->rt = NULL;
+    }
+    free(R->iface_t); free(R->class_t); free(R->obj); free(R->m); free(R->site); free(R->recv);
+    free(R->call_ptrs); free(R->handler_site_ptrs); free(R->handler);
+    for (size_t i = 0; i < R->n_names; i++) free(R->names[i]);
+    free(R->names);
+}
+
+/* ---- counters ------------------------------------------------------------------- */
+static void snapshot(runner *R, wl_run_result *res, uint64_t *nf, uint64_t *fi)
+{
+    tk_counter c[WL_MAX_COUNTERS];
+    memset(c, 0, sizeof c);
+    size_t n = R->d->counters ? R->d->counters(R->rt, c, WL_MAX_COUNTERS) : 0;
+    if (n > WL_MAX_COUNTERS) n = WL_MAX_COUNTERS;
+    if (res->n_counters == 0) {
+        for (size_t i = 0; i < n; i++) {
+            res->counter_name[i] = strdup(c[i].name ? c[i].name : "?");
+            res->counter_split[i] = c[i].split;
+        }
+        res->n_counters = (uint32_t)n;
+    }
+    for (size_t i = 0; i < res->n_counters; i++) {
+        /* match by name: implementations may add counters lazily */
+        size_t j = i < n && c[i].name && !strcmp(c[i].name, res->counter_name[i]) ? i : n;
+        if (j == n)
+            for (size_t k = 0; k < n; k++)
+                if (c[k].name && !strcmp(c[k].name, res->counter_name[i])) { j = k; break; }
+        nf[i] = j < n ? c[j].nonfinal : 0;
+        fi[i] = j < n ? c[j].final : 0;
+    }
+}
+
+static void close_phase(runner *R, wl_run_result *res, int ph, double dur_ms, uint64_t *pnf,
+                        uint64_t *pfi, worker **ws, int nw)
+{
+    uint64_t nf[WL_MAX_COUNTERS], fi[WL_MAX_COUNTERS];
+    snapshot(R, res, nf, fi);
+    wl_phase_result *p = &res->phase[ph];
+    p->present = 1;
+    p->duration_ms = dur_ms;
+    for (uint32_t i = 0; i < res->n_counters; i++) {
+        p->delta_nonfinal[i] = nf[i] - pnf[i];
+        p->delta_final[i] = fi[i] - pfi[i];
+        pnf[i] = nf[i];
+        pfi[i] = fi[i];
+    }
+    uint64_t hist[HIST_BUCKETS] = {0};
+    for (int i = 0; i < nw; i++) {
+        p->requests += atomic_load(&ws[i]->requests[ph]);
+        p->calls += atomic_load(&ws[i]->calls[ph]);
+    }
+    (void)hist;
+    p->requests_per_s = dur_ms > 0 ? (double)p->requests * 1000.0 / dur_ms : 0;
+    p->calls_per_s = dur_ms > 0 ? (double)p->calls * 1000.0 / dur_ms : 0;
+}
+
+/* Latency percentiles need the per-thread histograms, which are only read
+ * after the workers have been joined. */
+static void latency(wl_run_result *res, worker **ws, int nw)
+{
+    for (int ph = 0; ph < WL_P_COUNT; ph++) {
+        wl_phase_result *p = &res->phase[ph];
+        uint64_t total = 0, h[HIST_BUCKETS] = {0};
+        for (int i = 0; i < nw; i++)
+            for (int b = 0; b < HIST_BUCKETS; b++) { h[b] += ws[i]->hist[ph][b]; total += ws[i]->hist[ph][b]; }
+        p->p50_us = p->p99_us = p->max_us = -1;
+        if (!total) continue;
+        uint64_t acc = 0, k50 = (total + 1) / 2, k99 = (total * 99 + 99) / 100;
+        for (int b = 0; b < HIST_BUCKETS; b++) {
+            if (!h[b]) continue;
+            uint64_t before = acc;
+            acc += h[b];
+            if (before < k50 && acc >= k50) p->p50_us = hist_value((unsigned)b) / 1000.0;
+            if (before < k99 && acc >= k99) p->p99_us = hist_value((unsigned)b) / 1000.0;
+            p->max_us = hist_value((unsigned)b) / 1000.0;
+        }
+    }
+}
+
+/* ---- threaded mode -------------------------------------------------------------- */
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    runner *R = w->R;
+    R->d->thread_attach(R->rt);
+    for (;;) {
+        int ph = atomic_load_explicit(&R->phase, memory_order_acquire);
+        if (ph == WL_P_STOP) break;
+        if (ph == WL_P_QUIET) {
+            R->d->thread_offline(R->rt);
+            while (atomic_load_explicit(&R->phase, memory_order_acquire) == WL_P_QUIET) sleep_ms(1);
+            R->d->thread_online(R->rt);
+            continue;
+        }
+        const rt_handler *h = choose_handler(R, w);
+        uint64_t t0 = now_ns();
+        int64_t calls = do_request(R, w, h, R->s->calls_per_request);
+        record(w, ph, now_ns() - t0, calls);
+        R->d->safepoint(R->rt);
+    }
+    R->d->thread_detach(R->rt);
+    return NULL;
+}
+
+static uint64_t total_requests(worker **ws, int nw)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < nw; i++)
+        for (int ph = 0; ph < WL_P_COUNT; ph++)
+            t += atomic_load_explicit(&ws[i]->requests[ph], memory_order_relaxed);
+    return t;
+}
+
+/* Runs phase `ph` for dur_ms, sampling request counts every window. */
+static double run_phase(runner *R, wl_run_result *res, int ph, double dur_ms, worker **ws, int nw,
+                        double t_origin)
+{
+    double start = now_ms(), end = start + dur_ms;
+    atomic_store_explicit(&R->phase, ph, memory_order_release);
+    progress(R, "%s phase, %.1f s", wl_phase_names[ph], dur_ms / 1000.0);
+    if (ph == WL_P_QUIET) {
+        sleep_ms(dur_ms);
+        return now_ms() - start;
+    }
+    double wstart = start;
+    uint64_t wreq = total_requests(ws, nw);
+    while (now_ms() < end - 0.5) {
+        double next = wstart + res->window_ms;
+        if (next > end) next = end;
+        sleep_ms(next - now_ms());
+        double t = now_ms();
+        uint64_t req = total_requests(ws, nw);
+        /* only full windows count toward time-to-steady-state */
+        if (t - wstart >= res->window_ms * 0.999 && res->n_windows < WL_MAX_WINDOWS) {
+            res->window_start_ms[res->n_windows] = wstart - t_origin;
+            res->window_rps[res->n_windows] = (double)(req - wreq) * 1000.0 / (t - wstart);
+            res->window_phase[res->n_windows] = (uint8_t)ph;
+            res->n_windows++;
+        }
+        wstart = t;
+        wreq = req;
+    }
+    return now_ms() - start;
+}
+
+static double steady_time(const wl_run_result *res, double from_ms, double to_ms, double mean)
+{
+    if (mean <= 0) return -1;
+    for (uint32_t i = 0; i < res->n_windows; i++) {
+        double s = res->window_start_ms[i];
+        if (s < from_ms - 1e-6 || s >= to_ms) continue;
+        double d = res->window_rps[i] - mean;
+        if (d < 0) d = -d;
+        if (d <= 0.02 * mean) return s + res->window_ms - from_ms;
+    }
+    return -1;
+}
+
+static int create_runtime(runner *R, wl_run_result *res)
+{
+    const char *cfg[WL_MAX_CONFIG + 64];
+    char own[WL_MAX_CONFIG + 8][192];
+    size_t n = 0, no = 0;
+    for (uint32_t i = 0; i < R->s->n_config; i++) {
+        snprintf(own[no], sizeof own[no], "%s=%s", R->s->config_key[i], R->s->config_val[i]);
+        cfg[n++] = own[no++];
+    }
+    for (size_t i = 0; R->o->extra_config && R->o->extra_config[i] && n < WL_MAX_CONFIG + 40; i++)
+        cfg[n++] = R->o->extra_config[i];
+    if (R->o->strategy) {
+        snprintf(own[no], sizeof own[no], "Strategy=%s", R->o->strategy);
+        cfg[n++] = own[no++];
+    }
+    snprintf(own[no], sizeof own[no], "Mode=%s", R->o->deterministic ? "deterministic" : "threaded");
+    cfg[n++] = own[no++];
+    if (R->o->trace_path) {
+        snprintf(own[no], sizeof own[no], "Trace=%s", R->o->trace_path);
+        cfg[n++] = own[no++];
+    }
+    cfg[n] = NULL;
+    char err[512] = "";
+    R->rt = R->d->create(cfg, err, sizeof err);
+    if (!R->rt) {
+        snprintf(res->error, sizeof res->error, "the runtime rejected the configuration: %s",
+                 err[0] ? err : "(no message)");
+        return -1;
+    }
+    if (R->d->describe_config) {
+        size_t len = R->d->describe_config(R->rt, res->config_text, sizeof res->config_text);
+        if (len >= sizeof res->config_text) res->config_text[sizeof res->config_text - 1] = 0;
+    }
+    return 0;
+}
+
+int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->tts_ms = res->tts_after_burst_ms = -1;
+    res->ns_per_call = -1;
+    res->deterministic = o->deterministic;
+    runner R;
+    memset(&R, 0, sizeof R);
+    R.u = u;
+    R.s = u->spec;
+    R.d = o->drv;
+    R.o = o;
+    const wl_spec *s = u->spec;
+    int nthreads = o->threads > 0 ? o->threads : (int)s->threads;
+    res->threads = o->deterministic ? 1 : nthreads;
+    res->window_ms = (double)s->window_ms;
+    if (o->deterministic && !(R.d->caps & TK_CAP_DETERMINISTIC)) {
+        snprintf(res->error, sizeof res->error, "the implementation lacks TK_CAP_DETERMINISTIC");
+        return -1;
+    }
+    if (!o->deterministic && !(R.d->caps & TK_CAP_THREADED)) {
+        snprintf(res->error, sizeof res->error, "the implementation lacks TK_CAP_THREADED");
+        return -1;
+    }
+    if (u->n_interfaces && !(R.d->caps & TK_CAP_INTERFACES)) {
+        snprintf(res->error, sizeof res->error,
+                 "the workload uses interfaces and the implementation lacks TK_CAP_INTERFACES");
+        return -1;
+    }
+    setup_tables(&R);
+    if (create_runtime(&R, res)) { teardown(&R); return -1; }
+
+    uint64_t pnf[WL_MAX_COUNTERS] = {0}, pfi[WL_MAX_COUNTERS] = {0};
+    worker *mw = &R.main_w;
+    mw->R = &R;
+    mw->rng = s->seed * 0x9E3779B97F4A7C15ull + 1;
+    worker **ws = calloc((size_t)nthreads + 1, sizeof *ws);
+    worker *wk = NULL;
+    int nw = 0, rc = -1;
+    char err[512] = "";
+
+    /* P0 startup: type loads, objects, the first request (timed) */
+    double t0 = now_ms();
+    R.d->thread_attach(R.rt);
+    if (build(&R, 0, err, sizeof err)) {
+        snprintf(res->error, sizeof res->error, "%s", err);
+        goto out;
+    }
+    {
+        uint64_t a = now_ns();
+        int64_t calls = do_request(&R, mw, &R.handler[0], s->calls_per_request);
+        uint64_t b = now_ns();
+        res->first_request_us = (double)(b - a) / 1000.0;
+        record(mw, WL_P_STARTUP, b - a, calls);
+    }
+    res->startup_ms = now_ms() - t0;
+    ws[0] = mw;
+    close_phase(&R, res, WL_P_STARTUP, res->startup_ms, pnf, pfi, ws, 1);
+
+    if (o->deterministic) {
+        /* Rounds of requests on this thread, then manual clock + drain. */
+        int has_burst = u->n_handlers > u->n_early_handlers;
+        for (int part = 0; part < (has_burst ? 2 : 1); part++) {
+            int ph = part ? WL_P_BURST : WL_P_WARMUP;
+            double a = now_ms();
+            if (part) {
+                R.d->clock_advance(R.rt, (uint64_t)s->quiet_gap_ms);
+                R.d->drain(R.rt);
+                close_phase(&R, res, WL_P_QUIET, 0, pnf, pfi, ws, 1);
+                if (build(&R, 1, err, sizeof err)) {
+                    snprintf(res->error, sizeof res->error, "%s", err);
+                    goto out;
+                }
+                atomic_store(&R.late_ready, 1);
+                a = now_ms();
+            }
+            uint32_t h0 = part ? u->n_early_handlers : 0;
+            uint32_t nh = part ? u->n_handlers - u->n_early_handlers : u->n_early_handlers;
+            for (int64_t r = 0; r < s->det_rounds; r++) {
+                int64_t nq = s->det_all_handlers ? (int64_t)nh : s->det_requests_per_round;
+                for (int64_t q = 0; q < nq; q++) {
+                    const rt_handler *h = s->det_all_handlers ? &R.handler[h0 + (uint32_t)q]
+                                                              : choose_handler(&R, mw);
+                    uint64_t x = now_ns();
+                    int64_t calls = do_request(&R, mw, h, s->calls_per_request);
+                    record(mw, ph, now_ns() - x, calls);
+                    R.d->safepoint(R.rt);
+                }
+                R.d->clock_advance(R.rt, (uint64_t)s->det_advance_ms);
+                R.d->drain(R.rt);
+            }
+            close_phase(&R, res, ph, now_ms() - a, pnf, pfi, ws, 1);
+        }
+        /* measured: exactly o->calls calls (budgets), or N requests */
+        double a = now_ms();
+        int64_t made = 0;
+        if (o->calls >= 0) {
+            int64_t left = o->calls;
+            while (left > 0) {
+                const rt_handler *h = choose_handler(&R, mw);
+                int64_t b = left < s->calls_per_request ? left : s->calls_per_request;
+                uint64_t x = now_ns();
+                int64_t c = do_request(&R, mw, h, b);
+                record(mw, WL_P_MEASURE, now_ns() - x, c);
+                made += b;
+                left -= b;
+            }
+        } else {
+            for (int64_t q = 0; q < s->det_measure_requests; q++) {
+                const rt_handler *h = choose_handler(&R, mw);
+                uint64_t x = now_ns();
+                int64_t c = do_request(&R, mw, h, s->calls_per_request);
+                record(mw, WL_P_MEASURE, now_ns() - x, c);
+                made += c;
+            }
+        }
+        double dur = now_ms() - a;
+        close_phase(&R, res, WL_P_MEASURE, dur, pnf, pfi, ws, 1);
+        res->measured_calls = made;
+        uint64_t mc = res->phase[WL_P_MEASURE].calls;
+        res->ns_per_call = mc ? dur * 1e6 / (double)mc : -1;
+        latency(res, ws, 1);
+        R.d->thread_detach(R.rt);
+        rc = 0;
+        goto out;
+    }
+
+    /* threaded: workers run the phases; this thread samples and switches */
+    R.d->thread_offline(R.rt);
+    wk = calloc((size_t)nthreads, sizeof *wk);
+    atomic_store(&R.phase, WL_P_WARMUP);
+    double origin = now_ms();
+    for (int i = 0; i < nthreads; i++) {
+        wk[i].R = &R;
+        wk[i].rng = (s->seed + 0x1234567ull * (uint64_t)(i + 2)) | 1;
+        if (pthread_create(&wk[i].th, NULL, worker_main, &wk[i])) {
+            snprintf(res->error, sizeof res->error, "pthread_create failed");
+            atomic_store(&R.phase, WL_P_STOP);
+            for (int j = 0; j < nw; j++) pthread_join(wk[j].th, NULL);
+            R.d->thread_online(R.rt);
+            R.d->thread_detach(R.rt);
+            goto out;
+        }
+        ws[nw++] = &wk[i];
+    }
+    double d;
+    d = run_phase(&R, res, WL_P_WARMUP, (double)s->warmup_ms, ws, nw, origin);
+    close_phase(&R, res, WL_P_WARMUP, d, pnf, pfi, ws, nw);
+    double measure_start = now_ms() - origin;
+    d = run_phase(&R, res, WL_P_MEASURE, (double)s->measure_ms, ws, nw, origin);
+    close_phase(&R, res, WL_P_MEASURE, d, pnf, pfi, ws, nw);
+    double measure_end = now_ms() - origin;
+    double burst_start = -1, m2_end = -1;
+    if (u->n_handlers > u->n_early_handlers) {
+        double qa = now_ms();
+        atomic_store(&R.phase, WL_P_QUIET);
+        progress(&R, "quiet gap, %.0f ms, then %u new handlers over %u new types",
+                 (double)s->quiet_gap_ms, u->n_handlers - u->n_early_handlers,
+                 u->n_classes - u->n_early_classes);
+        sleep_ms((double)s->quiet_gap_ms);
+        R.d->thread_online(R.rt);
+        int brc = build(&R, 1, err, sizeof err);
+        R.d->thread_offline(R.rt);
+        close_phase(&R, res, WL_P_QUIET, now_ms() - qa, pnf, pfi, ws, nw);
+        if (brc) {
+            snprintf(res->error, sizeof res->error, "%s", err);
+            atomic_store(&R.phase, WL_P_STOP);
+            for (int j = 0; j < nw; j++) pthread_join(wk[j].th, NULL);
+            R.d->thread_online(R.rt);
+            R.d->thread_detach(R.rt);
+            goto out;
+        }
+        atomic_store_explicit(&R.late_ready, 1, memory_order_release);
+        burst_start = now_ms() - origin;
+        d = run_phase(&R, res, WL_P_BURST, (double)s->burst_ms, ws, nw, origin);
+        close_phase(&R, res, WL_P_BURST, d, pnf, pfi, ws, nw);
+        d = run_phase(&R, res, WL_P_MEASURE2, (double)s->measure2_ms, ws, nw, origin);
+        close_phase(&R, res, WL_P_MEASURE2, d, pnf, pfi, ws, nw);
+        m2_end = now_ms() - origin;
+    }
+    atomic_store(&R.phase, WL_P_STOP);
+    for (int j = 0; j < nw; j++) pthread_join(wk[j].th, NULL);
+    R.d->thread_online(R.rt);
+    R.d->thread_detach(R.rt);
+    latency(res, ws, nw);
+    {
+        /* startup latency (the first request) lives in the main worker */
+        worker *one[1] = {mw};
+        wl_phase_result keep0 = res->phase[WL_P_STARTUP];
+        wl_run_result *tmp = calloc(1, sizeof *tmp);
+        latency(tmp, one, 1);
+        keep0.p50_us = tmp->phase[WL_P_STARTUP].p50_us;
+        keep0.p99_us = tmp->phase[WL_P_STARTUP].p99_us;
+        keep0.max_us = tmp->phase[WL_P_STARTUP].max_us;
+        res->phase[WL_P_STARTUP] = keep0;
+        res->phase[WL_P_STARTUP].requests = 1;
+        free(tmp);
+    }
+    res->tts_ms = steady_time(res, 0, measure_end, res->phase[WL_P_MEASURE].requests_per_s);
+    (void)measure_start;
+    if (burst_start >= 0)
+        res->tts_after_burst_ms =
+            steady_time(res, burst_start, m2_end, res->phase[WL_P_MEASURE2].requests_per_s);
+    rc = 0;
+out:
+    if (rc == 0 || res->n_counters == 0) {
+        /* final counters (totals) */
+        uint64_t nf[WL_MAX_COUNTERS], fi[WL_MAX_COUNTERS];
+        if (R.rt) {
+            snapshot(&R, res, nf, fi);
+            for (uint32_t i = 0; i < res->n_counters; i++) {
+                res->counter_nonfinal[i] = nf[i];
+                res->counter_final[i] = fi[i];
+            }
+        }
+    }
+    res->types_defined = u->n_interfaces + u->n_classes;
+    for (uint32_t c = 0; c < u->n_classes; c++) res->objects += R.obj[c] != NULL;
+    free(wk);
+    free(ws);
+    teardown(&R);
+    return rc;
+}
+
+void wl_run_result_free(wl_run_result *res)
+{
+    for (uint32_t i = 0; i < res->n_counters; i++) free(res->counter_name[i]);
+    res->n_counters = 0;
+}
+
+const tk_driver *wl_load_driver(const char *path, char *err, size_t errlen)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(err, errlen, "cannot load implementation %s: %s", path, dlerror());
+        return NULL;
+    }
+    tk_driver_entry_fn entry = (tk_driver_entry_fn)dlsym(h, TK_DRIVER_ENTRY_SYMBOL);
+    if (!entry) {
+        snprintf(err, errlen, "%s does not export %s (not a tk_driver ABI v%d library)", path,
+                 TK_DRIVER_ENTRY_SYMBOL, TK_DRIVER_ABI_VERSION);
+        return NULL;
+    }
+    const tk_driver *d = entry();
+    if (!d || d->abi_version != TK_DRIVER_ABI_VERSION) {
+        snprintf(err, errlen, "%s: driver ABI version %u, tk-bench needs %d", path,
+                 d ? d->abi_version : 0, TK_DRIVER_ABI_VERSION);
+        return NULL;
+    }
+    if (d->size < offsetof(tk_driver, set_event_sink)) {
+        snprintf(err, errlen, "%s: driver table too small (%u bytes)", path, d->size);
+        return NULL;
+    }
+    return d;
+}

@@ -1,0 +1,73 @@
+/* workloads/wl_run.h — running a generated universe through a tk_driver. */
+#ifndef TK_WL_RUN_H
+#define TK_WL_RUN_H
+
+#include "conformance/tk_driver.h"
+#include "workloads/wl.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { WL_P_STARTUP = 0, WL_P_WARMUP, WL_P_MEASURE, WL_P_QUIET, WL_P_BURST, WL_P_MEASURE2,
+       WL_P_COUNT, WL_P_STOP = WL_P_COUNT };
+extern const char *const wl_phase_names[WL_P_COUNT];
+
+#define WL_MAX_COUNTERS 128
+#define WL_MAX_WINDOWS 4096
+
+typedef struct wl_run_opts {
+    const tk_driver *drv;
+    const char *strategy;             /* NULL: no Strategy key               */
+    const char *const *extra_config;  /* --config K=V (NULL-terminated)      */
+    const char *trace_path;           /* NULL: no trace                      */
+    int threads;
+    int deterministic;
+    int64_t calls;                    /* --calls N for the measured phase; -1 */
+    int progress;                     /* progress lines on stderr            */
+    const char *label;                /* progress prefix                     */
+} wl_run_opts;
+
+typedef struct wl_phase_result {
+    int present;
+    double duration_ms;
+    uint64_t requests, calls;
+    double requests_per_s, calls_per_s;
+    double p50_us, p99_us, max_us;    /* request latency                     */
+    /* counter deltas over the phase, indexed like wl_run_result.counter_name */
+    uint64_t delta_nonfinal[WL_MAX_COUNTERS], delta_final[WL_MAX_COUNTERS];
+} wl_phase_result;
+
+typedef struct wl_run_result {
+    char error[1024];
+    char config_text[8192];           /* describe_config                     */
+    double startup_ms, first_request_us;
+    wl_phase_result phase[WL_P_COUNT];
+    double tts_ms, tts_after_burst_ms;/* time to steady state, -1: never     */
+    double window_ms;
+    uint32_t n_windows;
+    double window_rps[WL_MAX_WINDOWS];
+    double window_start_ms[WL_MAX_WINDOWS];
+    uint8_t window_phase[WL_MAX_WINDOWS];
+    uint32_t n_counters;
+    char *counter_name[WL_MAX_COUNTERS];
+    uint64_t counter_nonfinal[WL_MAX_COUNTERS], counter_final[WL_MAX_COUNTERS];
+    uint32_t counter_split[WL_MAX_COUNTERS];
+    int64_t measured_calls;           /* deterministic measured phase        */
+    double ns_per_call;               /* -1 when not measured                */
+    uint64_t types_defined, objects;
+    int threads, deterministic;
+} wl_run_result;
+
+/* Runs the whole schedule for one strategy.  0 on success; -1 with
+ * res->error set.  The runtime is created and destroyed inside. */
+int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res);
+void wl_run_result_free(wl_run_result *res);
+
+/* dlopen + ABI checks; NULL and a message on failure. */
+const tk_driver *wl_load_driver(const char *path, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
