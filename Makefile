@@ -28,7 +28,10 @@ CROSS     ?= aarch64-linux-gnu-
 XCC       := $(CROSS)gcc
 XCXX      := $(CROSS)g++
 QEMU      ?= qemu-aarch64
-QEMU_ENV  := QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+# The cross package's ld.so (QEMU_LD_PREFIX) must be paired with the cross
+# package's libc: otherwise libc.so.6 resolves to libc6:arm64 (pulled in by
+# check:arm64), a different build, and threaded guests spin forever in glibc.
+QEMU_ENV  := QEMU_LD_PREFIX=/usr/aarch64-linux-gnu QEMU_SET_ENV=LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib
 PY        ?= /usr/bin/python3
 
 B      := build

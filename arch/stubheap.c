@@ -423,11 +423,11 @@ void tk_precode_reset(void *stub, void *prestub)
 {
     switch (tk__arch_kind_from_code(stub)) {
     case TK_STUB_FIXUP:
-        __atomic_exchange_n(slotp(stub, offsetof(tk_fixup_data, target)),
+        (void)__atomic_exchange_n(slotp(stub, offsetof(tk_fixup_data, target)),
                             (void *)((char *)stub + tk__arch_fixup_offset()), __ATOMIC_SEQ_CST);
         break;
     case TK_STUB_PRECODE:
-        __atomic_exchange_n(slotp(stub, offsetof(tk_precode_data, target)), prestub,
+        (void)__atomic_exchange_n(slotp(stub, offsetof(tk_precode_data, target)), prestub,
                             __ATOMIC_SEQ_CST);
         break;
     default:

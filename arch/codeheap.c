@@ -1,0 +1,129 @@
+/* arch/codeheap.c — the method-entry code heap (SPEC.md `stub.wx`).
+ *
+ * Each chunk is a memfd mapped twice with MAP_SHARED: an RW view that the
+ * emitter writes and an RX view that runs.  No mapping is ever writable and
+ * executable at once, and no mprotect is needed per emit.  Entries are
+ * fixed-size slots (TK_ENTRY_SLOT bytes); a slot is published in the region
+ * registry (for tk_classify) only after its bytes are written and, on arm64,
+ * the icache has been flushed for its RX range. */
+#include "arch_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define CHUNK_MIN (64 * 1024)
+
+typedef struct chunk {
+    tk__region reg;          /* RX range */
+    uint8_t *rw, *rx;
+    size_t size;
+    struct chunk *next;
+} chunk;
+
+struct tk_code_heap {
+    pthread_mutex_t lock;
+    chunk *chunks;           /* newest first */
+    size_t used;             /* bytes handed out */
+};
+
+tk_code_heap *tk_code_heap_create(void)
+{
+    tk_code_heap *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    pthread_mutex_init(&h->lock, NULL);
+    return h;
+}
+
+void tk_code_heap_destroy(tk_code_heap *h)
+{
+    if (!h)
+        return;
+    chunk *c = h->chunks;
+    while (c) {
+        chunk *n = c->next;
+        tk__registry_remove(&c->reg);
+        munmap(c->rx, c->size);
+        munmap(c->rw, c->size);
+        free(c);
+        c = n;
+    }
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+static chunk *new_chunk(tk_code_heap *h)
+{
+    size_t os = (size_t)sysconf(_SC_PAGESIZE);
+    size_t size = CHUNK_MIN > os ? CHUNK_MIN : os;
+    chunk *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    int fd = memfd_create("tierkit-code", MFD_CLOEXEC);
+    if (fd < 0)
+        goto fail;
+    if (ftruncate(fd, (off_t)size) != 0)
+        goto fail_fd;
+    c->rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (c->rw == MAP_FAILED)
+        goto fail_fd;
+    c->rx = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    if (c->rx == MAP_FAILED) {
+        munmap(c->rw, size);
+        goto fail_fd;
+    }
+    close(fd);
+    c->size = size;
+    c->reg.start = (uintptr_t)c->rx;
+    c->reg.len = size;
+    c->reg.rkind = TK_REGION_ENTRIES;
+    c->reg.slot = TK_ENTRY_SLOT;
+    c->reg.nslots = size / TK_ENTRY_SLOT;
+    if (tk__registry_add(&c->reg) != 0) {
+        munmap(c->rx, size);
+        munmap(c->rw, size);
+        free(c);
+        return NULL;
+    }
+    c->next = h->chunks;
+    h->chunks = c;
+    return c;
+fail_fd: {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+fail:
+    free(c);
+    return NULL;
+}
+
+void *tk_emit_entry(tk_code_heap *h, void *body, const void *ctx)
+{
+    pthread_mutex_lock(&h->lock);
+    chunk *c = h->chunks;
+    if (!c || c->reg.used == c->reg.nslots)
+        c = new_chunk(h);
+    if (!c) {
+        pthread_mutex_unlock(&h->lock);
+        return NULL;
+    }
+    size_t i = c->reg.used;
+    uint8_t *rw = c->rw + i * TK_ENTRY_SLOT;
+    uint8_t *rx = c->rx + i * TK_ENTRY_SLOT;
+    size_t n = tk__arch_emit_entry(rw, (uintptr_t)rx, body, ctx);
+    tk__arch_fill_trap(rw + n, TK_ENTRY_SLOT - n);
+    tk__arch_flush_icache(rx, rx + TK_ENTRY_SLOT);
+    __atomic_store_n(&c->reg.used, i + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->used, h->used + TK_ENTRY_SLOT, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&h->lock);
+    return rx;
+}
+
+size_t tk_code_heap_used_bytes(const tk_code_heap *h)
+{
+    return __atomic_load_n(&h->used, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,37 @@
+/* bench/dispatch_paths.h — call paths measured by the stub benchmarks. */
+#ifndef TK_BENCH_DISPATCH_PATHS_H
+#define TK_BENCH_DISPATCH_PATHS_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    TK_PATH_DIRECT = 0,          /* direct call of the body                     */
+    TK_PATH_SLOT_ENTRY,          /* slot -> emitted entry -> body               */
+    TK_PATH_STUBPRECODE,         /* slot -> StubPrecode -> entry -> body        */
+    TK_PATH_FIXUPPRECODE,        /* slot -> FixupPrecode -> entry -> body       */
+    TK_PATH_PRECODE_COUNT,       /* slot -> StubPrecode -> counting stub -> entry */
+    TK_PATH_FORWARDER_COUNT,     /* slot -> forwarder (Fixup) -> counting stub -> entry */
+    TK_PATH_COUNT
+};
+
+typedef long (*tk_bench_fn)(long);
+
+extern const char *const tk_bench_path_names[TK_PATH_COUNT];
+/* One slot per path (read once per call: "a call through a slot"). */
+extern void *volatile tk_bench_slots[TK_PATH_COUNT];
+
+/* Build stubs and entries; returns 0 on success. */
+int tk_bench_setup(void);
+void tk_bench_teardown(void);
+/* Refill the counting cells (keeps the threshold from being reached). */
+void tk_bench_refill(void);
+/* The body, callable directly (path DIRECT). */
+long tk_bench_direct(long x);
+/* Run n calls through `path` (C loop used by the instruction counter). */
+long tk_bench_run(int path, long n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
