@@ -1,0 +1,69 @@
+# reference/build.mk — libtierkit (the reference runtime), its driver .so,
+# tests, the seed-counters example, sanitizer runs and per-mutant drivers.
+REF_SRCS := reference/config.c reference/runtime.c reference/type.c reference/precode.c \
+            reference/codeversion.c reference/backpatch.c reference/prestub.c \
+            reference/callcount.c reference/tiering.c reference/counters.c \
+            reference/trace.c reference/driver.c
+REF_TEST_SRCS := reference/tests/test_main.c reference/tests/test_units.c \
+                 reference/tests/test_seed.c reference/tests/test_threaded.c
+REF_DRIVER_LDLIBS := $(URCU_LIBS) -Wl,--version-script=reference/driver.map
+
+$(eval $(call tk_lib,tierkit,$(REF_SRCS),,))
+$(eval $(call tk_so,libtk_ref_driver,$(REF_SRCS),tkarch,$(REF_DRIVER_LDLIBS)))
+$(eval $(call tk_prog,tk-ref-tests,$(REF_TEST_SRCS),tierkit tkarch,$(CHECK_LIBS) $(URCU_LIBS)))
+$(eval $(call tk_prog,tk-seed-counters,reference/examples/seed_counters.c,tierkit tkarch,$(URCU_LIBS)))
+
+.PHONY: test-ref test-ref-arm64 test-asan test-tsan ref-mutants
+test-ref: $(B)/bin/tk-ref-tests
+	ci/run-suite ref check -- $<
+test-ref-arm64: $(B64)/bin/tk-ref-tests
+	CK_FORK=no $(QEMU_ENV) ci/run-suite ref-arm64 check -- $(QEMU) $<
+TEST_TARGETS += test-ref test-ref-arm64
+
+# ---- sanitizer builds (native): everything, arch included, instrumented --------
+REF_SAN_SRCS = $(REF_SRCS) $(REF_TEST_SRCS) $(ARCH_PORTABLE) $(ARCH_X86_64)
+define tk_ref_san
+$(B)/$(1)/obj/%.o: %.c
+	@mkdir -p $$(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -fsanitize=$(2) -fno-omit-frame-pointer -MMD -MP -c $$< -o $$@
+$(B)/$(1)/obj/%.o: %.S
+	@mkdir -p $$(@D)
+	$(CC) $(CPPFLAGS) $(ASFLAGS) -MMD -MP -c $$< -o $$@
+$(B)/$(1)/bin/tk-ref-tests: $$(call tk_objs,$(B)/$(1),$$(REF_SAN_SRCS))
+	@mkdir -p $$(@D)
+	$(CC) $(LDFLAGS) -fsanitize=$(2) -o $$@ $$^ $(CHECK_LIBS) $(URCU_LIBS)
+endef
+$(eval $(call tk_ref_san,asan,address))
+$(eval $(call tk_ref_san,tsan,thread))
+
+test-asan: $(B)/asan/bin/tk-ref-tests
+	ASAN_OPTIONS=detect_leaks=0 ci/run-suite ref-asan check -- $<
+test-tsan: $(B)/tsan/bin/tk-ref-tests
+	CK_FORK=no TSAN_OPTIONS="suppressions=$(CURDIR)/reference/tests/tsan.supp halt_on_error=1" \
+	  setarch -R ci/run-suite ref-tsan check -- $<
+TEST_TARGETS += test-asan test-tsan
+
+# ---- mutants: one driver .so per injected defect (native only) ---------------
+#   $(eval $(call tk_ref_mutant,SLOT_HOLDS_STUB))
+#     -> build/lib/mutants/libtk_mut_slot_holds_stub.so, objects in
+#        build/obj-mut/slot_holds_stub/, compiled with -DTK_MUTANT_SLOT_HOLDS_STUB.
+# Instantiating the same mutant twice is harmless.
+tk_ref_lc = $(shell echo '$(1)' | tr A-Z a-z)
+define tk_ref_mutant
+ifeq ($$(TK_REF_MUT_DONE_$(1)),)
+TK_REF_MUT_DONE_$(1) := 1
+$(B)/obj-mut/$(call tk_ref_lc,$(1))/%.o: %.c
+	@mkdir -p $$(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DTK_MUTANT_$(1) -MMD -MP -c $$< -o $$@
+$(B)/lib/mutants/libtk_mut_$(call tk_ref_lc,$(1)).so: $(patsubst %.c,$(B)/obj-mut/$(call tk_ref_lc,$(1))/%.o,$(REF_SRCS)) $(B)/lib/libtkarch.a reference/driver.map
+	@mkdir -p $$(@D)
+	$(CC) -shared $(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $(REF_DRIVER_LDLIBS)
+REF_MUTANT_LIBS += $(B)/lib/mutants/libtk_mut_$(call tk_ref_lc,$(1)).so
+endif
+endef
+REF_MUTANTS := SLOT_HOLDS_STUB NO_SAFEPOINT_WAIT TORN_TARGET INHERIT_COPIES_PARENT \
+  OWNING_SLOT_FIRST RECORD_OUTSIDE_LOCK COUNT_FINAL_TIER DELAY_NOT_RESTARTED \
+  FIRST_CALL_COUNTED PROMOTION_SKIPPED NEW_SLOT_BYPASS STALE_PRECODE \
+  OWNING_SLOT_BYPASS FREE_BEFORE_UNPUBLISH
+$(foreach m,$(REF_MUTANTS),$(eval $(call tk_ref_mutant,$(m))))
+ref-mutants: $(REF_MUTANT_LIBS)

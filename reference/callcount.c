@@ -1,0 +1,255 @@
+/* reference/callcount.c — call counting (CoreCLR CallCountingManager):
+ * one info per native version with a 16-bit countdown cell, a counting
+ * stub whose token is the cell, the threshold handler, completion in
+ * batches on the background worker, promotion, and deletion of stubs at
+ * safe points.  Infos are never freed before the runtime: the threshold
+ * handler derives the info from the cell, which may come from a stub that
+ * is being deleted (`inv.stub.info-outlives-stub`). */
+#include "rt_internal.h"
+
+#include <stdlib.h>
+#include <urcu-qsbr.h>
+
+static tk_cc_info *info_of_cell(void *cell)
+{
+    return (tk_cc_info *)((char *)cell - offsetof(tk_cc_info, cell));
+}
+
+static void account_counted(tk_runtime *rt, tk_cc_info *i)
+{
+    uint16_t left = __atomic_load_n(&i->cell, __ATOMIC_RELAXED);
+    uint16_t used = (uint16_t)(i->initial - left);
+    ctr_add(rt, C_CALLS_COUNTED, phase_of_tier(i->nv->tier), used);
+    i->initial = left;    /* a resumed stub continues from here */
+}
+
+/* Puts a counting stub into the call path of `m` for native version nv,
+ * the way the strategy routes calls (never through a slot:
+ * `inv.slot.no-deletable-stub`).  Code-version lock held; backpatch lock
+ * held for the eager strategies. */
+void tkr_install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
+{
+    tk_cc_info *info = nv->info;
+    if (info && info->stage >= CC_PENDING_COMPLETION) {
+        tkr_publish_native(rt, m, nv);
+        return;
+    }
+    if (!info) {
+        info = calloc(1, sizeof *info);
+        if (!info) abort();
+        uint16_t thr = (uint16_t)rt->cfg.call_count_threshold;
+        info->initial = thr;
+        info->cell = thr;
+#ifdef TK_MUTANT_FIRST_CALL_COUNTED
+        info->cell = (uint16_t)(thr - 1); /* MUTANT: cell starts one lower, as if the first call were counted */
+#endif
+        info->stage = CC_NOT_ACTIVE;
+        /* Release: the threshold handler reaches the info through the
+         * stub's data page (read by stub code), then acquires these. */
+        __atomic_store_n(&info->nv, nv, __ATOMIC_RELEASE);
+        __atomic_store_n(&info->rt, rt, __ATOMIC_RELEASE);
+        info->next_all = rt->infos;
+        rt->infos = info;
+        nv->info = info;
+    }
+    void *code = atomic_load(&nv->code);
+    if (!info->stub)
+        info->stub = tkr_stub_alloc(rt, TK_STUB_CALLCOUNT, &info->cell, code, m, nv->tier, nv->il->id);
+    void *stub = info->stub;
+    int ph = phase_of_tier(nv->tier);
+    void *tep = tkr_get_tep(m);
+    switch (rt->cfg.strategy) {
+    case TK_STRATEGY_FORWARDER: {
+        /* One forwarder precode per method, for the method's lifetime,
+         * stands between slots and the deletable stub. */
+        if (!m->forwarder) m->forwarder = tkr_stub_alloc(rt, TK_STUB_PRECODE, m, stub, m, TK_TIER_UNKNOWN, 0);
+        else tkr_precode_set(rt, m, m->forwarder, stub, ph);
+        void *ep = m->forwarder;
+#ifdef TK_MUTANT_SLOT_HOLDS_STUB
+        ep = stub; /* MUTANT: the deletable counting stub is written into the slots */
+#endif
+        tkr_backpatch(rt, m, ep, ph, "backpatch");
+        break;
+    }
+    case TK_STRATEGY_PRECODE_REUSE:
+        /* Precode to the stub first, then slots back to the precode, so no
+         * call escapes counting in between.  The owning slot goes back to
+         * the precode too (§5.4 correction): 'published' is a flag of its
+         * own, the owning slot is not DoBackpatch's oracle. */
+        tkr_precode_set(rt, m, tep, stub, ph);
+        tkr_backpatch(rt, m, tep, ph, "reset");
+        break;
+    case TK_STRATEGY_LAZY:
+    case TK_STRATEGY_ENTRY_CELL:
+    default:
+        tkr_precode_set(rt, m, tep, stub, ph);
+        break;
+    }
+#ifdef TK_MUTANT_OWNING_SLOT_BYPASS
+    { void **os = tkr_owning_slot(m); /* MUTANT: owning slot straight at Tier0 code while counting (§5.4) */
+      if (os && rt->cfg.strategy != TK_STRATEGY_FORWARDER) tkr_slot_write(rt, m, os, m->is_virtual ? SK_OWNING : SK_NONVIRTUAL, code, ph, "backpatch", true); }
+#endif
+    info->stage = CC_MAY_BE_ACTIVE;
+    m->counting = info;
+    atomic_store(&m->published, 1);
+    tkr_announce_publish(rt, m, nv);
+    if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_COUNTING_BEGIN, m, nv->tier, nv->il->id, NULL);
+}
+
+/* Threshold trampoline handler; token = the cell.  Queues completion and
+ * returns the counted version's code, so this call runs it. */
+void *tkr_threshold_handler(void *token, tk_arch_regs *regs)
+{
+    (void)regs;
+    tk_cc_info *info = info_of_cell(token);   /* before anything else */
+    tk_native_version *nv = __atomic_load_n(&info->nv, __ATOMIC_ACQUIRE);
+    tk_runtime *rt = __atomic_load_n(&info->rt, __ATOMIC_ACQUIRE);
+    ctr_add(rt, C_THRESHOLD_HITS, phase_of_tier(nv->tier), 1);
+    bool queued = false;
+    pthread_mutex_lock(&rt->cv_lock);
+    if (info->stage < CC_PENDING_COMPLETION) {
+        info->stage = CC_PENDING_COMPLETION;
+        pthread_mutex_lock(&rt->tier_lock);
+        info->next_pending = NULL;
+        if (rt->pending_tail) rt->pending_tail->next_pending = info; else rt->pending_head = info;
+        rt->pending_tail = info;
+        pthread_cond_broadcast(&rt->tier_cv);
+        pthread_mutex_unlock(&rt->tier_lock);
+        queued = true;
+    }
+    pthread_mutex_unlock(&rt->cv_lock);
+    if (queued && ev_on(rt)) tkr_ev_simple(rt, TK_EV_THRESHOLD, nv->m, nv->tier, nv->il->id, NULL);
+    return atomic_load(&nv->code);
+}
+
+/* AsyncPromoteToTier1: a native version of the next tier, queued for the
+ * background compile; nothing if the IL version already has final code.
+ * Code-version lock held. */
+void tkr_promote(tk_runtime *rt, tk_native_version *nv)
+{
+    tk_il_version *il = nv->il;
+    if (tkr_il_has_final(il) || TK_TIER_IS_FINAL(nv->tier)) return;
+    int32_t next = TK_TIER_1;
+    int c = nv->tier == TK_TIER_0 ? C_PROMO_T0_T1 : C_PROMO_T0I_T1;
+    if (nv->tier == TK_TIER_0 && rt->cfg.tiered_pgo) { next = TK_TIER_0_INSTRUMENTED; c = C_PROMO_T0_T0I; }
+    for (tk_native_version *v = il->versions; v; v = v->next)
+        if (v->tier == next) return;
+    tk_native_version *n2 = tkr_nv_new(nv->m, il, next);
+    ctr_add(rt, c, PH_FINAL, 1);
+    pthread_mutex_lock(&rt->tier_lock);
+    if (rt->n_opt == rt->cap_opt) {
+        uint32_t nc = rt->cap_opt ? rt->cap_opt * 2 : 64;
+        tk_native_version **q = realloc(rt->opt_queue, nc * sizeof *q);
+        if (!q) abort();
+        rt->opt_queue = q; rt->cap_opt = nc;
+    }
+    rt->opt_queue[rt->n_opt++] = n2;
+    pthread_mutex_unlock(&rt->tier_lock);
+    if (ev_on(rt)) {
+        tk_event ev = {0};
+        ev.kind = TK_EV_PROMOTE; ev.method = nv->m; ev.tier = next; ev.il_version = il->id; ev.aux = nv->tier;
+        tkr_emit(rt, &ev);
+    }
+}
+
+/* CompleteCallCounting for the whole pending batch: promote, take the stub
+ * out of the call path (publish the counted version's code), Complete. */
+void tkr_complete_counting(tk_runtime *rt)
+{
+    pthread_mutex_lock(&rt->tier_lock);
+    tk_cc_info *list = rt->pending_head;
+    rt->pending_head = rt->pending_tail = NULL;
+    pthread_mutex_unlock(&rt->tier_lock);
+    if (!list) return;
+    bool eager = tkr_strategy_eager(rt);
+    uint64_t t0 = 0;
+    if (eager) tkr_bp_lock(rt, PH_NONFINAL, &t0);
+    pthread_mutex_lock(&rt->cv_lock);
+    for (tk_cc_info *i = list, *n; i; i = n) {
+        n = i->next_pending;
+        i->next_pending = NULL;
+        if (i->stage != CC_PENDING_COMPLETION) continue;
+        tk_native_version *nv = i->nv;
+        tk_method *m = nv->m;
+#ifndef TK_MUTANT_PROMOTION_SKIPPED
+        tkr_promote(rt, nv);
+#endif /* MUTANT (when defined): counting completes but nothing is promoted */
+#ifdef TK_MUTANT_FREE_BEFORE_UNPUBLISH
+        if (i->stub) { tkr_stub_free(rt, TK_STUB_CALLCOUNT, i->stub, m, nv->tier, nv->il->id); i->stub = NULL; } /* MUTANT: stub freed while entry points still lead to it */
+#endif
+        account_counted(rt, i);
+        if (m->counting == i) {
+            m->counting = NULL;
+            if (m->active_il->active == nv && atomic_load(&m->published))
+                tkr_publish_native(rt, m, nv);
+        }
+        i->stage = CC_COMPLETE;
+        pthread_mutex_lock(&rt->tier_lock);
+        rt->completed_since_delete++;
+        pthread_mutex_unlock(&rt->tier_lock);
+        if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_COUNTING_COMPLETE, m, nv->tier, nv->il->id, NULL);
+    }
+    pthread_mutex_unlock(&rt->cv_lock);
+    if (eager) tkr_bp_unlock(rt, PH_NONFINAL, t0);
+}
+
+/* The method's entry point is being reset: its active counting stub leaves
+ * the call path (the caller resets slots and precode next).  The info goes
+ * back to not-active and resumes if the version is published again.
+ * Code-version lock held. */
+void tkr_stop_counting(tk_runtime *rt, tk_method *m)
+{
+    tk_cc_info *i = m->counting;
+    if (!i) return;
+    m->counting = NULL;
+    account_counted(rt, i);
+    if (i->stage == CC_MAY_BE_ACTIVE) i->stage = CC_NOT_ACTIVE;
+    if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_COUNTING_COMPLETE, m, i->nv->tier, i->nv->il->id, "stopped");
+}
+
+/* DeleteCallCountingStubsAfter: after that many completions, free the
+ * stubs of completed infos — only once every entry point has moved off
+ * them (completion did that) AND every registered mutator thread passed a
+ * safe point (synchronize_rcu), with no lock held while waiting
+ * (`inv.stub.delete-safepoint`).  Active stubs keep counting. */
+void tkr_maybe_delete_stubs(tk_runtime *rt)
+{
+    uint32_t after = rt->cfg.delete_stubs_after;
+    if (!after) return;
+    pthread_mutex_lock(&rt->cv_lock);
+    pthread_mutex_lock(&rt->tier_lock);
+    bool due = rt->completed_since_delete >= after;
+    if (due) rt->completed_since_delete = 0;
+    pthread_mutex_unlock(&rt->tier_lock);
+    if (!due) { pthread_mutex_unlock(&rt->cv_lock); return; }
+    size_t n = 0, cap = 0;
+    tk_cc_info **victims = NULL;
+    for (tk_cc_info *i = rt->infos; i; i = i->next_all) {
+        if (i->stage != CC_COMPLETE || !i->stub) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            tk_cc_info **v = realloc(victims, cap * sizeof *v);
+            if (!v) abort();
+            victims = v;
+        }
+        victims[n++] = i;
+    }
+    void **stubs = calloc(n ? n : 1, sizeof *stubs);
+    for (size_t k = 0; k < n; k++) { stubs[k] = victims[k]->stub; victims[k]->stub = NULL; }
+    pthread_mutex_unlock(&rt->cv_lock);
+    if (n) {
+#ifndef TK_MUTANT_NO_SAFEPOINT_WAIT
+        bool reg = tkr_thread_registered();
+        if (reg) rcu_thread_offline();    /* the waiter must not be a reader */
+        synchronize_rcu();
+        if (reg) rcu_thread_online();
+        if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_SAFEPOINT_SYNC, NULL, TK_TIER_UNKNOWN, 0, NULL);
+#endif /* MUTANT (when defined): stubs freed without waiting for safe points */
+        for (size_t k = 0; k < n; k++)
+            tkr_stub_free(rt, TK_STUB_CALLCOUNT, stubs[k], victims[k]->nv->m, victims[k]->nv->tier,
+                          victims[k]->nv->il->id);
+        ctr_add(rt, C_STUB_DELETIONS, PH_FINAL, 1);
+    }
+    free(stubs);
+    free(victims);
+}

@@ -1,0 +1,139 @@
+/* reference/config.c — configuration keys (CoreCLR names, TK_<Key> env).
+ * Every rejected value gets a message naming key, value and allowed range
+ * (SPEC `cfg.reject`). */
+#include "rt_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *const tk_strategy_names[] = {
+    "forwarder", "precode-reuse", "lazy", "entry-cell", "notier", NULL
+};
+
+const char *tk_strategy_name(tk_strategy s)
+{
+    return (unsigned)s < TK_STRATEGY_COUNT ? tk_strategy_names[s] : "?";
+}
+
+void tk_config_defaults(tk_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->call_count_threshold = 30;
+    c->call_counting_delay_ms = 100;
+    c->tiered_pgo = true;
+    c->tiered_compilation = true;
+    c->delete_stubs_after = 0;
+    c->strategy = TK_STRATEGY_LAZY;
+    c->mode = TK_MODE_THREADED;
+    c->compile_cost_us = 0;
+    c->worker_timeout_ms = 4000;
+}
+
+static int fail(char *err, size_t errlen, const char *key, const char *value, const char *allowed)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "config: invalid value '%s' for key %s (allowed: %s)",
+                 value ? value : "(null)", key, allowed);
+    return -1;
+}
+
+static int parse_u(const char *v, uint64_t lo, uint64_t hi, uint32_t *out)
+{
+    if (!v || !*v) return -1;
+    for (const char *p = v; *p; p++)
+        if (*p < '0' || *p > '9') return -1;
+    errno = 0;
+    unsigned long long x = strtoull(v, NULL, 10);
+    if (errno || x < lo || x > hi) return -1;
+    *out = (uint32_t)x;
+    return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!v) return -1;
+    if (!strcmp(v, "1") || !strcasecmp(v, "true")) { *out = true; return 0; }
+    if (!strcmp(v, "0") || !strcasecmp(v, "false")) { *out = false; return 0; }
+    return -1;
+}
+
+int tk_config_set(tk_config *c, const char *key, const char *value, char *err, size_t errlen)
+{
+    uint32_t u;
+    bool b;
+    if (!key) return fail(err, errlen, "(null)", value, "a known key");
+    if (!strcmp(key, "CallCountThreshold")) {
+        if (parse_u(value, 1, 65535, &u)) return fail(err, errlen, key, value, "1..65535");
+        c->call_count_threshold = u;
+    } else if (!strcmp(key, "CallCountingDelayMs")) {
+        if (parse_u(value, 0, 3600000, &u)) return fail(err, errlen, key, value, "0..3600000");
+        c->call_counting_delay_ms = u;
+    } else if (!strcmp(key, "TieredPGO")) {
+        if (parse_bool(value, &b)) return fail(err, errlen, key, value, "0|1");
+        c->tiered_pgo = b;
+    } else if (!strcmp(key, "TieredCompilation")) {
+        if (parse_bool(value, &b)) return fail(err, errlen, key, value, "0|1");
+        c->tiered_compilation = b;
+    } else if (!strcmp(key, "DeleteCallCountingStubsAfter")) {
+        if (parse_u(value, 0, 1000000000, &u)) return fail(err, errlen, key, value, "0..1000000000 (0 = never)");
+        c->delete_stubs_after = u;
+    } else if (!strcmp(key, "Strategy")) {
+        int i;
+        for (i = 0; tk_strategy_names[i]; i++)
+            if (value && !strcmp(value, tk_strategy_names[i])) break;
+        if (!tk_strategy_names[i])
+            return fail(err, errlen, key, value, "forwarder|precode-reuse|lazy|entry-cell|notier");
+        c->strategy = (tk_strategy)i;
+    } else if (!strcmp(key, "Mode")) {
+        if (value && !strcmp(value, "deterministic")) c->mode = TK_MODE_DETERMINISTIC;
+        else if (value && !strcmp(value, "threaded")) c->mode = TK_MODE_THREADED;
+        else return fail(err, errlen, key, value, "deterministic|threaded");
+    } else if (!strcmp(key, "CompileCostUs")) {
+        if (parse_u(value, 0, 10000000, &u)) return fail(err, errlen, key, value, "0..10000000");
+        c->compile_cost_us = u;
+    } else if (!strcmp(key, "Trace")) {
+        if (!value || strlen(value) >= sizeof c->trace_path)
+            return fail(err, errlen, key, value, "a path shorter than 512 bytes");
+        strcpy(c->trace_path, value);
+    } else if (!strcmp(key, "BackgroundWorkerTimeoutMs")) {
+        if (parse_u(value, 1, 3600000, &u)) return fail(err, errlen, key, value, "1..3600000");
+        c->worker_timeout_ms = u;
+    } else {
+        if (err && errlen)
+            snprintf(err, errlen, "config: unknown key %s (value '%s')", key, value ? value : "(null)");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const env_keys[] = {
+    "CallCountThreshold", "CallCountingDelayMs", "TieredPGO", "TieredCompilation",
+    "DeleteCallCountingStubsAfter", "Strategy", "Mode", "CompileCostUs", "Trace",
+    "BackgroundWorkerTimeoutMs", NULL
+};
+
+int tk_config_from_env(tk_config *c, char *err, size_t errlen)
+{
+    char name[96];
+    for (int i = 0; env_keys[i]; i++) {
+        snprintf(name, sizeof name, "TK_%s", env_keys[i]);
+        const char *v = getenv(name);
+        if (v && tk_config_set(c, env_keys[i], v, err, errlen)) return -1;
+    }
+    return 0;
+}
+
+size_t tk_config_describe(const tk_config *c, char *buf, size_t len)
+{
+    int n = snprintf(buf, len,
+        "Strategy=%s\nCallCountThreshold=%u\nCallCountingDelayMs=%u\nTieredPGO=%d\n"
+        "TieredCompilation=%d\nDeleteCallCountingStubsAfter=%u\nMode=%s\nCompileCostUs=%u\n"
+        "Trace=%s\nBackgroundWorkerTimeoutMs=%u\n",
+        tk_strategy_name(c->strategy), c->call_count_threshold, c->call_counting_delay_ms,
+        c->tiered_pgo, c->tiered_compilation, c->delete_stubs_after,
+        c->mode == TK_MODE_THREADED ? "threaded" : "deterministic", c->compile_cost_us,
+        c->trace_path, c->worker_timeout_ms);
+    return n < 0 ? 0 : (size_t)n;
+}

@@ -1,0 +1,165 @@
+/* reference/precode.c — temporary entry points (FixupPrecode, token = the
+ * method, allocated lazily on first need), forwarder precodes (StubPrecode),
+ * stub allocation accounting and address classification. */
+#include "rt_internal.h"
+
+#include <sched.h>
+#include <stdlib.h>
+
+static int kind_ctr(tk_stub_kind k, bool forwarder, bool freed)
+{
+    if (k == TK_STUB_CALLCOUNT) return freed ? C_STUBS_FREED_CALLCOUNT : C_STUBS_ALLOC_CALLCOUNT;
+    if (forwarder) return freed ? C_STUBS_FREED_FORWARDER : C_STUBS_ALLOC_FORWARDER;
+    return freed ? C_STUBS_FREED_PRECODE : C_STUBS_ALLOC_PRECODE;
+}
+
+static tk_stub_heap *heap_of(tk_runtime *rt, tk_stub_kind k)
+{
+    return k == TK_STUB_FIXUP ? rt->fixup_heap : k == TK_STUB_PRECODE ? rt->precode_heap : rt->cc_heap;
+}
+
+static uint32_t ac_of(tk_stub_kind k)
+{
+    return k == TK_STUB_CALLCOUNT ? TK_AC_CALLCOUNT_STUB : k == TK_STUB_PRECODE ? TK_AC_FORWARDER : TK_AC_PRECODE;
+}
+
+void *tkr_stub_alloc(tk_runtime *rt, tk_stub_kind kind, void *token, void *target,
+                     tk_method *m, int32_t tier, uint32_t il)
+{
+    void *s = tk_stub_alloc(heap_of(rt, kind), token, target);
+    if (!s) { perror("tierkit: stub allocation"); abort(); }
+    ctr_add(rt, kind_ctr(kind, kind == TK_STUB_PRECODE, false), PH_FINAL, 1);
+    ctr_add(rt, C_LIVE_STUB_BYTES, PH_FINAL, 2 * tk_stub_size(kind));
+    if (ev_on(rt)) {
+        tk_event ev = {0};
+        ev.kind = TK_EV_STUB_ALLOC; ev.method = m; ev.stub = s; ev.stub_kind = ac_of(kind);
+        ev.tier = tier; ev.il_version = il;
+        tkr_emit(rt, &ev);
+    }
+    return s;
+}
+
+void tkr_stub_free(tk_runtime *rt, tk_stub_kind kind, void *stub, tk_method *m, int32_t tier, uint32_t il)
+{
+    if (ev_on(rt)) {
+        tk_event ev = {0};
+        ev.kind = TK_EV_STUB_FREE; ev.method = m; ev.stub = stub; ev.stub_kind = ac_of(kind);
+        ev.tier = tier; ev.il_version = il;
+        tkr_emit(rt, &ev);
+    }
+    tk_stub_free(heap_of(rt, kind), stub);
+    ctr_add(rt, kind_ctr(kind, kind == TK_STUB_PRECODE, true), PH_FINAL, 1);
+    ctr_sub(rt, C_LIVE_STUB_BYTES, PH_FINAL, 2 * tk_stub_size(kind));
+}
+
+/* The temporary entry point: one FixupPrecode per method, created on first
+ * need and published once with a CAS (CoreCLR PR #101580 style). */
+void *tkr_get_tep(tk_method *m)
+{
+    void *t = atomic_load_explicit(&m->tep, memory_order_acquire);
+    if (t) return t;
+    tk_runtime *rt = m->rt;
+    void *s = tkr_stub_alloc(rt, TK_STUB_FIXUP, m, tk_prestub_entry(), m, TK_TIER_UNKNOWN, 0);
+    void *expected = NULL;
+    if (!atomic_compare_exchange_strong(&m->tep, &expected, s)) {
+        tkr_stub_free(rt, TK_STUB_FIXUP, s, m, TK_TIER_UNKNOWN, 0);
+        return expected;
+    }
+    /* The method's entry point starts at its temporary entry point. */
+    void *none = NULL;
+    atomic_compare_exchange_strong(&m->ep, &none, s);
+    return s;
+}
+
+/* Value of a precode's target that means "goes to the prestub". */
+void *tkr_prestub_target_of(void *stub)
+{
+    return tk_classify(stub) == TK_ADDR_FIXUP ? (char *)stub + tk_fixup_entry_offset() : tk_prestub_entry();
+}
+
+static void emit_retarget(tk_runtime *rt, tk_method *m, void *stub, void *old, void *nw, int phase)
+{
+    tk_event ev = {0};
+    ev.kind = TK_EV_PRECODE_RETARGET; ev.method = m; ev.stub = stub;
+    ev.stub_kind = stub == m->forwarder ? TK_AC_FORWARDER : TK_AC_PRECODE;
+    ev.old_value = old; ev.new_value = nw; ev.aux = phase ? 0x100 : 0;
+    tkr_emit(rt, &ev);
+}
+
+/* Retarget a precode/forwarder: one atomic CAS on its data page, no lock
+ * (`stub.atomic-retarget`).  Callers serialise writers with the
+ * code-version lock, so the CAS only guards against surprises. */
+void tkr_precode_set(tk_runtime *rt, tk_method *m, void *stub, void *target, int phase)
+{
+    void *old = tk_stub_target(stub);
+    if (old == target) return;
+#ifdef TK_MUTANT_TORN_TARGET
+    /* MUTANT: target written as two 4-byte halves with a yield between (torn reads possible). */
+    {
+        size_t off = tk_classify(stub) == TK_ADDR_FIXUP ? offsetof(tk_fixup_data, target) : offsetof(tk_precode_data, target);
+        volatile uint32_t *half = (volatile uint32_t *)((char *)tk_stub_data(stub) + off);
+        uintptr_t v = (uintptr_t)target;
+        half[0] = (uint32_t)v;
+        sched_yield();
+        half[1] = (uint32_t)(v >> 32);
+    }
+#else
+    if (!tk_stub_cas_target(stub, old, target)) tk_stub_set_target(stub, target);
+#endif
+    ctr_add(rt, C_PRECODE_RETARGETS, phase, 1);
+    if (ev_on(rt)) emit_retarget(rt, m, stub, old, target, phase);
+}
+
+void tkr_precode_reset(tk_runtime *rt, tk_method *m, void *stub, int phase)
+{
+    if (tk_precode_points_to_prestub(stub, tk_prestub_entry())) return;
+    void *old = tk_stub_target(stub);
+    tk_precode_reset(stub, tk_prestub_entry());
+    ctr_add(rt, C_PRECODE_RETARGETS, phase, 1);
+    if (ev_on(rt)) emit_retarget(rt, m, stub, old, tk_stub_target(stub), phase);
+}
+
+/* ---- classification ------------------------------------------------------- */
+
+void tkr_classify(tk_runtime *rt, const void *addr, tk_addr_info *out)
+{
+    (void)rt;
+    out->cls = TK_AC_UNKNOWN; out->method = NULL; out->tier = TK_TIER_UNKNOWN; out->il_version = 0;
+    if (!addr) return;
+    switch (tk_classify(addr)) {
+    case TK_ADDR_PRESTUB:
+        out->cls = TK_AC_PRESTUB;
+        return;
+    case TK_ADDR_FIXUP:
+        out->cls = TK_AC_PRECODE;
+        out->method = tk_stub_token((void *)addr);
+        return;
+    case TK_ADDR_PRECODE:
+        out->cls = TK_AC_FORWARDER;
+        out->method = tk_stub_token((void *)addr);
+        return;
+    case TK_ADDR_CALLCOUNT: {
+        tk_cc_info *i = (tk_cc_info *)((char *)tk_stub_token((void *)addr) - offsetof(tk_cc_info, cell));
+        out->cls = TK_AC_CALLCOUNT_STUB;
+        out->method = i->nv->m; out->tier = i->nv->tier; out->il_version = i->nv->il->id;
+        return;
+    }
+    case TK_ADDR_EMITTED: {
+        const tk_code_ctx *c = tk_emitted_ctx(addr);
+        out->cls = TK_AC_NATIVE_CODE;
+        if (c) { out->method = c->method; out->tier = c->tier; out->il_version = c->il_version; }
+        return;
+    }
+    case TK_ADDR_FREED_STUB:
+        out->cls = TK_AC_FREED;
+        return;
+    default:
+        break;
+    }
+    /* A FixupPrecode "pointing to prestub" targets its own fixup entry. */
+    size_t off = tk_fixup_entry_offset();
+    if ((uintptr_t)addr > off && tk_classify((const char *)addr - off) == TK_ADDR_FIXUP)
+        out->cls = TK_AC_PRESTUB;
+}
+
+void tk_classify_address(tk_runtime *rt, const void *addr, tk_addr_info *out) { tkr_classify(rt, addr, out); }

@@ -1,0 +1,260 @@
+/* reference/rt_internal.h — private data model of the reference runtime.
+ *
+ * Lock order everywhere (SPEC `inv.lock.order`): backpatch lock ->
+ * code-version lock -> tiering lock.  No lock is held across
+ * synchronize_rcu() or thread creation.
+ */
+#ifndef TK_RT_INTERNAL_H
+#define TK_RT_INTERNAL_H
+
+#include "tierkit.h"
+#include "arch.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#define TK_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- counters ------------------------------------------------------------ */
+enum {
+    C_TRY_BACKPATCH, C_BACKPATCH_SLOTS, C_SLOT_WRITES, C_SLOT_DISCOVERIES,
+    C_EP_OSCILLATIONS, C_LOCK_ACQ, C_LOCK_CONTENDED, C_LOCK_HOLD_NS,
+    C_PRECODE_RETARGETS,
+    C_STUBS_ALLOC_PRECODE, C_STUBS_ALLOC_FORWARDER, C_STUBS_ALLOC_CALLCOUNT,
+    C_STUBS_FREED_PRECODE, C_STUBS_FREED_FORWARDER, C_STUBS_FREED_CALLCOUNT,
+    C_LIVE_STUB_BYTES,
+    C_CALLS_COUNTED, C_THRESHOLD_HITS,
+    C_PROMO_T0_T0I, C_PROMO_T0_T1, C_PROMO_T0I_T1,
+    C_METHODS_T0, C_METHODS_T0I, C_METHODS_T1, C_METHODS_OPT,
+    C_COMPILES, C_COMPILE_COST_US, C_STUB_DELETIONS,
+    TK_COUNTER_COUNT
+};
+#define PH_NONFINAL 0
+#define PH_FINAL 1
+
+/* ---- code versions (seed 002) ------------------------------------------- */
+typedef struct tk_cc_info tk_cc_info;
+typedef struct tk_native_version {
+    struct tk_drv_method *m;
+    struct tk_il_version *il;
+    int32_t tier;
+    _Atomic(void *) code;          /* emitted entry, NULL until compiled     */
+    tk_code_ctx ctx;               /* what the body learns                   */
+    tk_cc_info *info;              /* call-counting info (non-final tiers)   */
+    struct tk_native_version *next;
+} tk_native_version;
+
+typedef struct tk_il_version {
+    uint32_t id;
+    tk_native_version *active;     /* active native version (may be uncompiled) */
+    tk_native_version *versions;   /* all native versions of this IL version */
+    struct tk_il_version *next;
+} tk_il_version;
+
+/* ---- call counting -------------------------------------------------------- */
+enum { CC_NOT_ACTIVE = 0, CC_MAY_BE_ACTIVE, CC_PENDING_COMPLETION, CC_COMPLETE };
+
+struct tk_cc_info {
+    uint16_t cell;                 /* countdown; the stub's token            */
+    uint16_t initial;              /* value the cell started at              */
+    int stage;                     /* CC_*                                   */
+    tk_native_version *nv;
+    void *stub;                    /* NULL once deleted                      */
+    struct tk_drv_runtime *rt;
+    tk_cc_info *next_all;          /* runtime-wide list (infos outlive stubs) */
+    tk_cc_info *next_pending;      /* completion queue                       */
+};
+
+/* ---- slots ---------------------------------------------------------------- */
+typedef enum { SK_VTABLE = 0, SK_OWNING, SK_NONVIRTUAL } tk_slot_kind;
+
+typedef struct tk_slot_rec {
+    void **slot;
+    struct tk_drv_type *type;      /* type whose vtable holds it             */
+} tk_slot_rec;
+
+/* ---- methods ------------------------------------------------------------- */
+struct tk_drv_method {
+    struct tk_drv_runtime *rt;
+    uint32_t id;
+    char *name;
+    tk_body_fn body;
+    void *user;
+    uint32_t flags;
+    struct tk_drv_type *decl;      /* declaring type                         */
+    bool is_virtual;
+    uint32_t vslot;                /* vtable slot (virtuals)                 */
+    void *own_slot;                /* owning slot storage for non-virtuals   */
+    bool dead;                     /* declaring type unloaded                */
+
+    _Atomic(void *) tep;           /* temporary entry point (FixupPrecode)   */
+    void *forwarder;               /* forwarder precode (forwarder strategy) */
+
+    /* Entry-point state, changed under the code-version lock; read by
+     * DoBackpatch under the backpatch lock. */
+    _Atomic(void *) ep;            /* the entry point slots agree with       */
+    void *ep_prev;                 /* value before the last change           */
+    _Atomic int published;         /* separate 'published' flag (§5.4 fix)  */
+    tk_cc_info *counting;          /* info whose stub is in the call path    */
+    tk_native_version *pub_nv;     /* version last announced by `publish`    */
+    bool in_delay_list;
+
+    tk_slot_rec *slots;            /* recorded slots (backpatch lock)        */
+    uint32_t n_slots, cap_slots;
+
+    tk_il_version *ils;            /* IL versions; ils = default (0)         */
+    tk_il_version *active_il;
+    uint32_t next_il;
+    _Atomic uint64_t compiles;
+    struct tk_drv_method *next_all;
+};
+
+/* ---- types --------------------------------------------------------------- */
+struct tk_drv_type {
+    struct tk_drv_runtime *rt;
+    char *name;
+    struct tk_drv_type *parent;
+    uint32_t flags;
+    uint32_t n_vt;                 /* vtable size (parent's + new)           */
+    struct tk_drv_method **vt_methods;
+    void **vtable;                 /* NULL while not loaded                  */
+    uint32_t n_nv;
+    struct tk_drv_method **nv_methods;
+    uint32_t n_impls;
+    tk_iface_impl_def *impls;
+    bool loaded, unloaded;
+    struct tk_drv_type *next_all;
+};
+
+struct tk_drv_object { struct tk_drv_type *type; void *pad; };
+
+/* ---- the runtime ------------------------------------------------------------ */
+struct tk_drv_runtime {
+    tk_config cfg;
+    tk_stub_heap *fixup_heap, *precode_heap, *cc_heap;
+    tk_code_heap *code_heap;
+    pthread_mutex_t code_mtx;      /* tk_emit_entry                          */
+
+    pthread_mutex_t bp_lock;       /* slot-backpatch lock                    */
+    pthread_mutex_t cv_lock;       /* code-version lock                      */
+    pthread_mutex_t tier_lock;     /* tiering lock (queues, delay, worker)   */
+    pthread_cond_t tier_cv;        /* worker wakeup                          */
+    pthread_cond_t idle_cv;        /* drain waiters                          */
+    pthread_mutex_t obj_mtx;       /* type/method lists                      */
+
+    struct tk_drv_type *types;
+    struct tk_drv_method *methods;
+    _Atomic uint32_t next_method_id;
+
+    /* tiering (tier_lock) */
+    bool delay_active;
+    uint64_t delay_deadline_ms;
+    struct tk_drv_method **delay_list;
+    uint32_t n_delay, cap_delay;
+    tk_cc_info *pending_head, *pending_tail;   /* completion queue          */
+    tk_native_version **opt_queue;             /* versions to compile       */
+    uint32_t n_opt, cap_opt;
+    uint32_t completed_since_delete;
+    bool worker_busy, worker_stop;
+    pthread_t worker;
+    bool worker_started;
+
+    tk_cc_info *infos;             /* all infos (cv_lock); freed at destroy  */
+
+    _Atomic uint64_t now_ms;       /* deterministic clock                    */
+
+    _Atomic uint64_t ctr[TK_COUNTER_COUNT][2];
+
+    /* events */
+    pthread_mutex_t ev_mtx;
+    tk_event_fn sink;
+    void *sink_user;
+    FILE *trace;
+    _Atomic int ev_on;
+    uint64_t ev_seq;
+};
+
+/* ---- helpers shared between files ------------------------------------------ */
+TK_HIDDEN extern const char *const tkr_counter_names[TK_COUNTER_COUNT];
+TK_HIDDEN extern const uint8_t tkr_counter_split[TK_COUNTER_COUNT];
+
+static inline void ctr_add(struct tk_drv_runtime *rt, int c, int phase, uint64_t v)
+{
+    atomic_fetch_add_explicit(&rt->ctr[c][phase], v, memory_order_relaxed);
+}
+static inline void ctr_sub(struct tk_drv_runtime *rt, int c, int phase, uint64_t v)
+{
+    atomic_fetch_sub_explicit(&rt->ctr[c][phase], v, memory_order_relaxed);
+}
+static inline int phase_of_tier(int32_t tier) { return TK_TIER_IS_FINAL(tier) ? PH_FINAL : PH_NONFINAL; }
+
+/* runtime.c */
+TK_HIDDEN uint64_t tkr_now_ms(struct tk_drv_runtime *rt);
+TK_HIDDEN uint32_t tkr_thread_id(void);
+TK_HIDDEN void tkr_bp_lock(struct tk_drv_runtime *rt, int phase, uint64_t *t0);
+TK_HIDDEN void tkr_bp_unlock(struct tk_drv_runtime *rt, int phase, uint64_t t0);
+TK_HIDDEN bool tkr_thread_registered(void);
+
+/* trace.c */
+TK_HIDDEN void tkr_emit(struct tk_drv_runtime *rt, tk_event *ev);
+TK_HIDDEN int tkr_trace_open(struct tk_drv_runtime *rt);
+TK_HIDDEN void tkr_trace_close(struct tk_drv_runtime *rt);
+static inline bool ev_on(struct tk_drv_runtime *rt) { return atomic_load_explicit(&rt->ev_on, memory_order_relaxed) != 0; }
+TK_HIDDEN void tkr_ev_simple(struct tk_drv_runtime *rt, tk_event_kind k, struct tk_drv_method *m,
+                             int32_t tier, uint32_t il, const char *reason);
+
+/* precode.c */
+TK_HIDDEN void *tkr_get_tep(struct tk_drv_method *m);
+TK_HIDDEN void *tkr_prestub_target_of(void *tep);
+TK_HIDDEN void tkr_precode_set(struct tk_drv_runtime *rt, struct tk_drv_method *m, void *stub,
+                               void *target, int phase);
+TK_HIDDEN void tkr_precode_reset(struct tk_drv_runtime *rt, struct tk_drv_method *m, void *stub, int phase);
+TK_HIDDEN void *tkr_stub_alloc(struct tk_drv_runtime *rt, tk_stub_kind kind, void *token, void *target,
+                               struct tk_drv_method *m, int32_t tier, uint32_t il);
+TK_HIDDEN void tkr_stub_free(struct tk_drv_runtime *rt, tk_stub_kind kind, void *stub,
+                             struct tk_drv_method *m, int32_t tier, uint32_t il);
+
+/* backpatch.c */
+TK_HIDDEN void **tkr_owning_slot(struct tk_drv_method *m);
+TK_HIDDEN void tkr_slot_write(struct tk_drv_runtime *rt, struct tk_drv_method *m, void **slot,
+                              tk_slot_kind sk, void *val, int phase, const char *reason, bool count);
+TK_HIDDEN void tkr_backpatch(struct tk_drv_runtime *rt, struct tk_drv_method *m, void *ep,
+                             int phase, const char *reason);
+TK_HIDDEN void tkr_record_slot(struct tk_drv_runtime *rt, struct tk_drv_method *m, void **slot,
+                               struct tk_drv_type *t, void *ep, int phase);
+TK_HIDDEN void tkr_forget_type_slots(struct tk_drv_runtime *rt, struct tk_drv_type *t);
+
+/* codeversion.c */
+TK_HIDDEN int32_t tkr_first_tier(struct tk_drv_runtime *rt, struct tk_drv_method *m);
+TK_HIDDEN tk_native_version *tkr_nv_new(struct tk_drv_method *m, tk_il_version *il, int32_t tier);
+TK_HIDDEN void *tkr_compile(struct tk_drv_runtime *rt, tk_native_version *nv);
+TK_HIDDEN bool tkr_il_has_final(tk_il_version *il);
+
+/* tiering.c */
+TK_HIDDEN void tkr_set_code_entry_point(struct tk_drv_runtime *rt, struct tk_drv_method *m,
+                                        tk_native_version *nv, bool first_call);
+TK_HIDDEN void tkr_publish_native(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
+TK_HIDDEN void tkr_announce_publish(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
+TK_HIDDEN void tkr_reset_entry_point(struct tk_drv_runtime *rt, struct tk_drv_method *m);
+TK_HIDDEN bool tkr_strategy_eager(struct tk_drv_runtime *rt);
+TK_HIDDEN void tkr_wake_worker(struct tk_drv_runtime *rt);
+TK_HIDDEN void tkr_run_background(struct tk_drv_runtime *rt);
+TK_HIDDEN int tkr_worker_start(struct tk_drv_runtime *rt);
+TK_HIDDEN void tkr_worker_stop(struct tk_drv_runtime *rt);
+
+/* callcount.c */
+TK_HIDDEN void tkr_install_counting(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
+TK_HIDDEN void *tkr_threshold_handler(void *token, tk_arch_regs *regs);
+TK_HIDDEN void tkr_complete_counting(struct tk_drv_runtime *rt);
+TK_HIDDEN void tkr_stop_counting(struct tk_drv_runtime *rt, struct tk_drv_method *m);
+TK_HIDDEN void tkr_maybe_delete_stubs(struct tk_drv_runtime *rt);
+TK_HIDDEN void tkr_promote(struct tk_drv_runtime *rt, tk_native_version *nv);
+
+/* prestub.c */
+TK_HIDDEN void *tkr_prestub_handler(void *token, tk_arch_regs *regs);
+
+/* classify */
+TK_HIDDEN void tkr_classify(struct tk_drv_runtime *rt, const void *addr, tk_addr_info *out);
+
+#endif

@@ -1,0 +1,182 @@
+/* reference/runtime.c — runtime lifetime, the locks, the clock and mutator
+ * threads (liburcu QSBR: a thread's quiescent states are its tk_safepoint()
+ * calls; stub deletion waits for all of them, SPEC `inv.stub.delete-safepoint`). */
+#include "rt_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <urcu-qsbr.h>
+
+static pthread_once_t g_handlers_once = PTHREAD_ONCE_INIT;
+
+/* The trampolines' handlers are process-wide; tokens (method, cell) lead
+ * back to their runtime, so one registration serves every instance. */
+static void install_handlers(void)
+{
+    tk_set_prestub_handler(tkr_prestub_handler);
+    tk_set_threshold_handler(tkr_threshold_handler);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t tkr_now_ms(tk_runtime *rt)
+{
+    if (rt->cfg.mode == TK_MODE_DETERMINISTIC) return atomic_load(&rt->now_ms);
+    return mono_ns() / 1000000ull;
+}
+
+uint64_t tk_clock_now_ms(tk_runtime *rt) { return tkr_now_ms(rt); }
+
+static _Atomic uint32_t g_next_tid = 1;
+static _Thread_local uint32_t t_tid;
+static _Thread_local int t_rcu_registered;
+
+uint32_t tkr_thread_id(void)
+{
+    if (!t_tid) t_tid = atomic_fetch_add(&g_next_tid, 1);
+    return t_tid;
+}
+
+bool tkr_thread_registered(void) { return t_rcu_registered > 0; }
+
+/* The backpatch lock: counted (acquisitions, trylock failures, hold time). */
+void tkr_bp_lock(tk_runtime *rt, int phase, uint64_t *t0)
+{
+    if (pthread_mutex_trylock(&rt->bp_lock) != 0) {
+        ctr_add(rt, C_LOCK_CONTENDED, phase, 1);
+        pthread_mutex_lock(&rt->bp_lock);
+    }
+    ctr_add(rt, C_LOCK_ACQ, phase, 1);
+    *t0 = mono_ns();
+    if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_LOCK_ACQUIRE, NULL, TK_TIER_UNKNOWN, 0, NULL);
+}
+
+void tkr_bp_unlock(tk_runtime *rt, int phase, uint64_t t0)
+{
+    if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_LOCK_RELEASE, NULL, TK_TIER_UNKNOWN, 0, NULL);
+    ctr_add(rt, C_LOCK_HOLD_NS, phase, mono_ns() - t0);
+    pthread_mutex_unlock(&rt->bp_lock);
+}
+
+tk_runtime *tk_runtime_create(const tk_config *cfg, char *err, size_t errlen)
+{
+    tk_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) { snprintf(err, errlen, "out of memory"); return NULL; }
+    if (cfg) rt->cfg = *cfg; else tk_config_defaults(&rt->cfg);
+    pthread_once(&g_handlers_once, install_handlers);
+    rt->fixup_heap = tk_stub_heap_create(TK_STUB_FIXUP);
+    rt->precode_heap = tk_stub_heap_create(TK_STUB_PRECODE);
+    rt->cc_heap = tk_stub_heap_create(TK_STUB_CALLCOUNT);
+    rt->code_heap = tk_code_heap_create();
+    if (!rt->fixup_heap || !rt->precode_heap || !rt->cc_heap || !rt->code_heap) {
+        if (err && errlen) snprintf(err, errlen, "cannot create stub/code heaps");
+        goto fail;
+    }
+    pthread_mutex_init(&rt->code_mtx, NULL);
+    pthread_mutex_init(&rt->bp_lock, NULL);
+    pthread_mutex_init(&rt->cv_lock, NULL);
+    pthread_mutex_init(&rt->tier_lock, NULL);
+    pthread_mutex_init(&rt->obj_mtx, NULL);
+    pthread_mutex_init(&rt->ev_mtx, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&rt->tier_cv, &ca);
+    pthread_cond_init(&rt->idle_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&rt->next_method_id, 1);
+    if (rt->cfg.trace_path[0] && tkr_trace_open(rt)) {
+        if (err && errlen) snprintf(err, errlen, "config: cannot open trace file '%s' for key Trace", rt->cfg.trace_path);
+        goto fail;
+    }
+    if (rt->cfg.mode == TK_MODE_THREADED && tkr_worker_start(rt)) {
+        if (err && errlen) snprintf(err, errlen, "cannot start background worker");
+        tkr_trace_close(rt);
+        goto fail;
+    }
+    return rt;
+fail:
+    if (rt->fixup_heap) tk_stub_heap_destroy(rt->fixup_heap);
+    if (rt->precode_heap) tk_stub_heap_destroy(rt->precode_heap);
+    if (rt->cc_heap) tk_stub_heap_destroy(rt->cc_heap);
+    if (rt->code_heap) tk_code_heap_destroy(rt->code_heap);
+    free(rt);
+    return NULL;
+}
+
+const tk_config *tk_runtime_config(const tk_runtime *rt) { return &rt->cfg; }
+
+void tk_runtime_destroy(tk_runtime *rt)
+{
+    if (!rt) return;
+    if (rt->cfg.mode == TK_MODE_THREADED) tkr_worker_stop(rt);
+    tkr_trace_close(rt);
+    for (tk_method *m = rt->methods, *n; m; m = n) {
+        n = m->next_all;
+        for (tk_il_version *il = m->ils, *iln; il; il = iln) {
+            iln = il->next;
+            for (tk_native_version *nv = il->versions, *nvn; nv; nv = nvn) { nvn = nv->next; free(nv); }
+            free(il);
+        }
+        free(m->slots);
+        free(m->name);
+        free(m);
+    }
+    for (tk_type *t = rt->types, *n; t; t = n) {
+        n = t->next_all;
+        free(t->vt_methods); free(t->nv_methods); free(t->impls); free(t->vtable); free(t->name);
+        free(t);
+    }
+    for (tk_cc_info *i = rt->infos, *n; i; i = n) { n = i->next_all; free(i); }
+    free(rt->delay_list);
+    free(rt->opt_queue);
+    tk_stub_heap_destroy(rt->fixup_heap);
+    tk_stub_heap_destroy(rt->precode_heap);
+    tk_stub_heap_destroy(rt->cc_heap);
+    tk_code_heap_destroy(rt->code_heap);
+    free(rt);
+}
+
+/* ---- mutator threads ------------------------------------------------------ */
+
+void tk_thread_register(tk_runtime *rt)
+{
+    (void)rt;
+    if (t_rcu_registered++ == 0) rcu_register_thread();
+    tkr_thread_id();
+}
+
+void tk_thread_unregister(tk_runtime *rt)
+{
+    (void)rt;
+    if (t_rcu_registered > 0 && --t_rcu_registered == 0) rcu_unregister_thread();
+}
+
+void tk_safepoint(tk_runtime *rt)
+{
+    (void)rt;
+    if (t_rcu_registered) rcu_quiescent_state();
+}
+
+void tk_thread_offline(tk_runtime *rt)
+{
+    (void)rt;
+    if (t_rcu_registered) rcu_thread_offline();
+}
+
+void tk_thread_online(tk_runtime *rt)
+{
+    (void)rt;
+    if (t_rcu_registered) rcu_thread_online();
+}
+
+void tk_clock_advance(tk_runtime *rt, uint64_t ms)
+{
+    if (rt->cfg.mode == TK_MODE_DETERMINISTIC) atomic_fetch_add(&rt->now_ms, ms);
+}

@@ -1,0 +1,81 @@
+/* reference/tests/test_main.c — tk-ref-tests: the reference runtime's Check suite. */
+#include "reftest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+tk_runtime *rt_new(const char *strategy, const char *const *extra)
+{
+    tk_config cfg;
+    char err[256];
+    tk_config_defaults(&cfg);
+    ck_assert_int_eq(tk_config_set(&cfg, "Mode", "deterministic", err, sizeof err), 0);
+    if (strategy) ck_assert_int_eq(tk_config_set(&cfg, "Strategy", strategy, err, sizeof err), 0);
+    for (; extra && *extra; extra += 2)
+        ck_assert_msg(tk_config_set(&cfg, extra[0], extra[1], err, sizeof err) == 0, "%s", err);
+    tk_runtime *rt = tk_runtime_create(&cfg, err, sizeof err);
+    ck_assert_msg(rt != NULL, "%s", err);
+    return rt;
+}
+
+int64_t counter_phase(tk_runtime *rt, const char *name, int final)
+{
+    tk_counter c[64];
+    size_t n = tk_counters(rt, c, 64);
+    for (size_t i = 0; i < n && i < 64; i++)
+        if (!strcmp(c[i].name, name)) return (int64_t)(final ? c[i].final : c[i].nonfinal);
+    ck_abort_msg("no counter %s", name);
+    return -1;
+}
+
+void advance_and_drain(tk_runtime *rt, uint64_t ms)
+{
+    tk_clock_advance(rt, ms);
+    tk_drain(rt);
+}
+
+static void *noop(void *a) { return a; }
+
+/* qemu-user 7.2 on some hosts never returns from pthread_create; probe in a
+ * child with a deadline so the threaded tests are skipped (and said so)
+ * instead of hanging the suite. */
+static int threads_work(void)
+{
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, noop, NULL)) _exit(1);
+        pthread_join(t, NULL);
+        _exit(0);
+    }
+    for (int i = 0; i < 100; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        usleep(50000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+
+int main(void)
+{
+    Suite *s = suite_create("reference");
+    suite_add_tcase(s, tcase_units());
+    suite_add_tcase(s, tcase_seed());
+    if (threads_work())
+        suite_add_tcase(s, tcase_threaded());
+    else
+        printf("tk-ref-tests: threaded tests SKIPPED: pthread_create does not return on this host (qemu-user)\n");
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,346 @@
+/* reference/tiering.c — publishing code versions per strategy (CoreCLR's
+ * CallCountingManager::SetCodeEntryPoint), the tiering delay, and the
+ * background work (delay expiry, counting completion, compiling promoted
+ * versions, stub deletion) run by tk_drain (deterministic) or the worker
+ * thread (threaded).
+ *
+ * Strategies (docs/spec/20-runtime.md "Strategies"):
+ *   forwarder      slots <- forwarder precode -> counting stub; every
+ *                  entry-point change backpatches eagerly (pre-#124664).
+ *   precode-reuse  slots <- temporary precode -> counting stub; native
+ *                  publishes backpatch eagerly (#124664, corrected).
+ *   lazy           non-final: only the temporary precode is retargeted (CAS,
+ *                  no lock, no slot writes); final: owning slot set, precode
+ *                  reset to the prestub, other slots found lazily (#125359,
+ *                  corrected).
+ *   entry-cell     slots always hold the temporary precode; only its
+ *                  target changes (HotSpot/V8 style, seed 004).
+ *   notier         final code at first call, slots patched once. */
+#include "rt_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+bool tkr_strategy_eager(tk_runtime *rt)
+{
+    tk_strategy s = rt->cfg.strategy;
+    return s == TK_STRATEGY_FORWARDER || s == TK_STRATEGY_PRECODE_REUSE || s == TK_STRATEGY_NOTIER;
+}
+
+/* After a final-tier (or eager) native publish the temporary precode must
+ * go back to the prestub, so slots nobody recorded yet are discovered and
+ * patched (`inv.precode.prestub-outside-counting`; seed 000 reviewer
+ * defect 1: new slots must not bypass prestub discovery). */
+static void settle_tep(tk_runtime *rt, tk_method *m, void *code, int ph)
+{
+    void *tep = tkr_get_tep(m);
+#ifdef TK_MUTANT_NEW_SLOT_BYPASS
+    tkr_precode_set(rt, m, tep, code, ph); /* MUTANT: temporary precode aimed at native code; new slots never discovered */
+#else
+    (void)code;
+    tkr_precode_reset(rt, m, tep, ph);
+#endif
+}
+
+/* Publish a native version's code as the entry point, no counting stub.
+ * Code-version lock held; backpatch lock held when the strategy writes
+ * slots for this transition. */
+void tkr_publish_native(tk_runtime *rt, tk_method *m, tk_native_version *nv)
+{
+    void *code = atomic_load(&nv->code);
+    int ph = phase_of_tier(nv->tier);
+    void *tep = tkr_get_tep(m);
+    m->counting = NULL;
+    switch (rt->cfg.strategy) {
+    case TK_STRATEGY_FORWARDER:
+    case TK_STRATEGY_NOTIER:
+        /* The forwarder leaves the counting stub before anything else so
+         * a stale load of it never reaches a stub that may be deleted. */
+        if (m->forwarder) tkr_precode_reset(rt, m, m->forwarder, ph);
+        tkr_backpatch(rt, m, code, ph, "backpatch");
+        break;
+    case TK_STRATEGY_PRECODE_REUSE:
+        tkr_backpatch(rt, m, code, ph, "backpatch");
+        settle_tep(rt, m, code, ph);
+        break;
+    case TK_STRATEGY_LAZY:
+        if (ph == PH_FINAL) {
+            tkr_backpatch(rt, m, code, ph, "backpatch");
+            settle_tep(rt, m, code, ph);
+        } else {
+            tkr_precode_set(rt, m, tep, code, ph);
+        }
+        break;
+    case TK_STRATEGY_ENTRY_CELL:
+    default:
+        tkr_precode_set(rt, m, tep, code, ph);
+        break;
+    }
+    atomic_store(&m->published, 1);
+    tkr_announce_publish(rt, m, nv);
+}
+
+/* `publish` is announced once per native version becoming the method's
+ * published version (directly or behind a counting stub). */
+void tkr_announce_publish(tk_runtime *rt, tk_method *m, tk_native_version *nv)
+{
+    if (m->pub_nv == nv) return;
+    m->pub_nv = nv;
+    if (ev_on(rt)) {
+        tk_event ev = {0};
+        ev.kind = TK_EV_VERSION_PUBLISH; ev.method = m; ev.tier = nv->tier; ev.il_version = nv->il->id;
+        ev.new_value = atomic_load(&nv->code);
+        tkr_emit(rt, &ev);
+    }
+}
+
+/* Reset: every slot back to the temporary entry point AND the precode back
+ * to the prestub (seed 001 reviewer defect: a reset that leaves a
+ * retargeted precode stale; `inv.precode.reset-with-entry-point`). */
+void tkr_reset_entry_point(tk_runtime *rt, tk_method *m)
+{
+    void *tep = tkr_get_tep(m);
+    tkr_stop_counting(rt, m);
+    tkr_backpatch(rt, m, tep, PH_NONFINAL, "reset");
+    if (m->forwarder) tkr_precode_reset(rt, m, m->forwarder, PH_NONFINAL);
+#ifndef TK_MUTANT_STALE_PRECODE
+    tkr_precode_reset(rt, m, tep, PH_NONFINAL);
+#endif /* MUTANT (when defined): precode keeps its old target after the reset */
+    atomic_store(&m->published, 0);
+    m->pub_nv = NULL;
+}
+
+/* ---- the tiering delay ------------------------------------------------------ */
+
+static void record_for_delay(tk_runtime *rt, tk_method *m, bool first_call)
+{
+    pthread_mutex_lock(&rt->tier_lock);
+    if (!m->in_delay_list) {
+        if (rt->n_delay == rt->cap_delay) {
+            uint32_t nc = rt->cap_delay ? rt->cap_delay * 2 : 64;
+            tk_method **nl = realloc(rt->delay_list, nc * sizeof *nl);
+            if (!nl) abort();
+            rt->delay_list = nl; rt->cap_delay = nc;
+        }
+        rt->delay_list[rt->n_delay++] = m;
+        m->in_delay_list = true;
+    }
+    uint64_t now = tkr_now_ms(rt);
+    if (!rt->delay_active) {
+        rt->delay_active = true;
+        rt->delay_deadline_ms = now + rt->cfg.call_counting_delay_ms;
+        if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_BEGIN, NULL, TK_TIER_UNKNOWN, 0, NULL);
+        pthread_cond_broadcast(&rt->tier_cv);
+    } else if (first_call) {
+        /* A method first called at a counted tier during the window
+         * restarts it for a full window (`inv.delay.restart`). */
+#ifndef TK_MUTANT_DELAY_NOT_RESTARTED
+        rt->delay_deadline_ms = now + rt->cfg.call_counting_delay_ms;
+        if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_EXTEND, m, TK_TIER_UNKNOWN, 0, NULL);
+#endif /* MUTANT (when defined): the window is not restarted */
+    }
+    pthread_mutex_unlock(&rt->tier_lock);
+}
+
+/* CoreCLR CallCountingManager::SetCodeEntryPoint.  Code-version lock held;
+ * backpatch lock held if the transition writes slots. */
+void tkr_set_code_entry_point(tk_runtime *rt, tk_method *m, tk_native_version *nv, bool first_call)
+{
+    bool final = TK_TIER_IS_FINAL(nv->tier) || !rt->cfg.tiered_compilation;
+#ifdef TK_MUTANT_COUNT_FINAL_TIER
+    final = !rt->cfg.tiered_compilation || rt->cfg.strategy == TK_STRATEGY_NOTIER; /* MUTANT: final tier counted too */
+#endif
+    if (final) {
+        tkr_publish_native(rt, m, nv);
+        return;
+    }
+    bool delay = false;
+    if (rt->cfg.call_counting_delay_ms) {
+        pthread_mutex_lock(&rt->tier_lock);
+        delay = first_call || rt->delay_active;
+        pthread_mutex_unlock(&rt->tier_lock);
+    }
+    if (delay) {
+        /* Entry point first, then record (`inv.delay.publish-before-record`). */
+        tkr_publish_native(rt, m, nv);
+        record_for_delay(rt, m, first_call);
+        return;
+    }
+    tkr_install_counting(rt, m, nv);
+}
+
+/* ---- background work ------------------------------------------------------ */
+
+static bool expire_delay(tk_runtime *rt)
+{
+    pthread_mutex_lock(&rt->tier_lock);
+    if (!rt->delay_active || tkr_now_ms(rt) < rt->delay_deadline_ms) {
+        pthread_mutex_unlock(&rt->tier_lock);
+        return false;
+    }
+    uint32_t n = rt->n_delay;
+    tk_method **list = rt->delay_list;
+    rt->delay_list = NULL; rt->n_delay = rt->cap_delay = 0;
+    rt->delay_active = false;
+    if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_END, NULL, TK_TIER_UNKNOWN, 0, NULL);
+    pthread_mutex_unlock(&rt->tier_lock);
+
+    bool eager = tkr_strategy_eager(rt);
+    for (uint32_t i = 0; i < n; i++) {
+        tk_method *m = list[i];
+        uint64_t t0 = 0;
+        if (eager) tkr_bp_lock(rt, PH_NONFINAL, &t0);
+        pthread_mutex_lock(&rt->cv_lock);
+        pthread_mutex_lock(&rt->tier_lock);
+        m->in_delay_list = false;
+        pthread_mutex_unlock(&rt->tier_lock);
+        tk_native_version *nv = m->active_il->active;
+        if (atomic_load(&m->published) && nv && atomic_load(&nv->code) && !TK_TIER_IS_FINAL(nv->tier) &&
+            !m->counting)
+            tkr_install_counting(rt, m, nv);
+        pthread_mutex_unlock(&rt->cv_lock);
+        if (eager) tkr_bp_unlock(rt, PH_NONFINAL, t0);
+    }
+    free(list);
+    return true;
+}
+
+static bool optimize_queued(tk_runtime *rt)
+{
+    pthread_mutex_lock(&rt->tier_lock);
+    uint32_t n = rt->n_opt;
+    tk_native_version **q = rt->opt_queue;
+    rt->opt_queue = NULL; rt->n_opt = rt->cap_opt = 0;
+    pthread_mutex_unlock(&rt->tier_lock);
+    if (!n) return false;
+    for (uint32_t i = 0; i < n; i++) {
+        tk_native_version *nv = q[i];
+        tk_method *m = nv->m;
+        tkr_compile(rt, nv);
+        int ph = phase_of_tier(nv->tier);
+        bool need_bp = tkr_strategy_eager(rt) || (rt->cfg.strategy == TK_STRATEGY_LAZY && ph == PH_FINAL);
+        uint64_t t0 = 0;
+        if (need_bp) tkr_bp_lock(rt, ph, &t0);
+        pthread_mutex_lock(&rt->cv_lock);
+        nv->il->active = nv;
+        if (m->active_il == nv->il && atomic_load(&m->published))
+            tkr_set_code_entry_point(rt, m, nv, false);
+        pthread_mutex_unlock(&rt->cv_lock);
+        if (need_bp) tkr_bp_unlock(rt, ph, t0);
+    }
+    free(q);
+    return true;
+}
+
+static bool run_once(tk_runtime *rt)
+{
+    bool did = false;
+    did |= expire_delay(rt);
+    pthread_mutex_lock(&rt->tier_lock);
+    bool pending = rt->pending_head != NULL;
+    pthread_mutex_unlock(&rt->tier_lock);
+    if (pending) { tkr_complete_counting(rt); did = true; }
+    did |= optimize_queued(rt);
+    if (did) tkr_maybe_delete_stubs(rt);
+    return did;
+}
+
+void tkr_run_background(tk_runtime *rt)
+{
+    while (run_once(rt)) { }
+}
+
+void tkr_wake_worker(tk_runtime *rt)
+{
+    if (rt->cfg.mode != TK_MODE_THREADED) return;
+    pthread_mutex_lock(&rt->tier_lock);
+    pthread_cond_broadcast(&rt->tier_cv);
+    pthread_mutex_unlock(&rt->tier_lock);
+}
+
+static bool has_work_locked(tk_runtime *rt)
+{
+    return rt->pending_head || rt->n_opt || (rt->delay_active && tkr_now_ms(rt) >= rt->delay_deadline_ms);
+}
+
+static void deadline_ts(struct timespec *ts, uint64_t ms_from_now)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms_from_now / 1000);
+    ts->tv_nsec += (long)(ms_from_now % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) { ts->tv_sec++; ts->tv_nsec -= 1000000000L; }
+}
+
+/* The background worker (CoreCLR's ".NET Tiered JIT" thread): sleeps until
+ * work arrives or the delay window ends; BackgroundWorkerTimeoutMs bounds
+ * each idle wait (the reference keeps the thread for the runtime's life). */
+static void *worker_main(void *arg)
+{
+    tk_runtime *rt = arg;
+    pthread_mutex_lock(&rt->tier_lock);
+    while (!rt->worker_stop) {
+        if (has_work_locked(rt)) {
+            rt->worker_busy = true;
+            pthread_mutex_unlock(&rt->tier_lock);
+            run_once(rt);
+            pthread_mutex_lock(&rt->tier_lock);
+            continue;
+        }
+        rt->worker_busy = false;
+        pthread_cond_broadcast(&rt->idle_cv);
+        uint64_t wait = rt->cfg.worker_timeout_ms;
+        if (rt->delay_active) {
+            uint64_t now = tkr_now_ms(rt);
+            wait = rt->delay_deadline_ms > now ? rt->delay_deadline_ms - now : 0;
+        }
+        struct timespec ts;
+        deadline_ts(&ts, wait);
+        pthread_cond_timedwait(&rt->tier_cv, &rt->tier_lock, &ts);
+    }
+    rt->worker_busy = false;
+    pthread_cond_broadcast(&rt->idle_cv);
+    pthread_mutex_unlock(&rt->tier_lock);
+    return NULL;
+}
+
+int tkr_worker_start(tk_runtime *rt)
+{
+    rt->worker_busy = false;
+    if (pthread_create(&rt->worker, NULL, worker_main, rt)) return -1;
+    rt->worker_started = true;
+    return 0;
+}
+
+void tkr_worker_stop(tk_runtime *rt)
+{
+    if (!rt->worker_started) return;
+    pthread_mutex_lock(&rt->tier_lock);
+    rt->worker_stop = true;
+    pthread_cond_broadcast(&rt->tier_cv);
+    pthread_mutex_unlock(&rt->tier_lock);
+    bool reg = tkr_thread_registered();
+    if (reg) tk_thread_offline(rt);
+    pthread_join(rt->worker, NULL);
+    if (reg) tk_thread_online(rt);
+    rt->worker_started = false;
+}
+
+void tk_drain(tk_runtime *rt)
+{
+    if (rt->cfg.mode == TK_MODE_DETERMINISTIC) {
+        tkr_run_background(rt);
+        return;
+    }
+    bool reg = tkr_thread_registered();
+    if (reg) tk_thread_offline(rt);   /* never block reclamation while waiting */
+    pthread_mutex_lock(&rt->tier_lock);
+    while (rt->worker_busy || rt->pending_head || rt->n_opt || rt->delay_active) {
+        pthread_cond_broadcast(&rt->tier_cv);
+        struct timespec ts;
+        deadline_ts(&ts, 5);
+        pthread_cond_timedwait(&rt->idle_cv, &rt->tier_lock, &ts);
+    }
+    pthread_mutex_unlock(&rt->tier_lock);
+    if (reg) tk_thread_online(rt);
+}

@@ -1,0 +1,210 @@
+/* reference/type.c — types (single inheritance, vtables of code pointers,
+ * interfaces with per-type dispatch maps), methods, objects and slots.
+ * Types load at any time (a late type brings new slots, discovered by the
+ * prestub) and unload (recorded slots dropped under the backpatch lock
+ * before the vtable is freed). */
+#include "rt_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *xstrdup(const char *s) { return strdup(s ? s : "?"); }
+
+static tk_method *method_new(tk_runtime *rt, const tk_method_def *d, tk_type *decl, bool virt, uint32_t slot)
+{
+    tk_method *m = calloc(1, sizeof *m);
+    tk_il_version *il = calloc(1, sizeof *il);
+    if (!m || !il) abort();
+    m->rt = rt;
+    m->id = atomic_fetch_add(&rt->next_method_id, 1);
+    m->name = xstrdup(d->name);
+    m->body = d->body;
+    m->user = d->user;
+    m->flags = d->flags;
+    m->decl = decl;
+    m->is_virtual = virt;
+    m->vslot = slot;
+    m->ils = m->active_il = il;
+    m->next_il = 1;
+    pthread_mutex_lock(&rt->obj_mtx);
+    m->next_all = rt->methods;
+    rt->methods = m;
+    pthread_mutex_unlock(&rt->obj_mtx);
+    return m;
+}
+
+static int bad(char *err, size_t errlen, const char *what, const char *name)
+{
+    if (err && errlen) snprintf(err, errlen, "type %s: %s", name ? name : "?", what);
+    return -1;
+}
+
+static const tk_iface_impl_def *find_impl(const tk_type *t, const tk_type *iface, uint32_t islot)
+{
+    for (; t; t = t->parent)
+        for (uint32_t i = 0; i < t->n_impls; i++)
+            if (t->impls[i].iface == iface && t->impls[i].iface_slot == islot) return &t->impls[i];
+    return NULL;
+}
+
+tk_type *tk_type_define(tk_runtime *rt, const tk_type_def *def, char *err, size_t errlen)
+{
+    if (!def) { bad(err, errlen, "NULL definition", NULL); return NULL; }
+    tk_type *p = def->parent;
+    uint32_t base = p ? p->n_vt : 0;
+    if (p && (p->flags & TK_TYPE_INTERFACE)) { bad(err, errlen, "parent is an interface", def->name); return NULL; }
+    if ((def->flags & TK_TYPE_INTERFACE) && (p || def->n_overrides || def->n_methods || def->n_impls)) {
+        bad(err, errlen, "an interface only declares virtuals", def->name); return NULL;
+    }
+    if ((def->n_virtuals && !def->virtuals) || (def->n_overrides && !def->overrides) ||
+        (def->n_methods && !def->methods) || (def->n_impls && !def->impls)) {
+        bad(err, errlen, "count without array", def->name); return NULL;
+    }
+    for (uint32_t i = 0; i < def->n_overrides; i++) {
+        if (def->overrides[i].slot >= base) { bad(err, errlen, "override of a slot the parent does not have", def->name); return NULL; }
+        if (!def->overrides[i].method.body) { bad(err, errlen, "override without a body", def->name); return NULL; }
+    }
+    for (uint32_t i = 0; i < def->n_methods; i++)
+        if (!def->methods[i].body) { bad(err, errlen, "non-virtual method without a body", def->name); return NULL; }
+    uint32_t n = base + def->n_virtuals;
+    for (uint32_t i = 0; i < def->n_impls; i++) {
+        const tk_iface_impl_def *im = &def->impls[i];
+        if (!im->iface || !(im->iface->flags & TK_TYPE_INTERFACE) || im->iface_slot >= im->iface->n_vt || im->vtable_slot >= n) {
+            bad(err, errlen, "bad interface implementation entry", def->name); return NULL;
+        }
+    }
+    tk_type *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->rt = rt;
+    t->name = xstrdup(def->name);
+    t->parent = p;
+    t->flags = def->flags;
+    t->n_vt = n;
+    t->vt_methods = calloc(n ? n : 1, sizeof *t->vt_methods);
+    if (p) memcpy(t->vt_methods, p->vt_methods, base * sizeof *t->vt_methods);
+    for (uint32_t i = 0; i < def->n_overrides; i++)
+        t->vt_methods[def->overrides[i].slot] = method_new(rt, &def->overrides[i].method, t, true, def->overrides[i].slot);
+    for (uint32_t i = 0; i < def->n_virtuals; i++)
+        t->vt_methods[base + i] = method_new(rt, &def->virtuals[i], t, true, base + i);
+    t->n_nv = def->n_methods;
+    t->nv_methods = calloc(t->n_nv ? t->n_nv : 1, sizeof *t->nv_methods);
+    for (uint32_t i = 0; i < def->n_methods; i++)
+        t->nv_methods[i] = method_new(rt, &def->methods[i], t, false, 0);
+    t->n_impls = def->n_impls;
+    t->impls = calloc(def->n_impls ? def->n_impls : 1, sizeof *t->impls);
+    if (def->n_impls) memcpy(t->impls, def->impls, def->n_impls * sizeof *t->impls);
+    pthread_mutex_lock(&rt->obj_mtx);
+    t->next_all = rt->types;
+    rt->types = t;
+    pthread_mutex_unlock(&rt->obj_mtx);
+    return t;
+}
+
+/* Builds the vtable: every slot at its method's temporary entry point,
+ * inherited slots included — never the parent's current value
+ * (`inv.slot.inherit-temporary-entry`). */
+int tk_type_load(tk_runtime *rt, tk_type *t)
+{
+    if (!t || t->loaded || t->unloaded) return -1;
+    if (t->parent && (!t->parent->loaded || t->parent->unloaded)) return -1;
+    void **vt = calloc(t->n_vt ? t->n_vt : 1, sizeof *vt);
+    if (!vt) return -1;
+    for (uint32_t i = 0; i < t->n_vt; i++) {
+        tk_method *m = t->vt_methods[i];
+        if (!m || !m->body) continue;               /* abstract: never called */
+        void *v = tkr_get_tep(m);
+#ifdef TK_MUTANT_INHERIT_COPIES_PARENT
+        if (m->decl != t && t->parent) v = __atomic_load_n(&t->parent->vtable[i], __ATOMIC_ACQUIRE); /* MUTANT: inherited slot copies the parent's current value */
+#endif
+        vt[i] = v;
+    }
+    for (uint32_t i = 0; i < t->n_nv; i++)
+        t->nv_methods[i]->own_slot = tkr_get_tep(t->nv_methods[i]);
+    __atomic_store_n(&t->vtable, vt, __ATOMIC_RELEASE);
+    t->loaded = true;
+    if (ev_on(rt)) {
+        for (uint32_t i = 0; i < t->n_vt; i++)
+            if (vt[i]) {
+                tk_event ev = {0};
+                tk_method *m = t->vt_methods[i];
+                ev.kind = TK_EV_SLOT_WRITE; ev.method = m; ev.slot = &vt[i]; ev.new_value = vt[i];
+                ev.aux = m->decl == t ? SK_OWNING : SK_VTABLE; ev.reason = "init";
+                tkr_emit(rt, &ev);
+            }
+        for (uint32_t i = 0; i < t->n_nv; i++) {
+            tk_event ev = {0};
+            tk_method *m = t->nv_methods[i];
+            ev.kind = TK_EV_SLOT_WRITE; ev.method = m; ev.slot = &m->own_slot; ev.new_value = m->own_slot;
+            ev.aux = SK_NONVIRTUAL; ev.reason = "init";
+            tkr_emit(rt, &ev);
+        }
+        tk_event ev = {0};
+        ev.kind = TK_EV_TYPE_LOAD; ev.type = t;
+        tkr_emit(rt, &ev);
+    }
+    return 0;
+}
+
+int tk_type_unload(tk_runtime *rt, tk_type *t)
+{
+    if (!t || !t->loaded || t->unloaded) return -1;
+    pthread_mutex_lock(&rt->obj_mtx);
+    for (tk_type *o = rt->types; o; o = o->next_all)
+        if (o->parent == t && o->loaded && !o->unloaded) { pthread_mutex_unlock(&rt->obj_mtx); return -1; }
+    pthread_mutex_unlock(&rt->obj_mtx);
+    uint64_t t0;
+    tkr_bp_lock(rt, PH_NONFINAL, &t0);
+    pthread_mutex_lock(&rt->cv_lock);
+    tkr_forget_type_slots(rt, t);
+    for (uint32_t i = 0; i < t->n_vt; i++)
+        if (t->vt_methods[i] && t->vt_methods[i]->decl == t) t->vt_methods[i]->dead = true;
+    for (uint32_t i = 0; i < t->n_nv; i++) t->nv_methods[i]->dead = true;
+    void **vt = t->vtable;
+    t->vtable = NULL;
+    t->unloaded = true;
+    pthread_mutex_unlock(&rt->cv_lock);
+    if (ev_on(rt)) {
+        tk_event ev = {0};
+        ev.kind = TK_EV_TYPE_UNLOAD; ev.type = t;
+        tkr_emit(rt, &ev);
+    }
+    tkr_bp_unlock(rt, PH_NONFINAL, t0);
+    free(vt);
+    return 0;
+}
+
+uint32_t tk_type_vtable_size(const tk_type *t) { return t->n_vt; }
+const char *tk_type_name(const tk_type *t) { return t->name; }
+tk_method *tk_type_virtual_method(const tk_type *t, uint32_t slot) { return slot < t->n_vt ? t->vt_methods[slot] : NULL; }
+tk_method *tk_type_nonvirtual_method(const tk_type *t, uint32_t i) { return i < t->n_nv ? t->nv_methods[i] : NULL; }
+const char *tk_method_name(const tk_method *m) { return m->name; }
+uint32_t tk_method_id(const tk_method *m) { return m->id; }
+
+tk_object *tk_object_new(tk_runtime *rt, tk_type *t)
+{
+    (void)rt;
+    if (!t || !t->loaded || t->unloaded || (t->flags & (TK_TYPE_INTERFACE | TK_TYPE_ABSTRACT))) return NULL;
+    tk_object *o = calloc(1, sizeof *o);
+    if (o) o->type = t;
+    return o;
+}
+
+void tk_object_free(tk_runtime *rt, tk_object *o) { (void)rt; free(o); }
+
+void **tk_vtable_slot(tk_type *t, uint32_t slot)
+{
+    void **vt = __atomic_load_n(&t->vtable, __ATOMIC_ACQUIRE);
+    return (vt && slot < t->n_vt) ? &vt[slot] : NULL;
+}
+
+void **tk_interface_slot(tk_type *t, tk_type *iface, uint32_t islot)
+{
+    const tk_iface_impl_def *im = find_impl(t, iface, islot);
+    return im ? tk_vtable_slot(t, im->vtable_slot) : NULL;
+}
+
+void **tk_method_slot(tk_method *m)
+{
+    if (!m->is_virtual) return &m->own_slot;
+    return m->dead ? NULL : tk_vtable_slot(m->decl, m->vslot);
+}
