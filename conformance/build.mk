@@ -1,0 +1,74 @@
+# conformance/build.mk — the conformance suite: tk-conform (tests + runner),
+# tk-verify (offline trace checker), the mutant drivers and their runs.
+#
+#   make conform      tk-conform against the reference driver, every strategy,
+#                     then `make mutants`
+#   make mutants      every mutant in conformance/mutants/list.txt must be
+#                     killed (results/mutants.json)
+# Suites registered in TEST_TARGETS: conform-x86_64-<strategy>, verify-tests,
+# mutants, conform-arm64-lazy (qemu, --spawn).
+
+CONF_STRATEGIES := forwarder precode-reuse lazy entry-cell notier
+CONF_TESTS      := $(sort $(wildcard conformance/tests/test_*.c))
+CONF_GEN        := $(B)/gen/conformance/spec_anchors.c
+CONF_SRCS       := conformance/runner.c conformance/tkt.c conformance/tkv.c conformance/json.c \
+                   conformance/verify_embed.c $(CONF_TESTS) $(CONF_GEN)
+VERIFY_SRCS     := conformance/verify_main.c conformance/tkv.c conformance/json.c
+REF_DRIVER      := $(B)/lib/libtk_ref_driver.so
+REF_DRIVER64    := $(B64)/lib/libtk_ref_driver.so
+CONF_TIMEOUT    ?= 60
+CONF_EXPECT     := $(wildcard conformance/expectations/reference.txt)
+CONF_EXPECT_ARGS := $(foreach f,$(CONF_EXPECT),--expect $(f))
+
+# The spec's anchors become a C table at build time (the spec is the source).
+$(CONF_GEN): docs/spec/30-invariants.md conformance/gen-anchors.sh
+	conformance/gen-anchors.sh $< $@
+$(B)/obj/$(basename $(CONF_GEN)).o $(B64)/obj/$(basename $(CONF_GEN)).o: $(CONF_GEN)
+
+$(eval $(call tk_prog,tk-conform,$(CONF_SRCS),,$(DL_LIBS) $(CHECK_LIBS) -lpthread))
+$(eval $(call tk_prog,tk-verify,$(VERIFY_SRCS),,))
+
+# ---- mutants (drivers built by reference/build.mk's tk_ref_mutant) ----------------
+CONF_MUTANTS := $(shell awk '!/^\#/ && NF {print $$1}' conformance/mutants/list.txt 2>/dev/null)
+ifneq ($(tk_ref_mutant),)
+$(foreach m,$(CONF_MUTANTS),$(eval $(call tk_ref_mutant,$(m))))
+endif
+CONF_MUTANT_SOS := $(foreach m,$(CONF_MUTANTS),$(B)/lib/mutants/libtk_mut_$(shell echo $(m) | tr A-Z a-z).so)
+
+.PHONY: conform mutants conform-tools test-conform-x86_64 verify-tests conform-arm64-lazy \
+        $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s))
+conform-tools: $(B)/bin/tk-conform $(B)/bin/tk-verify $(REF_DRIVER)
+
+# One suite per strategy: every test must PASS (or be UNSUPPORTED).
+define conf_strategy_suite
+conform-x86_64-$(1): conform-tools
+	@mkdir -p $(RESULTS)
+	ci/run-suite conform-x86_64-$(1) tally -- $(B)/bin/tk-conform --impl $(REF_DRIVER) \
+	  --config Strategy=$(1) --timeout $(CONF_TIMEOUT) $(CONF_EXPECT_ARGS) \
+	  --json $(RESULTS)/conform-x86_64-$(1).json --junit $(RESULTS)/conform-x86_64-$(1).xml
+endef
+$(foreach s,$(CONF_STRATEGIES),$(eval $(call conf_strategy_suite,$(s))))
+
+# A driver with a wrong ABI version, for tk-conform's error-path tests.
+$(B)/lib/conformance/libtk_bad_abi.so: conformance/tests/bad_abi_driver.c conformance/tk_driver.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $<
+
+verify-tests: conform-tools $(B)/lib/conformance/libtk_bad_abi.so
+	ci/run-suite verify-tests tally -- conformance/tests/verify-tests.sh $(B)/bin/tk-verify $(B)/bin/tk-conform \
+	  $(REF_DRIVER) $(B)/lib/conformance/libtk_bad_abi.so
+
+mutants: conform-tools $(CONF_MUTANT_SOS)
+	ci/run-suite mutants tally -- conformance/run-mutants.sh $(B)/bin/tk-conform $(B)/lib/mutants
+
+conform-arm64-lazy: $(B64)/bin/tk-conform $(REF_DRIVER64)
+	QEMU=$(QEMU) $(QEMU_ENV) ci/run-suite conform-arm64-lazy tally -- $(QEMU) $(B64)/bin/tk-conform --spawn \
+	  --impl $(REF_DRIVER64) --config Strategy=lazy --timeout 180 $(CONF_EXPECT_ARGS) \
+	  --json $(RESULTS)/conform-arm64-lazy.json
+
+conform:
+	@status=0; for s in $(CONF_STRATEGIES); do $(MAKE) --no-print-directory conform-x86_64-$$s || status=1; done; \
+	  $(MAKE) --no-print-directory verify-tests || status=1; \
+	  $(MAKE) --no-print-directory mutants || status=1; exit $$status
+
+TEST_TARGETS += $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s)) verify-tests mutants conform-arm64-lazy

@@ -1,0 +1,90 @@
+/* conformance/tests/test_observability.c — classification of addresses,
+ * the trace file, and the suite's own anchor bookkeeping. */
+#include "fixture.h"
+#include "tkt_internal.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+int tk_verify_main(int argc, char **argv);
+
+static const tk_method_def ob_v[] = { TKT_M("OB.V", 91), TKT_M("OB.W", 92) };
+
+static void scenario(tk_drv_runtime *rt, tk_drv_method **mout)
+{
+    tk_drv_type *b = fx_class(rt, "OB", NULL, 2, ob_v, 0, NULL);
+    tk_drv_type *d = fx_class(rt, "OBd", b, 0, NULL, 0, NULL);
+    tk_drv_object *ob = fx_obj(rt, b), *od = fx_obj(rt, d);
+    for (int r = 0; r < 6; r++) {
+        tkt_call_slot(fx_vslot(b, 0), ob, 91, r);
+        tkt_call_slot(fx_vslot(d, 0), od, 91, r);
+        tkt_call_slot(fx_vslot(b, 1), ob, 92, r);
+        if (D->caps & TK_CAP_CLASSIFY) {
+            fx_check_slot_value(rt, fx_vslot(b, 0), "OB slot 0");
+            fx_check_slot_value(rt, fx_vslot(d, 0), "OBd slot 0");
+            fx_check_slot_value(rt, D->method_slot(fx_vm(b, 1)), "OB.W owning slot");
+        }
+        tkt_tick(rt, r == 0 ? FX_DELAY : 0);
+    }
+    if (mout) *mout = fx_vm(b, 0);
+}
+
+TK_TEST(observability_classified, "inv.observability.trace-classified")
+{
+    tkt_require_caps(TK_CAP_CLASSIFY);
+    tk_drv_runtime *rt = tkt_create(FX_DET("2"), "DeleteCallCountingStubsAfter=1");
+    int have_ev = (D->caps & TK_CAP_EVENTS) != 0;
+    if (have_ev) tkt_events_start(rt);
+    tk_drv_method *m;
+    scenario(rt, &m);
+    if (have_ev) tkt_trace_check(rt, NULL, (tk_drv_method *const[]){ m, NULL });
+    tkt_destroy(rt);
+}
+
+/* The runtime's own trace file is well-formed and passes tk-verify. */
+TK_TEST(observability_trace_file, "inv.observability.trace-wellformed", "inv.observability.trace-classified")
+{
+    tkt_require_caps(TK_CAP_TRACE_FILE);
+    char dir[] = "/tmp/tk-conform-trace-XXXXXX";
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp failed");
+    char path[256], kv[300], jpath[300];
+    const char *keep = getenv("TK_CONFORM_KEEP_TRACE");
+    snprintf(path, sizeof path, "%s", keep && *keep ? keep : "");
+    if (!path[0]) snprintf(path, sizeof path, "%s/trace.jsonl", dir);
+    snprintf(kv, sizeof kv, "Trace=%s", path);
+    snprintf(jpath, sizeof jpath, "%s/verify.json", dir);
+    tk_drv_runtime *rt = tkt_create(FX_DET("2"), "DeleteCallCountingStubsAfter=1", kv);
+    scenario(rt, NULL);
+    tkt_destroy(rt);
+    ck_assert_msg(access(path, R_OK) == 0, "Trace=%s produced no file", path);
+    char *argv[] = { "tk-verify", path, "--json", jpath, NULL };
+    fflush(stdout);
+    int rc = tk_verify_main(4, argv);
+    fflush(stdout);
+    ck_assert_msg(rc != 2, "the runtime's trace %s is malformed (see the log)", path);
+    ck_assert_msg(rc == 0, "the runtime's trace %s violates trace-checkable invariants (see the log)", path);
+    unlink(jpath);
+    if (!(keep && *keep)) unlink(path);
+    rmdir(dir);
+}
+
+/* Every anchor a test names exists in the spec, and every spec anchor is
+ * checked by at least one test. */
+TK_TEST(suite_anchors_match_spec, NULL)
+{
+    size_t n;
+    const tkt_test *const *tests = tkt_registry(&n);
+    for (size_t i = 0; i < n; i++)
+        for (int a = 0; tests[i]->anchors[a]; a++) {
+            int found = 0;
+            for (int s = 0; tk_spec_anchors[s]; s++) found |= !strcmp(tk_spec_anchors[s], tests[i]->anchors[a]);
+            ck_assert_msg(found, "test %s names anchor %s, which docs/spec/30-invariants.md (spec_version %s) lacks",
+                          tests[i]->name, tests[i]->anchors[a], tk_spec_version);
+        }
+    for (int s = 0; tk_spec_anchors[s]; s++) {
+        int used = 0;
+        for (size_t i = 0; i < n; i++)
+            for (int a = 0; tests[i]->anchors[a]; a++) used |= !strcmp(tk_spec_anchors[s], tests[i]->anchors[a]);
+        ck_assert_msg(used, "spec anchor %s is checked by no test", tk_spec_anchors[s]);
+    }
+}

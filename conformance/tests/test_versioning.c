@@ -1,0 +1,133 @@
+/* conformance/tests/test_versioning.c — IL versions: activation republishes
+ * everywhere; resets leave no stale precode target (seed 001 review). */
+#include "fixture.h"
+
+static const tk_method_def vb_v[] = { TKT_M("VB.V", 61) };
+
+static void expect_il(tk_drv_runtime *rt, void **slot, void *obj, uint32_t il, const char *what)
+{
+    tkt_call c = tkt_call_logged(slot, obj, 61, 7);
+    (void)rt;
+    ck_assert_msg(c.il_version == il,
+                  "%s ran IL version %u (%s) but IL version %u is active: a stale target survived the reset", what,
+                  c.il_version, tkt_tier_name(c.tier), il);
+}
+
+/* inv.precode.no-stale-target: request a new IL version (and revert) while
+ * the method is at tier0, while counting and at tier1; then call through
+ * slots that were never called (never recorded) and through old ones. */
+TK_TEST(precode_no_stale_target, "inv.precode.no-stale-target", "inv.versioning.activate-republishes")
+{
+    tkt_require_caps(TK_CAP_VERSIONING);
+    for (int phase = 0; phase < 3; phase++) {
+        tk_drv_runtime *rt = tkt_create(FX_DET("3"));
+        int have_ev = (D->caps & TK_CAP_EVENTS) != 0;
+        if (have_ev) tkt_events_start(rt);
+        tk_drv_type *b = fx_class(rt, "VB", NULL, 1, vb_v, 0, NULL);
+        tk_drv_object *ob = fx_obj(rt, b);
+        tk_drv_method *m = fx_vm(b, 0);
+        void **sb = fx_vslot(b, 0);
+        tk_drv_type *old = fx_class(rt, "VBold", b, 0, NULL, 0, NULL);
+        tk_drv_object *oo = fx_obj(rt, old);
+        tkt_call_slot(sb, ob, 61, 0);
+        tkt_call_slot(fx_vslot(old, 0), oo, 61, 0);
+        if (phase >= 1) { tkt_tick(rt, FX_DELAY); tkt_call_slot(sb, ob, 61, 1); }
+        if (phase >= 2) { fx_calls(rt, sb, ob, 61, 4); tkt_call_slot(sb, ob, 61, 2); D->drain(rt); }
+        const char *pn = phase == 0 ? "tier0" : phase == 1 ? "counting" : "tier1";
+        /* types loaded now: their slots were never called */
+        tk_drv_type *n1 = fx_class(rt, "VBn1", b, 0, NULL, 0, NULL);
+        tk_drv_type *n2 = fx_class(rt, "VBn2", b, 0, NULL, 0, NULL);
+        tk_drv_object *on1 = fx_obj(rt, n1), *on2 = fx_obj(rt, n2);
+
+        int64_t il = D->version_request(rt, m);
+        ck_assert_msg(il > 0, "version_request returned %lld", (long long)il);
+        char what[160];
+        snprintf(what, sizeof what, "after a new IL version at %s, a never-called slot", pn);
+        expect_il(rt, fx_vslot(n1, 0), on1, (uint32_t)il, what);
+        snprintf(what, sizeof what, "after a new IL version at %s, the declaring type's slot", pn);
+        expect_il(rt, sb, ob, (uint32_t)il, what);
+        snprintf(what, sizeof what, "after a new IL version at %s, an older recorded slot", pn);
+        expect_il(rt, fx_vslot(old, 0), oo, (uint32_t)il, what);
+        snprintf(what, sizeof what, "after a new IL version at %s, the owning slot", pn);
+        expect_il(rt, D->method_slot(m), ob, (uint32_t)il, what);
+        tkt_tick(rt, FX_DELAY);
+        for (int i = 0; i < 2; i++) tkt_call_slot(sb, ob, 61, i);
+
+        ck_assert_msg(D->version_revert(rt, m) == 0, "version_revert failed");
+        snprintf(what, sizeof what, "after reverting (new version at %s), a never-called slot", pn);
+        expect_il(rt, fx_vslot(n2, 0), on2, 0, what);
+        snprintf(what, sizeof what, "after reverting (new version at %s), the declaring type's slot", pn);
+        expect_il(rt, sb, ob, 0, what);
+        snprintf(what, sizeof what, "after reverting (new version at %s), a slot called under the new version", pn);
+        expect_il(rt, fx_vslot(n1, 0), on1, 0, what);
+        snprintf(what, sizeof what, "after reverting (new version at %s), an older recorded slot", pn);
+        expect_il(rt, fx_vslot(old, 0), oo, 0, what);
+        if (have_ev) tkt_trace_check(rt, NULL, (tk_drv_method *const[]){ m, NULL });
+        tkt_destroy(rt);
+    }
+}
+
+/* inv.versioning.activate-republishes: a new IL version reaches every path
+ * (vtable, interface, owning slot) and tiers up again like a new method. */
+static const tk_method_def va_v[] = { TKT_M("VA.V", 62) };
+static const tk_method_def va_if[] = { { "IVA.V", NULL, NULL, 0 } };
+
+TK_TEST(versioning_activate_republishes, "inv.versioning.activate-republishes", "inv.tiering.monotonic")
+{
+    tkt_require_caps(TK_CAP_VERSIONING);
+    tk_drv_runtime *rt = tkt_create(FX_DET("2"));
+    tk_drv_type *iface = NULL;
+    tk_iface_impl_def impl = { NULL, 0, 0 };
+    if (D->caps & TK_CAP_INTERFACES) {
+        tk_type_def idef = { "IVA", NULL, TK_TYPE_INTERFACE, 1, va_if, 0, NULL, 0, NULL, 0, NULL };
+        iface = fx_define(rt, &idef, 1);
+        impl.iface = iface;
+    }
+    tk_type_def def = { "VA", NULL, 0, 1, va_v, 0, NULL, 0, NULL, iface ? 1 : 0, &impl };
+    tk_drv_type *t = fx_define(rt, &def, 1);
+    tk_drv_type *d = fx_class(rt, "VAd", t, 0, NULL, 0, NULL);
+    tk_drv_object *o = fx_obj(rt, t), *od = fx_obj(rt, d);
+    tk_drv_method *m = fx_vm(t, 0);
+    void **paths[4] = { fx_vslot(t, 0), fx_vslot(d, 0), D->method_slot(m), iface ? D->interface_slot(t, iface, 0) : NULL };
+    void *objs[4] = { o, od, o, o };
+    static const char *const pname[] = { "vtable slot", "derived vtable slot", "owning slot", "interface slot" };
+    for (int v = 0; v < 3; v++) {
+        uint32_t want = 0;
+        if (v > 0) {
+            int64_t il = D->version_request(rt, m);
+            ck_assert_msg(il > 0, "version_request returned %lld", (long long)il);
+            want = (uint32_t)il;
+        }
+        for (int p = 0; p < 4; p++) {
+            if (!paths[p]) continue;
+            size_t before = tkt_log_count();
+            tkt_call_slot(paths[p], objs[p], 62, v);
+            ck_assert(tkt_log_count() == before + 1);
+            tkt_call c = tkt_log_last();
+            ck_assert_msg(c.il_version == want, "IL version %u active, call via %s ran IL version %u", want, pname[p],
+                          c.il_version);
+        }
+        tk_method_state st = tkt_state(rt, m);
+        ck_assert_msg(st.il_version == want, "method_state reports IL version %u, %u is active", st.il_version, want);
+        if (strcmp(tkt_strategy(rt), "notier") && st.tier != TK_TIER_UNKNOWN)
+            ck_assert_msg(st.tier == TK_TIER_0, "new IL version %u starts at %s, expected tier0", want,
+                          tkt_tier_name(st.tier));
+        tkt_tick(rt, FX_DELAY);
+        for (int i = 0; i < 3; i++)
+            for (int p = 0; p < 4; p++)
+                if (paths[p]) tkt_call_slot(paths[p], objs[p], 62, i);
+        D->drain(rt);
+        st = tkt_state(rt, m);
+        ck_assert_msg(TK_TIER_IS_FINAL(st.tier) && st.il_version == want,
+                      "IL version %u did not tier up again (tier %s, IL %u)", want, tkt_tier_name(st.tier),
+                      st.il_version);
+        for (int p = 0; p < 4; p++) {
+            if (!paths[p]) continue;
+            tkt_call_slot(paths[p], objs[p], 62, 100);
+            tkt_call c = tkt_log_last();
+            ck_assert_msg(c.il_version == want && TK_TIER_IS_FINAL(c.tier), "via %s ran %s IL %u", pname[p],
+                          tkt_tier_name(c.tier), c.il_version);
+        }
+    }
+    tkt_destroy(rt);
+}
