@@ -163,6 +163,17 @@ typedef enum tk_event_kind {
     TK_EV_KIND_COUNT
 } tk_event_kind;
 
+/* Which phase an event belongs to (SPEC.md "Counters"): final iff the
+ * entry point being published or installed is final-tier code. */
+typedef enum tk_phase { TK_PHASE_NONFINAL = 0, TK_PHASE_FINAL = 1 } tk_phase;
+
+/* The kind of a slot in slot events. */
+typedef enum tk_slot_kind {
+    TK_SLOT_VTABLE = 0,            /* a vtable slot of some type             */
+    TK_SLOT_OWNING = 1,            /* the declaring type's own vtable slot   */
+    TK_SLOT_NONVIRTUAL = 2         /* a non-virtual method's own slot        */
+} tk_slot_kind;
+
 typedef struct tk_event {
     tk_event_kind kind;
     uint64_t seq;                  /* global order                           */
@@ -177,8 +188,10 @@ typedef struct tk_event {
     tk_addr_info old_info, new_info;
     int32_t tier;
     uint32_t il_version;
-    int64_t aux;
+    int64_t aux;                   /* promote: the tier before               */
     const char *reason;            /* short static string, may be NULL       */
+    tk_phase phase;                /* slot, retarget and backpatch events    */
+    tk_slot_kind slot_kind;        /* slot events                            */
 } tk_event;
 
 typedef void (*tk_event_fn)(void *user, const tk_event *ev);

@@ -15,7 +15,7 @@ void **tkr_owning_slot(tk_method *m)
     return &m->decl->vtable[m->vslot];
 }
 
-static tk_slot_kind owning_kind(tk_method *m) { return m->is_virtual ? SK_OWNING : SK_NONVIRTUAL; }
+static tk_slot_kind owning_kind(tk_method *m) { return m->is_virtual ? TK_SLOT_OWNING : TK_SLOT_NONVIRTUAL; }
 
 void tkr_slot_write(tk_runtime *rt, tk_method *m, void **slot, tk_slot_kind sk, void *val, int phase,
                     const char *reason, bool count)
@@ -26,7 +26,7 @@ void tkr_slot_write(tk_runtime *rt, tk_method *m, void **slot, tk_slot_kind sk, 
     if (ev_on(rt)) {
         tk_event ev = {0};
         ev.kind = TK_EV_SLOT_WRITE; ev.method = m; ev.slot = slot; ev.old_value = old; ev.new_value = val;
-        ev.aux = (int64_t)sk | (phase ? 0x100 : 0); ev.reason = reason;
+        ev.slot_kind = sk; ev.phase = phase; ev.reason = reason;
         tkr_emit(rt, &ev);
     }
 }
@@ -59,7 +59,7 @@ void tkr_backpatch(tk_runtime *rt, tk_method *m, void *ep, int phase, const char
     ctr_add(rt, C_BACKPATCH_SLOTS, phase, 1);
     if (ev_on(rt)) {
         tk_event ev = {0};
-        ev.kind = TK_EV_BACKPATCH_BEGIN; ev.method = m; ev.new_value = ep; ev.aux = phase ? 0x100 : 0;
+        ev.kind = TK_EV_BACKPATCH_BEGIN; ev.method = m; ev.new_value = ep; ev.phase = phase;
         tkr_emit(rt, &ev);
     }
 #ifdef TK_MUTANT_OWNING_SLOT_FIRST
@@ -68,7 +68,7 @@ void tkr_backpatch(tk_runtime *rt, tk_method *m, void *ep, int phase, const char
     for (uint32_t i = 0; i < m->n_slots; i++) {
         void **s = m->slots[i].slot;
         if (__atomic_load_n(s, __ATOMIC_RELAXED) != ep)
-            tkr_slot_write(rt, m, s, SK_VTABLE, ep, phase, reason, true);
+            tkr_slot_write(rt, m, s, TK_SLOT_VTABLE, ep, phase, reason, true);
     }
 #ifndef TK_MUTANT_OWNING_SLOT_FIRST
     write_owning(rt, m, ep, phase, reason);
@@ -76,19 +76,19 @@ void tkr_backpatch(tk_runtime *rt, tk_method *m, void *ep, int phase, const char
     set_ep(rt, m, ep, phase);
     if (ev_on(rt)) {
         tk_event ev = {0};
-        ev.kind = TK_EV_BACKPATCH_END; ev.method = m; ev.new_value = ep; ev.aux = phase ? 0x100 : 0;
+        ev.kind = TK_EV_BACKPATCH_END; ev.method = m; ev.new_value = ep; ev.phase = phase;
         tkr_emit(rt, &ev);
     }
 }
 
 /* Record a slot found by the prestub and write the entry point into it.
- * `ep` must have been read inside the backpatch lock (`inv.slot.record-in-lock`). */
+ * `ep` must have been read inside the backpatch lock (`inv.backpatch.record-under-lock`). */
 void tkr_record_slot(tk_runtime *rt, tk_method *m, void **slot, tk_type *t, void *ep, int phase)
 {
     for (uint32_t i = 0; i < m->n_slots; i++)
         if (m->slots[i].slot == slot) {
             if (__atomic_load_n(slot, __ATOMIC_RELAXED) != ep)
-                tkr_slot_write(rt, m, slot, SK_VTABLE, ep, phase, "discover", true);
+                tkr_slot_write(rt, m, slot, TK_SLOT_VTABLE, ep, phase, "discover", true);
             return;
         }
     if (m->n_slots == m->cap_slots) {
@@ -104,14 +104,14 @@ void tkr_record_slot(tk_runtime *rt, tk_method *m, void **slot, tk_type *t, void
     if (ev_on(rt)) {
         tk_event ev = {0};
         ev.kind = TK_EV_SLOT_RECORD; ev.method = m; ev.slot = slot; ev.new_value = ep; ev.type = t;
-        ev.aux = SK_VTABLE | (phase ? 0x100 : 0);
+        ev.slot_kind = TK_SLOT_VTABLE; ev.phase = phase;
         tkr_emit(rt, &ev);
     }
-    tkr_slot_write(rt, m, slot, SK_VTABLE, ep, phase, "discover", true);
+    tkr_slot_write(rt, m, slot, TK_SLOT_VTABLE, ep, phase, "discover", true);
 }
 
 /* Type unload: drop every recorded slot that lives in t's vtable, so no
- * later pass writes into freed memory (`inv.type.unload-unrecord`). */
+ * later pass writes into freed memory (`inv.types.unload-removes-slots`). */
 void tkr_forget_type_slots(tk_runtime *rt, tk_type *t)
 {
     pthread_mutex_lock(&rt->obj_mtx);

@@ -4,7 +4,7 @@
  * batches on the background worker, promotion, and deletion of stubs at
  * safe points.  Infos are never freed before the runtime: the threshold
  * handler derives the info from the cell, which may come from a stub that
- * is being deleted (`inv.stub.info-outlives-stub`). */
+ * is being deleted (`impl.info-outlives-stub`). */
 #include "rt_internal.h"
 
 #include <stdlib.h>
@@ -87,7 +87,7 @@ void tkr_install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
     }
 #ifdef TK_MUTANT_OWNING_SLOT_BYPASS
     { void **os = tkr_owning_slot(m); /* MUTANT: owning slot straight at Tier0 code while counting (§5.4) */
-      if (os && rt->cfg.strategy != TK_STRATEGY_FORWARDER) tkr_slot_write(rt, m, os, m->is_virtual ? SK_OWNING : SK_NONVIRTUAL, code, ph, "backpatch", true); }
+      if (os && rt->cfg.strategy != TK_STRATEGY_FORWARDER) tkr_slot_write(rt, m, os, m->is_virtual ? TK_SLOT_OWNING : TK_SLOT_NONVIRTUAL, code, ph, "backpatch", true); }
 #endif
     info->stage = CC_MAY_BE_ACTIVE;
     m->counting = info;
@@ -135,7 +135,7 @@ void tkr_promote(tk_runtime *rt, tk_native_version *nv)
     for (tk_native_version *v = il->versions; v; v = v->next)
         if (v->tier == next) return;
     tk_native_version *n2 = tkr_nv_new(nv->m, il, next);
-    ctr_add(rt, c, PH_FINAL, 1);
+    ctr_add(rt, c, TK_PHASE_FINAL, 1);
     pthread_mutex_lock(&rt->tier_lock);
     if (rt->n_opt == rt->cap_opt) {
         uint32_t nc = rt->cap_opt ? rt->cap_opt * 2 : 64;
@@ -163,7 +163,7 @@ void tkr_complete_counting(tk_runtime *rt)
     if (!list) return;
     bool eager = tkr_strategy_eager(rt);
     uint64_t t0 = 0;
-    if (eager) tkr_bp_lock(rt, PH_NONFINAL, &t0);
+    if (eager) tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
     pthread_mutex_lock(&rt->cv_lock);
     for (tk_cc_info *i = list, *n; i; i = n) {
         n = i->next_pending;
@@ -190,7 +190,7 @@ void tkr_complete_counting(tk_runtime *rt)
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_COUNTING_COMPLETE, m, nv->tier, nv->il->id, NULL);
     }
     pthread_mutex_unlock(&rt->cv_lock);
-    if (eager) tkr_bp_unlock(rt, PH_NONFINAL, t0);
+    if (eager) tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
 }
 
 /* The method's entry point is being reset: its active counting stub leaves
@@ -211,7 +211,7 @@ void tkr_stop_counting(tk_runtime *rt, tk_method *m)
  * stubs of completed infos — only once every entry point has moved off
  * them (completion did that) AND every registered mutator thread passed a
  * safe point (synchronize_rcu), with no lock held while waiting
- * (`inv.stub.delete-safepoint`).  Active stubs keep counting. */
+ * (`inv.reclaim.wait-safepoint`).  Active stubs keep counting. */
 void tkr_maybe_delete_stubs(tk_runtime *rt)
 {
     uint32_t after = rt->cfg.delete_stubs_after;
@@ -248,7 +248,7 @@ void tkr_maybe_delete_stubs(tk_runtime *rt)
         for (size_t k = 0; k < n; k++)
             tkr_stub_free(rt, TK_STUB_CALLCOUNT, stubs[k], victims[k]->nv->m, victims[k]->nv->tier,
                           victims[k]->nv->il->id);
-        ctr_add(rt, C_STUB_DELETIONS, PH_FINAL, 1);
+        ctr_add(rt, C_STUB_DELETIONS, TK_PHASE_FINAL, 1);
     }
     free(stubs);
     free(victims);

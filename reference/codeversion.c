@@ -56,7 +56,7 @@ void *tkr_compile(tk_runtime *rt, tk_native_version *nv)
     void *code = atomic_load(&nv->code);
     if (code) return code;
     if (rt->cfg.compile_cost_us) {
-        ctr_add(rt, C_COMPILE_COST_US, PH_FINAL, rt->cfg.compile_cost_us);
+        ctr_add(rt, C_COMPILE_COST_US, TK_PHASE_FINAL, rt->cfg.compile_cost_us);
         if (rt->cfg.mode == TK_MODE_THREADED) spend(rt->cfg.compile_cost_us);
     }
     pthread_mutex_lock(&rt->code_mtx);
@@ -66,7 +66,7 @@ void *tkr_compile(tk_runtime *rt, tk_native_version *nv)
     void *expected = NULL;
     if (!atomic_compare_exchange_strong(&nv->code, &expected, c)) return expected;
     atomic_fetch_add(&nv->m->compiles, 1);
-    ctr_add(rt, C_COMPILES, PH_FINAL, 1);
+    ctr_add(rt, C_COMPILES, TK_PHASE_FINAL, 1);
     return c;
 }
 
@@ -77,13 +77,13 @@ void *tkr_compile(tk_runtime *rt, tk_native_version *nv)
 static int activate(tk_runtime *rt, tk_method *m, tk_il_version *il)
 {
     uint64_t t0;
-    tkr_bp_lock(rt, PH_NONFINAL, &t0);
+    tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
     pthread_mutex_lock(&rt->cv_lock);
     m->active_il = il;
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_VERSION_ACTIVATE, m, TK_TIER_UNKNOWN, il->id, NULL);
     tkr_reset_entry_point(rt, m);
     pthread_mutex_unlock(&rt->cv_lock);
-    tkr_bp_unlock(rt, PH_NONFINAL, t0);
+    tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
     return 0;
 }
 

@@ -65,8 +65,8 @@ size_t tk_counters(tk_runtime *rt, tk_counter *out, size_t cap)
     for (size_t i = 0; i < TK_COUNTER_COUNT && i < cap; i++) {
         out[i].name = tkr_counter_names[i];
         out[i].split = tkr_counter_split[i];
-        out[i].nonfinal = atomic_load_explicit(&rt->ctr[i][PH_NONFINAL], memory_order_relaxed);
-        out[i].final = atomic_load_explicit(&rt->ctr[i][PH_FINAL], memory_order_relaxed);
+        out[i].nonfinal = atomic_load_explicit(&rt->ctr[i][TK_PHASE_NONFINAL], memory_order_relaxed);
+        out[i].final = atomic_load_explicit(&rt->ctr[i][TK_PHASE_FINAL], memory_order_relaxed);
         if (!out[i].split) { out[i].final += out[i].nonfinal; out[i].nonfinal = 0; }
         if (i >= C_METHODS_T0 && i <= C_METHODS_OPT) { out[i].final = at[i - C_METHODS_T0]; out[i].nonfinal = 0; }
     }

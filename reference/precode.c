@@ -28,8 +28,8 @@ void *tkr_stub_alloc(tk_runtime *rt, tk_stub_kind kind, void *token, void *targe
 {
     void *s = tk_stub_alloc(heap_of(rt, kind), token, target);
     if (!s) { perror("tierkit: stub allocation"); abort(); }
-    ctr_add(rt, kind_ctr(kind, kind == TK_STUB_PRECODE, false), PH_FINAL, 1);
-    ctr_add(rt, C_LIVE_STUB_BYTES, PH_FINAL, 2 * tk_stub_size(kind));
+    ctr_add(rt, kind_ctr(kind, kind == TK_STUB_PRECODE, false), TK_PHASE_FINAL, 1);
+    ctr_add(rt, C_LIVE_STUB_BYTES, TK_PHASE_FINAL, 2 * tk_stub_size(kind));
     if (ev_on(rt)) {
         tk_event ev = {0};
         ev.kind = TK_EV_STUB_ALLOC; ev.method = m; ev.stub = s; ev.stub_kind = ac_of(kind);
@@ -48,8 +48,8 @@ void tkr_stub_free(tk_runtime *rt, tk_stub_kind kind, void *stub, tk_method *m, 
         tkr_emit(rt, &ev);
     }
     tk_stub_free(heap_of(rt, kind), stub);
-    ctr_add(rt, kind_ctr(kind, kind == TK_STUB_PRECODE, true), PH_FINAL, 1);
-    ctr_sub(rt, C_LIVE_STUB_BYTES, PH_FINAL, 2 * tk_stub_size(kind));
+    ctr_add(rt, kind_ctr(kind, kind == TK_STUB_PRECODE, true), TK_PHASE_FINAL, 1);
+    ctr_sub(rt, C_LIVE_STUB_BYTES, TK_PHASE_FINAL, 2 * tk_stub_size(kind));
 }
 
 /* The temporary entry point: one FixupPrecode per method, created on first
@@ -82,7 +82,7 @@ static void emit_retarget(tk_runtime *rt, tk_method *m, void *stub, void *old, v
     tk_event ev = {0};
     ev.kind = TK_EV_PRECODE_RETARGET; ev.method = m; ev.stub = stub;
     ev.stub_kind = stub == m->forwarder ? TK_AC_FORWARDER : TK_AC_PRECODE;
-    ev.old_value = old; ev.new_value = nw; ev.aux = phase ? 0x100 : 0;
+    ev.old_value = old; ev.new_value = nw; ev.phase = phase;
     tkr_emit(rt, &ev);
 }
 

@@ -8,7 +8,7 @@
  * record the slot the call came through (virtual: the dispatching type's
  * vtable slot, found from `this` in the first argument register;
  * non-virtual: the owning slot) and write the entry point into it
- * (`inv.slot.record-in-lock`).  Returns the code this call runs: the active
+ * (`inv.backpatch.record-under-lock`).  Returns the code this call runs: the active
  * version's native code (the first call is never counted). */
 #include "rt_internal.h"
 
@@ -18,7 +18,7 @@ static void do_backpatch(tk_runtime *rt, tk_method *m, tk_arch_regs *regs)
     void *tep = atomic_load(&m->tep);
     if (!atomic_load(&m->published) || ep == tep || !ep) return;
     tk_native_version *nv = m->active_il->active;
-    int ph = (nv && ep == atomic_load(&nv->code)) ? phase_of_tier(nv->tier) : PH_NONFINAL;
+    int ph = (nv && ep == atomic_load(&nv->code)) ? phase_of_tier(nv->tier) : TK_PHASE_NONFINAL;
     if (m->is_virtual) {
         tk_object *obj = (tk_object *)(uintptr_t)regs->gpr[0];
         tk_type *t = obj ? obj->type : NULL;
@@ -29,7 +29,7 @@ static void do_backpatch(tk_runtime *rt, tk_method *m, tk_arch_regs *regs)
     }
     void **os = tkr_owning_slot(m);
     if (os && __atomic_load_n(os, __ATOMIC_RELAXED) != ep)
-        tkr_slot_write(rt, m, os, m->is_virtual ? SK_OWNING : SK_NONVIRTUAL, ep, ph, "discover", true);
+        tkr_slot_write(rt, m, os, m->is_virtual ? TK_SLOT_OWNING : TK_SLOT_NONVIRTUAL, ep, ph, "discover", true);
 }
 
 void *tkr_prestub_handler(void *token, tk_arch_regs *regs)

@@ -1,6 +1,6 @@
 /* reference/rt_internal.h — private data model of the reference runtime.
  *
- * Lock order everywhere (SPEC `inv.lock.order`): backpatch lock ->
+ * Lock order everywhere (SPEC `impl.lock-order`): backpatch lock ->
  * code-version lock -> tiering lock.  No lock is held across
  * synchronize_rcu() or thread creation.
  */
@@ -30,8 +30,6 @@ enum {
     C_COMPILES, C_COMPILE_COST_US, C_STUB_DELETIONS,
     TK_COUNTER_COUNT
 };
-#define PH_NONFINAL 0
-#define PH_FINAL 1
 
 /* ---- code versions (seed 002) ------------------------------------------- */
 typedef struct tk_cc_info tk_cc_info;
@@ -67,7 +65,6 @@ struct tk_cc_info {
 };
 
 /* ---- slots ---------------------------------------------------------------- */
-typedef enum { SK_VTABLE = 0, SK_OWNING, SK_NONVIRTUAL } tk_slot_kind;
 
 typedef struct tk_slot_rec {
     void **slot;
@@ -187,7 +184,7 @@ static inline void ctr_sub(struct tk_drv_runtime *rt, int c, int phase, uint64_t
 {
     atomic_fetch_sub_explicit(&rt->ctr[c][phase], v, memory_order_relaxed);
 }
-static inline int phase_of_tier(int32_t tier) { return TK_TIER_IS_FINAL(tier) ? PH_FINAL : PH_NONFINAL; }
+static inline int phase_of_tier(int32_t tier) { return TK_TIER_IS_FINAL(tier) ? TK_PHASE_FINAL : TK_PHASE_NONFINAL; }
 
 /* runtime.c */
 TK_HIDDEN uint64_t tkr_now_ms(struct tk_drv_runtime *rt);

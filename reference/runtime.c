@@ -1,6 +1,6 @@
 /* reference/runtime.c — runtime lifetime, the locks, the clock and mutator
  * threads (liburcu QSBR: a thread's quiescent states are its tk_safepoint()
- * calls; stub deletion waits for all of them, SPEC `inv.stub.delete-safepoint`). */
+ * calls; stub deletion waits for all of them, SPEC `inv.reclaim.wait-safepoint`). */
 #include "rt_internal.h"
 
 #include <stdlib.h>

@@ -30,7 +30,7 @@ bool tkr_strategy_eager(tk_runtime *rt)
 
 /* After a final-tier (or eager) native publish the temporary precode must
  * go back to the prestub, so slots nobody recorded yet are discovered and
- * patched (`inv.precode.prestub-outside-counting`; seed 000 reviewer
+ * patched (`inv.slot.new-slot-discovered`; seed 000 reviewer
  * defect 1: new slots must not bypass prestub discovery). */
 static void settle_tep(tk_runtime *rt, tk_method *m, void *code, int ph)
 {
@@ -65,7 +65,7 @@ void tkr_publish_native(tk_runtime *rt, tk_method *m, tk_native_version *nv)
         settle_tep(rt, m, code, ph);
         break;
     case TK_STRATEGY_LAZY:
-        if (ph == PH_FINAL) {
+        if (ph == TK_PHASE_FINAL) {
             tkr_backpatch(rt, m, code, ph, "backpatch");
             settle_tep(rt, m, code, ph);
         } else {
@@ -97,15 +97,15 @@ void tkr_announce_publish(tk_runtime *rt, tk_method *m, tk_native_version *nv)
 
 /* Reset: every slot back to the temporary entry point AND the precode back
  * to the prestub (seed 001 reviewer defect: a reset that leaves a
- * retargeted precode stale; `inv.precode.reset-with-entry-point`). */
+ * retargeted precode stale; `inv.precode.no-stale-target`). */
 void tkr_reset_entry_point(tk_runtime *rt, tk_method *m)
 {
     void *tep = tkr_get_tep(m);
     tkr_stop_counting(rt, m);
-    tkr_backpatch(rt, m, tep, PH_NONFINAL, "reset");
-    if (m->forwarder) tkr_precode_reset(rt, m, m->forwarder, PH_NONFINAL);
+    tkr_backpatch(rt, m, tep, TK_PHASE_NONFINAL, "reset");
+    if (m->forwarder) tkr_precode_reset(rt, m, m->forwarder, TK_PHASE_NONFINAL);
 #ifndef TK_MUTANT_STALE_PRECODE
-    tkr_precode_reset(rt, m, tep, PH_NONFINAL);
+    tkr_precode_reset(rt, m, tep, TK_PHASE_NONFINAL);
 #endif /* MUTANT (when defined): precode keeps its old target after the reset */
     atomic_store(&m->published, 0);
     m->pub_nv = NULL;
@@ -134,7 +134,7 @@ static void record_for_delay(tk_runtime *rt, tk_method *m, bool first_call)
         pthread_cond_broadcast(&rt->tier_cv);
     } else if (first_call) {
         /* A method first called at a counted tier during the window
-         * restarts it for a full window (`inv.delay.restart`). */
+         * restarts it for a full window (`inv.tiering.delay-restart`). */
 #ifndef TK_MUTANT_DELAY_NOT_RESTARTED
         rt->delay_deadline_ms = now + rt->cfg.call_counting_delay_ms;
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_EXTEND, m, TK_TIER_UNKNOWN, 0, NULL);
@@ -162,7 +162,7 @@ void tkr_set_code_entry_point(tk_runtime *rt, tk_method *m, tk_native_version *n
         pthread_mutex_unlock(&rt->tier_lock);
     }
     if (delay) {
-        /* Entry point first, then record (`inv.delay.publish-before-record`). */
+        /* Entry point first, then record (`impl.publish-before-record`). */
         tkr_publish_native(rt, m, nv);
         record_for_delay(rt, m, first_call);
         return;
@@ -190,7 +190,7 @@ static bool expire_delay(tk_runtime *rt)
     for (uint32_t i = 0; i < n; i++) {
         tk_method *m = list[i];
         uint64_t t0 = 0;
-        if (eager) tkr_bp_lock(rt, PH_NONFINAL, &t0);
+        if (eager) tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
         pthread_mutex_lock(&rt->cv_lock);
         pthread_mutex_lock(&rt->tier_lock);
         m->in_delay_list = false;
@@ -200,7 +200,7 @@ static bool expire_delay(tk_runtime *rt)
             !m->counting)
             tkr_install_counting(rt, m, nv);
         pthread_mutex_unlock(&rt->cv_lock);
-        if (eager) tkr_bp_unlock(rt, PH_NONFINAL, t0);
+        if (eager) tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
     }
     free(list);
     return true;
@@ -219,7 +219,7 @@ static bool optimize_queued(tk_runtime *rt)
         tk_method *m = nv->m;
         tkr_compile(rt, nv);
         int ph = phase_of_tier(nv->tier);
-        bool need_bp = tkr_strategy_eager(rt) || (rt->cfg.strategy == TK_STRATEGY_LAZY && ph == PH_FINAL);
+        bool need_bp = tkr_strategy_eager(rt) || (rt->cfg.strategy == TK_STRATEGY_LAZY && ph == TK_PHASE_FINAL);
         uint64_t t0 = 0;
         if (need_bp) tkr_bp_lock(rt, ph, &t0);
         pthread_mutex_lock(&rt->cv_lock);

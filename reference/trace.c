@@ -2,10 +2,7 @@
  * (docs/spec/60-trace.md, trace_schema_version 1).  Every address in a
  * trace line is classified at the moment of the event.  One mutex orders
  * seq numbers, sink calls and file lines identically.
- *
- * tk_event has no phase or slot-kind field; the reference puts them in
- * `aux` for slot/retarget/backpatch events: aux & 0xff = slot kind
- * (0 vtable, 1 owning, 2 nonvirtual), aux & 0x100 = final phase.
+
  * For `promote`, aux = the old tier (as tk_driver.h says). */
 #include "rt_internal.h"
 
@@ -56,9 +53,9 @@ const char *tk_addr_class_name(tk_addr_class c)
     }
 }
 
-static const char *slot_kind_name(int k)
+static const char *slot_kind_name(tk_slot_kind k)
 {
-    return k == SK_OWNING ? "owning" : k == SK_NONVIRTUAL ? "nonvirtual" : "vtable";
+    return k == TK_SLOT_OWNING ? "owning" : k == TK_SLOT_NONVIRTUAL ? "nonvirtual" : "vtable";
 }
 
 static void json_str(FILE *f, const char *s)
@@ -95,7 +92,7 @@ static void json_addr(FILE *f, const char *key, const void *a, const tk_addr_inf
 static void write_line(tk_runtime *rt, const tk_event *ev)
 {
     FILE *f = rt->trace;
-    const char *phase = (ev->aux & 0x100) ? "final" : "nonfinal";
+    const char *phase = ev->phase == TK_PHASE_FINAL ? "final" : "nonfinal";
     fprintf(f, "{\"type\":\"event\",\"seq\":%llu,\"ev\":\"%s\",\"thread\":%llu",
             (unsigned long long)ev->seq, tk_event_name(ev->kind), (unsigned long long)ev->thread);
     if (ev->method) json_method(f, "method", ev->method);
@@ -105,7 +102,7 @@ static void write_line(tk_runtime *rt, const tk_event *ev)
         json_str(f, ev->type ? ev->type->name : "?");
         break;
     case TK_EV_SLOT_WRITE: case TK_EV_SLOT_RECORD:
-        fprintf(f, ",\"slot\":\"0x%" PRIxPTR "\",\"slot_kind\":\"%s\"", (uintptr_t)ev->slot, slot_kind_name((int)(ev->aux & 0xff)));
+        fprintf(f, ",\"slot\":\"0x%" PRIxPTR "\",\"slot_kind\":\"%s\"", (uintptr_t)ev->slot, slot_kind_name(ev->slot_kind));
         if (ev->kind == TK_EV_SLOT_WRITE) {
             json_addr(f, "old", ev->old_value, &ev->old_info);
             json_addr(f, "new", ev->new_value, &ev->new_info);

@@ -128,14 +128,14 @@ int tk_type_load(tk_runtime *rt, tk_type *t)
                 tk_event ev = {0};
                 tk_method *m = t->vt_methods[i];
                 ev.kind = TK_EV_SLOT_WRITE; ev.method = m; ev.slot = &vt[i]; ev.new_value = vt[i];
-                ev.aux = m->decl == t ? SK_OWNING : SK_VTABLE; ev.reason = "init";
+                ev.slot_kind = m->decl == t ? TK_SLOT_OWNING : TK_SLOT_VTABLE; ev.reason = "init";
                 tkr_emit(rt, &ev);
             }
         for (uint32_t i = 0; i < t->n_nv; i++) {
             tk_event ev = {0};
             tk_method *m = t->nv_methods[i];
             ev.kind = TK_EV_SLOT_WRITE; ev.method = m; ev.slot = &m->own_slot; ev.new_value = m->own_slot;
-            ev.aux = SK_NONVIRTUAL; ev.reason = "init";
+            ev.slot_kind = TK_SLOT_NONVIRTUAL; ev.reason = "init";
             tkr_emit(rt, &ev);
         }
         tk_event ev = {0};
@@ -153,7 +153,7 @@ int tk_type_unload(tk_runtime *rt, tk_type *t)
         if (o->parent == t && o->loaded && !o->unloaded) { pthread_mutex_unlock(&rt->obj_mtx); return -1; }
     pthread_mutex_unlock(&rt->obj_mtx);
     uint64_t t0;
-    tkr_bp_lock(rt, PH_NONFINAL, &t0);
+    tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
     pthread_mutex_lock(&rt->cv_lock);
     tkr_forget_type_slots(rt, t);
     for (uint32_t i = 0; i < t->n_vt; i++)
@@ -168,7 +168,7 @@ int tk_type_unload(tk_runtime *rt, tk_type *t)
         ev.kind = TK_EV_TYPE_UNLOAD; ev.type = t;
         tkr_emit(rt, &ev);
     }
-    tkr_bp_unlock(rt, PH_NONFINAL, t0);
+    tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
     free(vt);
     return 0;
 }
