@@ -6,7 +6,7 @@
 #   make mutants      every mutant in conformance/mutants/list.txt must be
 #                     killed (results/mutants.json)
 # Suites registered in TEST_TARGETS: conform-x86_64-<strategy>, verify-tests,
-# mutants, conform-arm64-lazy (qemu, --spawn).
+# mutants, conform-arm64-<strategy> (qemu, --spawn).
 
 CONF_STRATEGIES := forwarder precode-reuse lazy entry-cell notier
 CONF_TESTS      := $(sort $(wildcard conformance/tests/test_*.c))
@@ -35,8 +35,8 @@ $(foreach m,$(CONF_MUTANTS),$(eval $(call tk_ref_mutant,$(m))))
 endif
 CONF_MUTANT_SOS := $(foreach m,$(CONF_MUTANTS),$(B)/lib/mutants/libtk_mut_$(shell echo $(m) | tr A-Z a-z).so)
 
-.PHONY: conform mutants conform-tools test-conform-x86_64 verify-tests conform-arm64-lazy \
-        $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s))
+.PHONY: conform mutants conform-tools verify-tests \
+        $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s) conform-arm64-$(s))
 conform-tools: $(B)/bin/tk-conform $(B)/bin/tk-verify $(REF_DRIVER)
 
 # One suite per strategy: every test must PASS (or be UNSUPPORTED).
@@ -61,14 +61,21 @@ verify-tests: conform-tools $(B)/lib/conformance/libtk_bad_abi.so
 mutants: conform-tools $(CONF_MUTANT_SOS)
 	ci/run-suite mutants tally -- conformance/run-mutants.sh $(B)/bin/tk-conform $(B)/lib/mutants
 
-conform-arm64-lazy: $(B64)/bin/tk-conform $(REF_DRIVER64)
-	QEMU=$(QEMU) $(QEMU_ENV) ci/run-suite conform-arm64-lazy tally -- $(QEMU) $(B64)/bin/tk-conform --spawn \
-	  --impl $(REF_DRIVER64) --config Strategy=lazy --timeout 180 $(CONF_EXPECT_ARGS) \
-	  --json $(RESULTS)/conform-arm64-lazy.json
+# The same suite on arm64 under qemu-user, every strategy; --spawn starts a
+# fresh process per test instead of forking inside the emulator.
+define conf_strategy_suite_arm64
+conform-arm64-$(1): $(B64)/bin/tk-conform $(REF_DRIVER64)
+	@mkdir -p $(RESULTS)
+	QEMU=$(QEMU) $(QEMU_ENV) ci/run-suite conform-arm64-$(1) tally -- $(QEMU) $(B64)/bin/tk-conform --spawn \
+	  --impl $(REF_DRIVER64) --config Strategy=$(1) --timeout 180 $(CONF_EXPECT_ARGS) \
+	  --json $(RESULTS)/conform-arm64-$(1).json
+endef
+$(foreach s,$(CONF_STRATEGIES),$(eval $(call conf_strategy_suite_arm64,$(s))))
 
 conform:
 	@status=0; for s in $(CONF_STRATEGIES); do $(MAKE) --no-print-directory conform-x86_64-$$s || status=1; done; \
 	  $(MAKE) --no-print-directory verify-tests || status=1; \
 	  $(MAKE) --no-print-directory mutants || status=1; exit $$status
 
-TEST_TARGETS += $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s)) verify-tests mutants conform-arm64-lazy
+TEST_TARGETS += $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s)) verify-tests mutants \
+                $(foreach s,$(CONF_STRATEGIES),conform-arm64-$(s))
