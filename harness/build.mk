@@ -7,8 +7,17 @@
 # results/reproduce.md.  See docs/readme/50-reproduce.md.
 .PHONY: reproduce test-harness
 
+# The as-merged row of orchard-like (PR #124664 with the owning-slot bypass)
+# runs the reference's OWNING_SLOT_BYPASS mutant driver.  reference/build.mk
+# defines the template and guards against double instantiation, so asking
+# for it again here is harmless; without the template the row is left out.
+ifneq ($(filter tk_ref_mutant,$(.VARIABLES)),)
+$(eval $(call tk_ref_mutant,OWNING_SLOT_BYPASS))
+REPRO_AS_MERGED := $(B)/lib/mutants/libtk_mut_owning_slot_bypass.so
+endif
+
 reproduce: deps
-	@$(MAKE) --no-print-directory native
+	@$(MAKE) --no-print-directory native $(REPRO_AS_MERGED)
 	REPRODUCE_QUICK=$(REPRODUCE_QUICK) $(PY) harness/reproduce.py
 
 test-harness: $(B)/bin/tk-bench $(B)/lib/libtk_fake_driver.so

@@ -52,13 +52,15 @@ class Reproducer:
         sys.stderr.write("reproduce [%5.1fs] %s\n" % (time.monotonic() - self.t0, msg))
         sys.stderr.flush()
 
-    def bench(self, workload, strategy, extra=(), tag=None):
-        """Runs tk-bench once; returns its parsed JSON."""
+    def bench(self, workload, strategy, extra=(), tag=None, impl=None):
+        """Runs tk-bench once (never two at a time: the runs share 2 cores);
+        returns its parsed JSON."""
         self.nrun += 1
         out = os.path.join(self.tmp, "%s-%s-%d.json" % (workload, tag or strategy, self.nrun))
         cmd = [self.a.bin, workload, "--strategy", strategy, "--json", out]
-        if self.a.impl:
-            cmd += ["--impl", self.a.impl]
+        impl = impl or self.a.impl
+        if impl:
+            cmd += ["--impl", impl]
         cmd += list(extra)
         self.commands.append(" ".join(cmd[:1] + cmd[1:]))
         try:
@@ -112,33 +114,68 @@ class Reproducer:
         }
 
     # ---- 2. orchard-like --------------------------------------------------------------------
+    def as_merged_impl(self):
+        """The as-merged driver (OWNING_SLOT_BYPASS mutant of the reference),
+        or None when it does not apply (another --impl) or is not built."""
+        if self.a.no_as_merged:
+            return None
+        path = self.a.as_merged_impl
+        if path is None:
+            if self.a.impl:
+                return None                   # a mutant of the reference only
+            path = os.path.join(ROOT, L.AS_MERGED_MUTANT)
+        if not os.path.isfile(path):
+            self.log("as-merged row left out: %s not built (make %s)" % (path, L.AS_MERGED_MUTANT))
+            return None
+        return path
+
     def orchard(self, strategies):
-        order = L.alternating_order(strategies, self.reps)
-        runs = {s: [] for s in strategies}
+        rows = list(strategies)
+        merged = self.as_merged_impl() if "precode-reuse" in strategies else None
+        if merged:
+            rows.append(L.AS_MERGED)
+        order = L.alternating_order(rows, self.reps)
+        runs = {s: [] for s in rows}
         extra = []
         if self.a.quick:
             extra.append("--quick")
         if self.a.orchard_scale != 1.0:
             extra += ["--scale", str(self.a.orchard_scale)]
-        if self.a.threads:
-            extra += ["--threads", str(self.a.threads)]
+        if self.orchard_time_scale != 1.0:
+            extra += ["--time-scale", str(self.orchard_time_scale)]
+        if self.orchard_threads:
+            extra += ["--threads", str(self.orchard_threads)]
         last = None
         for i, (rep, s) in enumerate(order):
             self.log("orchard-like %d/%d: %s (repetition %d)" % (i + 1, len(order), s, rep + 1))
-            j = self.bench("orchard-like", s, extra, tag="%s-r%d" % (s, rep))
-            runs[s].append(j["strategies"][s])
-            last = j
+            if s == L.AS_MERGED:
+                j = self.bench("orchard-like", L.AS_MERGED_STRATEGY, extra, tag="%s-r%d" % (s, rep),
+                               impl=merged)
+                runs[s].append(j["strategies"][L.AS_MERGED_STRATEGY])
+            else:
+                j = self.bench("orchard-like", s, extra, tag="%s-r%d" % (s, rep))
+                runs[s].append(j["strategies"][s])
+                last = j
         agg = L.orchard_summary(runs, baseline="forwarder")
         verdict = L.orchard_verdict(agg)
         out = {"workload": self.workload_info(last), "reps": self.reps,
-               "scale": self.a.orchard_scale, "threads": last["workload"]["threads"],
+               "scale": self.a.orchard_scale, "time_scale": self.orchard_time_scale,
+               "threads": last["workload"]["threads"],
                "order": [s for _, s in order], "strategies": {}, "verdict": verdict}
-        for s in strategies:
+        if merged:
+            out["as_merged"] = {"label": L.AS_MERGED_LABEL, "impl": merged,
+                                "strategy": L.AS_MERGED_STRATEGY,
+                                "verdict": L.orchard_verdict(
+                                    agg, suspect=L.AS_MERGED, label=L.AS_MERGED_LABEL,
+                                    explain=L.ORCHARD_EXPLAIN_COUNTERS + L.TIERING_COUNTERS),
+                                "mechanism": L.as_merged_explanation(agg)}
+        for s in rows:
             a = agg[s]
             out["strategies"][s] = {
                 "config": runs[s][0]["config"], "counters": a["counters"],
                 "requests_per_s": a["requests_per_s"], "ratio_vs_forwarder": a["ratio_vs_forwarder"],
                 "lock_hold_share_pct": a["lock_hold_share_pct"],
+                "measured_bodies_pct": a["measured_bodies_pct"],
                 "time_to_steady_state_ms": a["time_to_steady_state_ms"],
                 "first_request_us": a["first_request_us"]}
         return out
@@ -192,7 +229,13 @@ class Reproducer:
 
     def run(self):
         a = self.a
-        self.reps = a.reps or (1 if a.quick else 2)
+        self.reps = a.reps or (2 if a.quick else 4)
+        # shorter runs, more of them (noise on a shared 2-core host): full
+        # mode runs orchard-like at 0.4x its durations, quick at 0.25x (--quick)
+        self.orchard_time_scale = a.orchard_time_scale or (1.0 if a.quick else 0.4)
+        # no more workers than cores: oversubscription turns scheduler time
+        # slices into throughput noise
+        self.orchard_threads = a.threads or min(4, os.cpu_count() or 2)
         self.steady_reps = a.steady_reps or (2 if a.quick else 3)
         self.valgrind_calls = 100000 if a.quick else 200000
         self.valgrind_scale = 0.25 if a.quick else 0.5
@@ -254,13 +297,24 @@ def render_text(doc, strategies, markdown=False):
     # 2
     ol = doc["orchard_like"]
     h("2. orchard-like, threaded: ratios against forwarder")
-    out.append("%d repetition(s), order %s; %d threads; measured = measured + measured2 windows\n"
-               % (ol["reps"], " ".join(ol["order"]), ol["threads"]))
+    rows = list(strategies) + ([L.AS_MERGED] if L.AS_MERGED in ol["strategies"] else [])
+    out.append("%d repetition(s), order %s; %d threads; durations x%g; measured = measured + "
+               "measured2 windows; req/s is the median over repetitions, spread = (max - min) / mean\n"
+               % (ol["reps"], " ".join(ol["order"]), ol["threads"],
+                  ol.get("time_scale", 1.0) * (0.25 if doc["quick"] else 1.0)))
     agg = {s: {"requests_per_s": v["requests_per_s"], "counters": v["counters"],
-               "ratio_vs_forwarder": v["ratio_vs_forwarder"]} for s, v in ol["strategies"].items()}
-    out.append(L.orchard_table(agg, strategies, "forwarder", md))
+               "ratio_vs_forwarder": v["ratio_vs_forwarder"],
+               "measured_bodies_pct": v.get("measured_bodies_pct")} for s, v in ol["strategies"].items()}
+    out.append(L.orchard_table(agg, rows, "forwarder", md))
     out.append("")
     out.append(("- " if md else "  ") + ol["verdict"]["explanation"])
+    if "as_merged" in ol:
+        out.append(("- " if md else "  ") + ol["as_merged"]["verdict"]["explanation"])
+        out.append(("- " if md else "  ") + "mechanism: " + ol["as_merged"]["mechanism"]["text"])
+    out.append("")
+    out.append("Tiering state per row (end of run, means over repetitions; body executions in "
+               "the measured windows by the tier that ran them):\n")
+    out.append(L.tiering_table(agg, rows, md))
     # 3
     ss = doc["steady_state"]
     h("3. steady-state: ns/call and instructions/call against notier")
@@ -291,11 +345,19 @@ def parse_args(argv):
     p.add_argument("--reps", type=int, default=0, help="orchard-like repetitions (default 2, quick 1)")
     p.add_argument("--steady-reps", type=int, default=0, help="steady-state ns/call repetitions")
     p.add_argument("--orchard-scale", type=float, default=1.0, help="--scale for orchard-like runs")
-    p.add_argument("--threads", type=int, default=0, help="orchard-like worker threads")
+    p.add_argument("--threads", type=int, default=0,
+                   help="orchard-like worker threads (default: the number of CPUs, at most 4)")
+    p.add_argument("--orchard-time-scale", type=float, default=0.0,
+                   help="orchard-like --time-scale (default 0.4, quick 1 on top of --quick)")
+    p.add_argument("--as-merged-impl", default=None,
+                   help="driver for the as-merged row (default: %s when --impl is not given)"
+                        % L.AS_MERGED_MUTANT)
+    p.add_argument("--no-as-merged", action="store_true", help="leave out the as-merged row")
     p.add_argument("--skip-valgrind", action="store_true", help="no instruction counts")
     p.add_argument("--timeout", type=int, default=300, help="per-run timeout, seconds")
     a = p.parse_args(argv)
-    if a.reps < 0 or a.steady_reps < 0 or a.threads < 0 or not a.orchard_scale > 0:
+    if a.reps < 0 or a.steady_reps < 0 or a.threads < 0 or not a.orchard_scale > 0 \
+            or a.orchard_time_scale < 0:
         p.error("--reps, --steady-reps, --threads must be >= 0 and --orchard-scale > 0")
     return a
 

@@ -8,9 +8,13 @@ $(eval $(call tk_prog,tk-bench,workloads/tk_bench.c workloads/wl_run.c,tkwl,$(DL
 $(eval $(call tk_so,libtk_fake_driver,workloads/tests/fake_driver.c,,))
 $(eval $(call tk_prog,tk-workload-tests,workloads/tests/wl_tests.c,tkwl,$(CHECK_LIBS)))
 
-.PHONY: test-workloads test-workloads-arm64
+.PHONY: test-workloads test-workloads-arm64 test-workloads-arm64-smoke
 test-workloads: $(B)/bin/tk-workload-tests
 	ci/run-suite workloads check -- $(B)/bin/tk-workload-tests
 test-workloads-arm64: $(B64)/bin/tk-workload-tests
 	CK_FORK=no $(QEMU_ENV) ci/run-suite workloads-arm64 check -- $(QEMU) build/arm64/bin/tk-workload-tests
-TEST_TARGETS += test-workloads test-workloads-arm64
+# threaded tk-bench runs on arm64 under qemu (< 60 s): seed-vtable-test,
+# orchard-like and megamorphic with rotation and type churn
+test-workloads-arm64-smoke: $(B64)/bin/tk-bench $(B64)/lib/libtk_ref_driver.so
+	$(QEMU_ENV) ci/run-suite workloads-arm64-smoke tally -- workloads/tests/arm64-smoke.sh $(QEMU) $(B64)/bin/tk-bench
+TEST_TARGETS += test-workloads test-workloads-arm64 test-workloads-arm64-smoke

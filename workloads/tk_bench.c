@@ -44,6 +44,7 @@ static void usage(FILE *f)
 "                      several strategies run)\n"
 "  --config K=V        extra runtime configuration (repeatable)\n"
 "  --quick             durations x 0.25\n"
+"  --time-scale X      multiply durations only (after --scale/--quick)\n"
 "  --deterministic     manual clock + drain on one thread (exact counters)\n"
 "  --calls N           deterministic measured phase: exactly N calls\n"
 "                      (for ns/call and, under valgrind, instructions/call)\n"
@@ -261,6 +262,9 @@ static void write_universe(jw *w, const wl_universe *u)
     jw_ku64(w, "handlers", u->n_early_handlers);
     jw_ku64(w, "burst_handlers", u->n_handlers - u->n_early_handlers);
     jw_kbool(w, "factory", u->factory_method != WL_NONE);
+    jw_ku64(w, "receivers", u->n_recv);
+    jw_ku64(w, "owning_slot_receivers", u->n_recv_owning);
+    jw_ku64(w, "churn_candidates", u->n_churn);
     jw_close(w, '}');
 }
 
@@ -293,6 +297,13 @@ static void write_workload(jw *w, const wl_spec *s, const wl_universe *u, double
     jw_ki64(w, "det_requests_per_round", s->det_requests_per_round);
     jw_ki64(w, "det_advance_ms", s->det_advance_ms);
     jw_ki64(w, "det_measure_requests", s->det_measure_requests);
+    jw_knum(w, "tier0_cost", (double)s->tier0_cost_ppb / 1e9);
+    jw_knum(w, "tier0_instrumented_cost", (double)s->tier0i_cost_ppb / 1e9);
+    jw_knum(w, "tier1_cost", (double)s->tier1_cost_ppb / 1e9);
+    jw_ki64(w, "rotation_ms", s->rotation_ms);
+    jw_knum(w, "receiver_zipf", (double)s->receiver_zipf_ppb / 1e9);
+    jw_ki64(w, "churn_ms", s->churn_ms);
+    jw_ki64(w, "churn_types", s->churn_types);
     jw_close(w, '}');
     jw_close(w, '}');
 }
@@ -372,6 +383,12 @@ static void write_run(jw *w, const char *strategy, const wl_run_result *r)
         jw_knum(w, "latency_p50_us", p->p50_us);
         jw_knum(w, "latency_p99_us", p->p99_us);
         jw_knum(w, "latency_max_us", p->max_us);
+        jw_open(w, "calls_by_tier", '{');
+        jw_ku64(w, "tier0", p->calls_tier0);
+        jw_ku64(w, "tier0instr", p->calls_tier0instr);
+        jw_ku64(w, "final", p->calls_final);
+        jw_close(w, '}');
+        jw_ku64(w, "owning_slot_calls", p->owning_slot_calls);
         jw_open(w, "counters", '{');
         for (uint32_t i = 0; i < r->n_counters; i++) {
             jw_open(w, r->counter_name[i], '{');
@@ -402,6 +419,18 @@ static void write_run(jw *w, const char *strategy, const wl_run_result *r)
     jw_knum(w, "bytes_per_counted_method", cm ? (double)lsb / (double)cm : -1);
     jw_ki64(w, "measured_calls", r->measured_calls);
     jw_knum(w, "ns_per_call", r->ns_per_call);
+    jw_ku64(w, "rotations", r->rotations);
+    jw_open(w, "churn", '{');
+    jw_ku64(w, "candidates", r->churn_candidates);
+    jw_ku64(w, "events", r->churn_events);
+    jw_ku64(w, "unloads", r->churn_unloads);
+    jw_ku64(w, "loads", r->churn_loads);
+    jw_sep(w, "leaked_recorded_slots");
+    if (r->leaked_recorded_slots < 0) fputs("null", w->f);
+    else fprintf(w->f, "%lld", (long long)r->leaked_recorded_slots);
+    jw_sep(w, "leak_counter");
+    if (r->leak_counter[0]) jw_str_raw(w, r->leak_counter); else fputs("null", w->f);
+    jw_close(w, '}');
     jw_open(w, "windows", '{');
     jw_knum(w, "window_ms", r->window_ms);
     jw_open(w, "start_ms", '[');
@@ -505,6 +534,13 @@ static void print_universe(const wl_spec *s, const wl_universe *u)
            u->site_kind_count[WL_S_DIRECT], u->site_kind_count[WL_S_FANOUT], u->poly_hist[0],
            u->poly_hist[1], u->poly_hist[2], u->poly_hist[3], u->poly_hist[4],
            u->n_early_handlers, u->n_handlers - u->n_early_handlers);
+    printf("  %u of %u site receivers (%.1f%%) call through the owning slot of the method they reach; "
+           "tier cost factors %.3g/%.3g/%.3g (tier0/tier0instr/tier1)\n",
+           u->n_recv_owning, u->n_recv, u->n_recv ? 100.0 * u->n_recv_owning / u->n_recv : 0.0,
+           (double)s->tier0_cost_ppb / 1e9, (double)s->tier0i_cost_ppb / 1e9, (double)s->tier1_cost_ppb / 1e9);
+    if (s->rotation_ms > 0 || s->churn_ms > 0)
+        printf("  receiver rotation every %lld ms; churn every %lld ms, %lld types (%u candidates)\n",
+               (long long)s->rotation_ms, (long long)s->churn_ms, (long long)s->churn_types, u->n_churn);
 }
 
 static void fmt_num(char *buf, size_t n, double v, const char *f)
@@ -538,6 +574,31 @@ static void print_run(const char *strategy, const wl_run_result *r)
     printf("\n");
     if (r->ns_per_call >= 0)
         printf("measured: %lld calls, %.2f ns/call\n", (long long)r->measured_calls, r->ns_per_call);
+    {
+        uint64_t t0 = 0, ti = 0, tf = 0, own = 0, all = 0;
+        for (int ph = 0; ph < WL_P_COUNT; ph++) {
+            const wl_phase_result *p = &r->phase[ph];
+            if (!p->present || (ph != WL_P_MEASURE && ph != WL_P_MEASURE2)) continue;
+            t0 += p->calls_tier0; ti += p->calls_tier0instr; tf += p->calls_final;
+            own += p->owning_slot_calls;
+        }
+        all = t0 + ti + tf;
+        if (all)
+            printf("measured bodies by tier: tier0 %.1f%%, tier0instr %.1f%%, final %.1f%%; "
+                   "calls through owning slots %.1f%%\n", 100.0 * (double)t0 / (double)all,
+                   100.0 * (double)ti / (double)all, 100.0 * (double)tf / (double)all,
+                   100.0 * (double)own / (double)all);
+    }
+    if (r->rotations || r->churn_events) {
+        printf("receiver rotations %llu; churn: %llu events, %llu unloads, %llu loads (%llu candidate types); ",
+               (unsigned long long)r->rotations, (unsigned long long)r->churn_events,
+               (unsigned long long)r->churn_unloads, (unsigned long long)r->churn_loads,
+               (unsigned long long)r->churn_candidates);
+        if (r->leaked_recorded_slots >= 0)
+            printf("leaked recorded slots %lld (%s)\n", (long long)r->leaked_recorded_slots, r->leak_counter);
+        else
+            printf("leaked recorded slots: not exposed by the driver\n");
+    }
     const char *src;
     uint64_t cm = counted_methods(r, &src);
     uint64_t lsb = counter_total(r, "live_stub_bytes");
@@ -576,7 +637,7 @@ int main(int argc, char **argv)
     int nextra = 0, quick = 0, deterministic = 0, describe = 0;
     uint64_t threads = 0, seed = 0, calls = 0;
     int have_seed = 0, have_calls = 0;
-    double scale = 1.0;
+    double scale = 1.0, time_scale = 1.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define NEED_ARG() do { if (i + 1 >= argc) die2("%s needs an argument (see --help)", a); } while (0)
@@ -602,6 +663,10 @@ int main(int argc, char **argv)
             NEED_ARG();
             if (parse_double_arg(argv[++i], &scale) || !(scale > 0) || scale > 1000)
                 die2("--scale: '%s' is not a number in (0, 1000]", argv[i]);
+        } else if (!strcmp(a, "--time-scale")) {
+            NEED_ARG();
+            if (parse_double_arg(argv[++i], &time_scale) || !(time_scale > 0) || time_scale > 1000)
+                die2("--time-scale: '%s' is not a number in (0, 1000]", argv[i]);
         } else if (!strcmp(a, "--config")) {
             NEED_ARG();
             const char *kv = argv[++i], *eq = strchr(kv, '=');
@@ -630,6 +695,7 @@ int main(int argc, char **argv)
     if (wl_parse_file(path, &spec, err, sizeof err)) die2("%s", err);
     if (have_seed) spec.seed = seed;
     wl_spec_scale(&spec, scale, quick);
+    if (time_scale != 1.0) wl_spec_scale_time(&spec, time_scale);
     if (spec.mode == WL_MODE_DETERMINISTIC) deterministic = 1;
     if (have_calls && !deterministic)
         die2("--calls needs deterministic mode (add --deterministic)");

@@ -69,6 +69,18 @@ typedef struct wl_spec {
     uint32_t handler_zipf_ppb;        /* Zipf exponent s, stored as s * 1e9  */
     int64_t calls_per_request, call_tree_budget;
 
+    /* tier-dependent body cost: work units are multiplied by the factor of
+     * the tier that runs the body (ctx->tier), stored as factor * 1e9 */
+    uint64_t tier0_cost_ppb, tier0i_cost_ppb, tier1_cost_ppb;
+
+    /* receiver-sequence rotation (threaded: every rotation_ms; deterministic:
+     * every round): phase A uniform, B Zipf(receiver_zipf), C single type */
+    int64_t rotation_ms;
+    uint32_t receiver_zipf_ppb;
+    /* type churn: every churn_ms unload churn_types implementing leaf types
+     * and load fresh copies of the ones unloaded the previous time */
+    int64_t churn_ms, churn_types;
+
     /* threads and phases (threaded mode), milliseconds */
     int64_t threads;
     int64_t warmup_ms, measure_ms, quiet_gap_ms, burst_ms, measure2_ms, window_ms;
@@ -94,6 +106,8 @@ int wl_parse_text(const char *path, const char *text, wl_spec *out, char *err,
 
 /* Apply --scale (sizes and durations) and --quick (durations x 0.25). */
 void wl_spec_scale(wl_spec *s, double scale, int quick);
+/* Multiply durations only (what --scale and --quick do to durations). */
+void wl_spec_scale_time(wl_spec *s, double d);
 
 /* Integer parts-per-billion helpers */
 #define WL_PPB 1000000000u
@@ -169,6 +183,15 @@ typedef struct wl_universe {
     uint32_t *dfs;                    /* class ids in DFS order               */
     /* Zipf CDF over early handlers and over late handlers (ppb, cumulative) */
     uint32_t *zipf_early, *zipf_late;
+    /* churn candidates: concrete early leaf classes such that every site
+     * keeps at least one receiver that is not a candidate (ascending ids) */
+    uint32_t n_churn;
+    uint32_t *churn;
+    /* receivers (site, receiver pairs) whose call goes through the owning
+     * slot of the method it reaches (the declaring type's own vtable slot,
+     * or a non-virtual method's slot); u->recv_owning[i] for u->recv[i] */
+    uint8_t *recv_owning;
+    uint32_t n_recv_owning;
 
     /* statistics */
     uint32_t n_virtual, n_override, n_nonvirtual, n_abstract;
@@ -182,6 +205,9 @@ typedef struct wl_universe {
  * same universe, on any architecture).  Returns 0, or -1 with a message. */
 int wl_generate(const wl_spec *spec, wl_universe *u, char *err, size_t errlen);
 void wl_universe_free(wl_universe *u);
+/* Cumulative Zipf(s) distribution over n ranks in parts per billion
+ * (deterministic, no libm; malloc'd, NULL for n = 0). */
+uint32_t *wl_zipf_cdf(uint32_t n, uint32_t s_ppb);
 /* "%016llx" of the fingerprint */
 void wl_fingerprint_hex(const wl_universe *u, char out[17]);
 

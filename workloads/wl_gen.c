@@ -81,7 +81,7 @@ static double det_exp_neg(double y)        /* y <= 0 */
     return sum;
 }
 
-static uint32_t *zipf_cdf(uint32_t n, uint32_t s_ppb)
+uint32_t *wl_zipf_cdf(uint32_t n, uint32_t s_ppb)
 {
     if (n == 0) return NULL;
     double s = (double)s_ppb / 1e9, total = 0.0;
@@ -219,6 +219,83 @@ static int poly_bucket(uint32_t n)
     return n <= 1 ? 0 : n <= 4 ? 1 : n <= 16 ? 2 : n <= 64 ? 3 : 4;
 }
 
+/* ---- owning-slot receivers and churn candidates ------------------------------ */
+/* The method a receiver's call reaches and whether the slot called through
+ * is that method's owning slot: its declaring class's own vtable slot (the
+ * receiver's exact type declares or overrides it) or, for direct sites, a
+ * non-virtual method's slot.  Inherited, not overridden slots are not. */
+static void mark_owning(wl_universe *u)
+{
+    u->recv_owning = calloc(u->n_recv + 1, 1);
+    u->n_recv_owning = 0;
+    for (uint32_t i = 0; i < u->n_sites; i++) {
+        const wl_site *st = &u->sites[i];
+        for (uint32_t q = 0; q < st->n_recv; q++) {
+            uint32_t ri = st->first_recv + q, cls = u->recv[ri], own = 0;
+            const wl_class *k = &u->classes[cls];
+            if (st->kind == WL_S_DIRECT) {
+                own = 1;
+            } else if (st->kind == WL_S_VIRT) {
+                own = u->methods[u->slot_impl[k->slot_base + st->slot]].cls == cls;
+            } else {
+                for (uint32_t j = 0; j < k->n_impls; j++) {
+                    const wl_impl *x = &u->impls[k->first_impl + j];
+                    if (x->iface == st->target && x->iface_slot == st->slot) {
+                        own = u->methods[u->slot_impl[k->slot_base + x->vtable_slot]].cls == cls;
+                        break;
+                    }
+                }
+            }
+            u->recv_owning[ri] = (uint8_t)own;
+            u->n_recv_owning += own;
+        }
+    }
+}
+
+/* Churn candidates (docs/spec/50-workloads.md "Receiver rotation and type
+ * churn"): concrete early classes without children (a parent cannot be
+ * unloaded before its children), not the factory's class, and such that
+ * every site they receive at keeps another receiver that is not a candidate
+ * (the stand-in while they are unloaded).  Greedy in class order. */
+static void pick_churn(wl_universe *u)
+{
+    uint32_t nc = u->n_classes;
+    uint8_t *has_child = calloc(nc + 1, 1), *cand = calloc(nc + 1, 1);
+    for (uint32_t c = 0; c < nc; c++)
+        if (u->classes[c].parent != WL_NONE) has_child[u->classes[c].parent] = 1;
+    uint32_t fcls = u->factory_method != WL_NONE ? u->methods[u->factory_method].cls : WL_NONE;
+    /* sites of each receiver class: CSR over (class -> site) */
+    uint32_t *off = calloc(nc + 2, sizeof *off), *lst = malloc((u->n_recv + 1) * sizeof *lst);
+    for (uint32_t i = 0; i < u->n_recv; i++) off[u->recv[i] + 1]++;
+    for (uint32_t c = 0; c < nc; c++) off[c + 1] += off[c];
+    uint32_t *cur = calloc(nc + 1, sizeof *cur);
+    for (uint32_t i = 0; i < u->n_sites; i++)
+        for (uint32_t q = 0; q < u->sites[i].n_recv; q++) {
+            uint32_t c = u->recv[u->sites[i].first_recv + q];
+            lst[off[c] + cur[c]++] = i;
+        }
+    u->churn = malloc((nc + 1) * sizeof *u->churn);
+    u->n_churn = 0;
+    if (u->spec->churn_types > 0) {
+        for (uint32_t c = 0; c < u->n_early_classes; c++) {
+            const wl_class *k = &u->classes[c];
+            if (k->abstract || has_child[c] || c == fcls) continue;
+            int ok = 1;
+            for (uint32_t j = off[c]; j < off[c + 1] && ok; j++) {
+                const wl_site *st = &u->sites[lst[j]];
+                int other = 0;
+                for (uint32_t q = 0; q < st->n_recv && !other; q++) {
+                    uint32_t y = u->recv[st->first_recv + q];
+                    other = y != c && !cand[y];
+                }
+                ok = other;
+            }
+            if (ok) { cand[c] = 1; u->churn[u->n_churn++] = c; }
+        }
+    }
+    free(has_child); free(cand); free(off); free(lst); free(cur);
+}
+
 /* ---- fingerprint (FNV-1a over explicit fields) --------------------------------- */
 static uint64_t fnv(uint64_t h, uint64_t v)
 {
@@ -263,6 +340,13 @@ static uint64_t fingerprint(const wl_universe *u)
     for (uint32_t i = 0; i < u->n_early_handlers; i++) h = fnv(h, u->zipf_early[i]);
     for (uint32_t i = 0; i + u->n_early_handlers < u->n_handlers; i++) h = fnv(h, u->zipf_late[i]);
     h = fnv(h, u->factory_method);
+    /* run parameters that change the work done or the receiver sequence */
+    const wl_spec *sp = u->spec;
+    h = fnv(h, sp->tier0_cost_ppb); h = fnv(h, sp->tier0i_cost_ppb); h = fnv(h, sp->tier1_cost_ppb);
+    h = fnv(h, (uint64_t)sp->rotation_ms); h = fnv(h, sp->receiver_zipf_ppb);
+    h = fnv(h, (uint64_t)sp->churn_ms); h = fnv(h, (uint64_t)sp->churn_types);
+    for (uint32_t i = 0; i < u->n_churn; i++) h = fnv(h, u->churn[i]);
+    for (uint32_t i = 0; i < u->n_recv; i++) h = fnv(h, u->recv_owning[i]);
     return h;
 }
 
@@ -663,8 +747,10 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
                      u->n_early_sites + h * (uint32_t)s->handler_sites + j);
         x->n_sites = u->n_handler_sites - x->first_site;
     }
-    u->zipf_early = zipf_cdf(H, s->handler_zipf_ppb);
-    u->zipf_late = zipf_cdf(BH, s->handler_zipf_ppb);
+    u->zipf_early = wl_zipf_cdf(H, s->handler_zipf_ppb);
+    u->zipf_late = wl_zipf_cdf(BH, s->handler_zipf_ppb);
+    mark_owning(u);
+    pick_churn(u);
     u->fingerprint = fingerprint(u);
     return 0;
 }
@@ -674,6 +760,6 @@ void wl_universe_free(wl_universe *u)
     free(u->classes); free(u->methods); free(u->slot_impl); free(u->impls);
     free(u->iface_implementers_count); free(u->sites); free(u->recv); free(u->calls);
     free(u->handlers); free(u->handler_sites); free(u->dfs); free(u->zipf_early);
-    free(u->zipf_late);
+    free(u->zipf_late); free(u->churn); free(u->recv_owning);
     memset(u, 0, sizeof *u);
 }

@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { K_STR, K_U64, K_INT, K_PPB, K_ZIPF, K_RANGE, K_DIST, K_BOOL, K_MODE, K_WARM } ktype;
+typedef enum { K_STR, K_U64, K_INT, K_PPB, K_ZIPF, K_RANGE, K_DIST, K_BOOL, K_MODE, K_WARM,
+               K_FACTOR } ktype;
 
 typedef struct keydef {
     const char *name;
@@ -71,6 +72,15 @@ static const keydef KEYS[] = {
     {"det_advance_ms", K_INT, OFF(det_advance_ms), 0, 0, 3600000, "50"},
     {"det_measure_requests", K_INT, OFF(det_measure_requests), 0, 0, BIG, "100"},
     {"det_warmup", K_WARM, OFF(det_all_handlers), 0, 0, 0, "zipf"},
+    /* tier-dependent body cost (an ASSUMPTION; docs/spec/50-workloads.md) */
+    {"tier0_cost", K_FACTOR, OFF(tier0_cost_ppb), 0, 0, 0, "3.0"},
+    {"tier0_instrumented_cost", K_FACTOR, OFF(tier0i_cost_ppb), 0, 0, 0, "3.5"},
+    {"tier1_cost", K_FACTOR, OFF(tier1_cost_ppb), 0, 0, 0, "1.0"},
+    /* receiver-sequence rotation and type churn (megamorphic, §5 W2) */
+    {"rotation_ms", K_INT, OFF(rotation_ms), 0, 0, 3600000, "0"},
+    {"receiver_zipf", K_ZIPF, OFF(receiver_zipf_ppb), 0, 0, 0, "1.0"},
+    {"churn_ms", K_INT, OFF(churn_ms), 0, 0, 3600000, "0"},
+    {"churn_types", K_INT, OFF(churn_types), 0, 0, 100000, "0"},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -280,6 +290,16 @@ static int set_value(pstate *ps, int line, const keydef *k, char *v, wl_spec *s)
         *(uint32_t *)base = (uint32_t)x;
         return 0;
     }
+    case K_FACTOR: {
+        /* a cost factor: decimal in [0.01, 100], at most 9 fractional digits */
+        uint64_t x;
+        int rc = parse_ppb(v, &x, 100);
+        if (rc == -2 || (rc == 0 && x < WL_PPB / 100))
+            return fail(ps, line, k->name, "%s out of range [0.01, 100]", v);
+        if (rc) return fail(ps, line, k->name, "'%s' is not a decimal number in [0.01, 100]", v);
+        *(uint64_t *)base = x;
+        return 0;
+    }
     case K_RANGE: {
         wl_range r;
         if (parse_range(v, &r))
@@ -395,6 +415,15 @@ static int validate(pstate *ps, wl_spec *s)
         return fail(ps, LINE("burst_classes"), "burst_classes",
                     "burst classes are only used by burst handlers (set burst_handlers >= 1)");
     }
+    if (s->churn_ms > 0 && s->churn_types < 1)
+        return fail(ps, LINE("churn_ms"), "churn_ms",
+                    "type churn needs churn_types >= 1 (types to unload each time)");
+    if (s->churn_types > 0 && s->churn_ms <= 0)
+        return fail(ps, LINE("churn_types"), "churn_types",
+                    "churn_types needs churn_ms > 0 (the churn period)");
+    if (s->churn_types > 0 && !(s->interface_share_ppb > 0 || s->fanout_interfaces > 0))
+        return fail(ps, LINE("churn_types"), "churn_types",
+                    "churn unloads implementing types: needs interface_share > 0 or fanout_interfaces > 0");
     return 0;
 #undef LINE
 }
@@ -524,13 +553,19 @@ void wl_spec_scale(wl_spec *s, double scale, int quick)
             if (s->fanout_receivers.lo > s->classes) s->fanout_receivers.lo = s->classes;
         }
     }
-    double d = scale * (quick ? 0.25 : 1.0);
+    wl_spec_scale_time(s, scale * (quick ? 0.25 : 1.0));
+}
+
+void wl_spec_scale_time(wl_spec *s, double d)
+{
     if (d != 1.0) {
         s->warmup_ms = scaled(s->warmup_ms, d, 1);
         s->measure_ms = scaled(s->measure_ms, d, 1);
         s->burst_ms = scaled(s->burst_ms, d, 1);
         s->measure2_ms = scaled(s->measure2_ms, d, 1);
         s->window_ms = scaled(s->window_ms, d, 10);
+        s->rotation_ms = scaled(s->rotation_ms, d, 1);
+        s->churn_ms = scaled(s->churn_ms, d, 1);
         if (s->window_ms > s->measure_ms) s->window_ms = s->measure_ms;
         /* the quiet gap must stay longer than the tiering delay: never shrink it */
         if (d > 1.0) s->quiet_gap_ms = scaled(s->quiet_gap_ms, d, 1);

@@ -21,9 +21,11 @@ const char *const wl_phase_names[WL_P_COUNT] = {"startup", "warmup", "measured",
                                                  "burst", "measured2"};
 
 /* ---- runtime-side universe ---------------------------------------------------- */
-typedef struct rt_recv { void **slot; void *obj; } rt_recv;
+typedef struct rt_recv { void **slot; void *obj; uint32_t owning; } rt_recv;
 typedef struct rt_site { uint32_t n; uint32_t fanout; rt_recv *recv; } rt_site;
-typedef struct rt_method { uint32_t work, n_calls; rt_site **calls; } rt_method;
+/* work_t: work units by tier index (TI_*), work * the workload's tier factor */
+enum { TI_T0 = 0, TI_T0I, TI_FINAL, TI_COUNT };
+typedef struct rt_method { uint32_t work, n_calls; uint32_t work_t[TI_COUNT]; rt_site **calls; } rt_method;
 typedef struct rt_handler { uint32_t n; rt_site **sites; } rt_handler;
 
 #define HIST_BUCKETS 640
@@ -34,6 +36,14 @@ typedef struct worker {
     uint64_t rng, sink;
     _Atomic uint64_t requests[WL_P_COUNT];
     _Atomic uint64_t calls[WL_P_COUNT];
+    /* body executions per tier index and calls through owning slots, per
+     * phase: written by this worker only (relaxed load + store, no locked
+     * instruction), read by the sampling thread */
+    _Atomic uint64_t tier_calls[WL_P_COUNT][TI_COUNT];
+    _Atomic uint64_t owning_calls[WL_P_COUNT];
+    uint64_t cur_tier[TI_COUNT], cur_owning;   /* this request, not shared   */
+    int recv_mode;                    /* WL_RECV_* for this request          */
+    _Atomic uint64_t epoch;
     uint32_t hist[WL_P_COUNT][HIST_BUCKETS];
     char pad[64];
 } worker;
@@ -56,8 +66,22 @@ typedef struct runner {
     size_t n_names, cap_names;
     _Atomic int phase;
     _Atomic int late_ready;
+    /* receiver rotation and type churn */
+    _Atomic int recv_mode;            /* WL_RECV_*                           */
+    uint32_t **zcdf;                  /* Zipf CDF per receiver count         */
+    uint32_t max_recv;
+    _Atomic int pause;                /* churn: workers park while set       */
+    _Atomic int parked;
+    uint32_t *recv_site;              /* site of each receiver entry         */
+    uint32_t *cls_recv_off, *cls_recv; /* receiver entries of each class     */
+    uint32_t *churn_out, n_churn_out, churn_cursor;
+    uint8_t *unloaded;                /* per class                           */
+    uint64_t churn_unloads, churn_loads, churn_events, rotations;
+    double next_churn_ms, next_rotation_ms, t_origin;
     worker main_w;
 } runner;
+
+enum { WL_RECV_UNIFORM = 0, WL_RECV_ZIPF, WL_RECV_SINGLE };
 
 static double now_ms(void)
 {
@@ -117,7 +141,18 @@ static inline uint32_t pick(worker *w, uint32_t n)
 static inline int64_t call_recv(const rt_recv *r, int64_t budget, worker *w, int64_t salt)
 {
     tk_entry_fn f = (tk_entry_fn)__atomic_load_n(r->slot, __ATOMIC_ACQUIRE);
+    w->cur_owning += r->owning;
     return f(r->obj, budget, (int64_t)(intptr_t)w, salt, 0);
+}
+
+static uint32_t zipf_pick(worker *w, const uint32_t *cdf, uint32_t n);
+
+/* Receiver of a polymorphic site under the current rotation phase. */
+static inline uint32_t recv_index(const rt_site *s, worker *w)
+{
+    if (w->recv_mode == WL_RECV_UNIFORM) return pick(w, s->n);
+    if (w->recv_mode == WL_RECV_SINGLE) return 0;
+    return zipf_pick(w, w->R->zcdf[s->n], s->n);
 }
 
 /* Calls one site with a budget; returns the calls made (>= 1, <= budget). */
@@ -132,7 +167,7 @@ static int64_t call_site(const rt_site *s, int64_t budget, worker *w, int64_t sa
         }
         return used;
     }
-    uint32_t i = s->n == 1 ? 0 : salt ? (uint32_t)((uint64_t)salt % s->n) : pick(w, s->n);
+    uint32_t i = s->n == 1 ? 0 : salt ? (uint32_t)((uint64_t)salt % s->n) : recv_index(s, w);
     return call_recv(&s->recv[i], budget, w, salt);
 }
 
@@ -141,8 +176,14 @@ static int64_t wl_body(const tk_code_ctx *ctx, void *self, int64_t budget, int64
 {
     const rt_method *m = ctx->user;
     worker *w = (worker *)(intptr_t)wp;
+    /* tier-dependent cost: Optimized counts as Tier1; a body run with an
+     * unknown tier is charged as Tier0 */
+    int32_t t = ctx->tier;
+    unsigned ti = TK_TIER_IS_FINAL(t) ? TI_FINAL : t == TK_TIER_0_INSTRUMENTED ? TI_T0I : TI_T0;
+    uint32_t work = m->work_t[ti];
+    w->cur_tier[ti]++;
     uint64_t x = w->sink;
-    for (uint32_t i = 0; i < m->work; i++) {
+    for (uint32_t i = 0; i < work; i++) {
         x = x * 6364136223846793005ull + i;
         __asm__ volatile("" : "+r"(x));
     }
@@ -194,6 +235,7 @@ static const rt_handler *choose_handler(runner *R, worker *w)
 static int64_t do_request(runner *R, worker *w, const rt_handler *h, int64_t budget)
 {
     int64_t salt = 0, calls = 0;
+    w->recv_mode = atomic_load_explicit(&R->recv_mode, memory_order_relaxed);
     if (R->factory.slot) {
         salt = call_recv(&R->factory, 0, w, 0);
         calls++;
@@ -224,10 +266,21 @@ static double hist_value(unsigned idx)
     return lo + width / 2;
 }
 
+static inline void add_own(_Atomic uint64_t *a, uint64_t v)
+{
+    atomic_store_explicit(a, atomic_load_explicit(a, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
 static void record(worker *w, int ph, uint64_t ns, int64_t calls)
 {
     atomic_fetch_add_explicit(&w->requests[ph], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->calls[ph], (uint64_t)calls, memory_order_relaxed);
+    for (int i = 0; i < TI_COUNT; i++) {
+        add_own(&w->tier_calls[ph][i], w->cur_tier[i]);
+        w->cur_tier[i] = 0;
+    }
+    add_own(&w->owning_calls[ph], w->cur_owning);
+    w->cur_owning = 0;
     w->hist[ph][hist_index(ns)]++;
 }
 
@@ -294,6 +347,8 @@ static int define_class(runner *R, uint32_t c, char *err, size_t errlen)
     return rc;
 }
 
+static int resolve_recv(runner *R, uint32_t si, uint32_t ri, char *err, size_t errlen);
+
 static int resolve_site(runner *R, uint32_t si, char *err, size_t errlen)
 {
     const wl_universe *u = R->u;
@@ -302,8 +357,18 @@ static int resolve_site(runner *R, uint32_t si, char *err, size_t errlen)
     r->n = s->n_recv;
     r->fanout = s->kind == WL_S_FANOUT;
     r->recv = &R->recv[s->first_recv];
-    for (uint32_t q = 0; q < s->n_recv; q++) {
-        uint32_t cls = u->recv[s->first_recv + q];
+    for (uint32_t q = 0; q < s->n_recv; q++)
+        if (resolve_recv(R, si, s->first_recv + q, err, errlen)) return -1;
+    return 0;
+}
+
+/* Slot and object of receiver entry ri (of site si) in the current types. */
+static int resolve_recv(runner *R, uint32_t si, uint32_t ri, char *err, size_t errlen)
+{
+    const wl_universe *u = R->u;
+    const wl_site *s = &u->sites[si];
+    {
+        uint32_t cls = u->recv[ri];
         tk_drv_type *t = R->class_t[cls];
         void **slot = NULL;
         switch (s->kind) {
@@ -321,8 +386,9 @@ static int resolve_site(runner *R, uint32_t si, char *err, size_t errlen)
             snprintf(err, errlen, "site %u: the driver returned no slot for receiver C%u", si, cls);
             return -1;
         }
-        r->recv[q].slot = slot;
-        r->recv[q].obj = R->obj[cls];
+        R->recv[ri].slot = slot;
+        R->recv[ri].obj = R->obj[cls];
+        R->recv[ri].owning = u->recv_owning ? u->recv_owning[ri] : 0;
     }
     return 0;
 }
@@ -382,8 +448,11 @@ static void setup_tables(runner *R)
     R->handler_site_ptrs = calloc(u->n_handler_sites + 1, sizeof *R->handler_site_ptrs);
     R->handler = calloc(u->n_handlers + 1, sizeof *R->handler);
     for (uint32_t i = 0; i < u->n_calls; i++) R->call_ptrs[i] = &R->site[u->calls[i]];
+    const uint64_t cost[TI_COUNT] = {R->s->tier0_cost_ppb, R->s->tier0i_cost_ppb, R->s->tier1_cost_ppb};
     for (uint32_t i = 0; i < u->n_methods; i++) {
         R->m[i].work = u->methods[i].work;
+        for (int t = 0; t < TI_COUNT; t++)   /* rounded to the nearest unit, exact integers */
+            R->m[i].work_t[t] = (uint32_t)(((uint64_t)u->methods[i].work * cost[t] + WL_PPB / 2) / WL_PPB);
         R->m[i].n_calls = u->methods[i].n_calls;
         R->m[i].calls = &R->call_ptrs[u->methods[i].first_call];
     }
@@ -392,6 +461,34 @@ static void setup_tables(runner *R)
     for (uint32_t h = 0; h < u->n_handlers; h++) {
         R->handler[h].n = u->handlers[h].n_sites;
         R->handler[h].sites = &R->handler_site_ptrs[u->handlers[h].first_site];
+    }
+    if (R->s->rotation_ms > 0) {
+        /* Zipf CDF for every receiver count that occurs */
+        for (uint32_t i = 0; i < u->n_sites; i++)
+            if (u->sites[i].n_recv > R->max_recv) R->max_recv = u->sites[i].n_recv;
+        R->zcdf = calloc(R->max_recv + 1, sizeof *R->zcdf);
+        for (uint32_t i = 0; i < u->n_sites; i++) {
+            uint32_t n = u->sites[i].n_recv;
+            if (!R->zcdf[n]) R->zcdf[n] = wl_zipf_cdf(n, R->s->receiver_zipf_ppb);
+        }
+    }
+    if (R->s->churn_types > 0) {
+        uint32_t nc = u->n_classes;
+        R->recv_site = calloc(u->n_recv + 1, sizeof *R->recv_site);
+        R->cls_recv_off = calloc(nc + 2, sizeof *R->cls_recv_off);
+        R->cls_recv = calloc(u->n_recv + 1, sizeof *R->cls_recv);
+        R->churn_out = calloc((size_t)R->s->churn_types + 1, sizeof *R->churn_out);
+        R->unloaded = calloc(nc + 1, 1);
+        for (uint32_t i = 0; i < u->n_sites; i++)
+            for (uint32_t q = 0; q < u->sites[i].n_recv; q++) R->recv_site[u->sites[i].first_recv + q] = i;
+        for (uint32_t i = 0; i < u->n_recv; i++) R->cls_recv_off[u->recv[i] + 1]++;
+        for (uint32_t c = 0; c < nc; c++) R->cls_recv_off[c + 1] += R->cls_recv_off[c];
+        uint32_t *cur = calloc(nc + 1, sizeof *cur);
+        for (uint32_t i = 0; i < u->n_recv; i++) {
+            uint32_t c = u->recv[i];
+            R->cls_recv[R->cls_recv_off[c] + cur[c]++] = i;
+        }
+        free(cur);
     }
 }
 
@@ -405,6 +502,10 @@ static void teardown(runner *R)
     }
     free(R->iface_t); free(R->class_t); free(R->obj); free(R->m); free(R->site); free(R->recv);
     free(R->call_ptrs); free(R->handler_site_ptrs); free(R->handler);
+    if (R->zcdf)
+        for (uint32_t n = 0; n <= R->max_recv; n++) free(R->zcdf[n]);
+    free(R->zcdf); free(R->recv_site); free(R->cls_recv_off); free(R->cls_recv);
+    free(R->churn_out); free(R->unloaded);
     for (size_t i = 0; i < R->n_names; i++) free(R->names[i]);
     free(R->names);
 }
@@ -452,6 +553,10 @@ static void close_phase(runner *R, wl_run_result *res, int ph, double dur_ms, ui
     for (int i = 0; i < nw; i++) {
         p->requests += atomic_load(&ws[i]->requests[ph]);
         p->calls += atomic_load(&ws[i]->calls[ph]);
+        p->calls_tier0 += atomic_load_explicit(&ws[i]->tier_calls[ph][TI_T0], memory_order_relaxed);
+        p->calls_tier0instr += atomic_load_explicit(&ws[i]->tier_calls[ph][TI_T0I], memory_order_relaxed);
+        p->calls_final += atomic_load_explicit(&ws[i]->tier_calls[ph][TI_FINAL], memory_order_relaxed);
+        p->owning_slot_calls += atomic_load_explicit(&ws[i]->owning_calls[ph], memory_order_relaxed);
     }
     (void)hist;
     p->requests_per_s = dur_ms > 0 ? (double)p->requests * 1000.0 / dur_ms : 0;
@@ -496,6 +601,15 @@ static void *worker_main(void *arg)
             R->d->thread_online(R->rt);
             continue;
         }
+        if (atomic_load_explicit(&R->pause, memory_order_acquire)) {
+            /* type churn: park (offline) until the main thread is done */
+            R->d->thread_offline(R->rt);
+            atomic_fetch_add(&R->parked, 1);
+            while (atomic_load_explicit(&R->pause, memory_order_acquire)) sleep_ms(0.05);
+            R->d->thread_online(R->rt);
+            atomic_fetch_sub(&R->parked, 1);
+            continue;
+        }
         const rt_handler *h = choose_handler(R, w);
         uint64_t t0 = now_ns();
         int64_t calls = do_request(R, w, h, R->s->calls_per_request);
@@ -515,6 +629,89 @@ static uint64_t total_requests(worker **ws, int nw)
     return t;
 }
 
+/* ---- receiver rotation and type churn ---------------------------------------- */
+/* Rotation phase at time t_ms (from the start of warmup): A uniform, B Zipf,
+ * C single type, each rotation_ms long, repeating. */
+static void rotate_to(runner *R, double t_ms)
+{
+    if (R->s->rotation_ms <= 0) return;
+    int mode = (int)((uint64_t)(t_ms / (double)R->s->rotation_ms) % 3);
+    if (mode != atomic_load_explicit(&R->recv_mode, memory_order_relaxed)) {
+        atomic_store_explicit(&R->recv_mode, mode, memory_order_relaxed);
+        R->rotations++;
+    }
+}
+
+/* One churn event; no worker is calling (parked, or deterministic mode).
+ * Loads fresh copies (type_define + type_load) of the types unloaded by the
+ * previous event and points their receiver entries back at them, then
+ * unloads the next churn_types candidates after pointing each of their
+ * receiver entries at a stand-in: the first receiver of the same site that
+ * is not a churn candidate (one exists by construction, wl_gen.c). */
+static int churn_step(runner *R, char *err, size_t errlen)
+{
+    const wl_universe *u = R->u;
+    R->churn_events++;
+    for (uint32_t k = 0; k < R->n_churn_out; k++) {
+        uint32_t c = R->churn_out[k];
+        if (define_class(R, c, err, errlen)) return -1;
+        R->unloaded[c] = 0;
+        R->churn_loads++;
+        for (uint32_t j = R->cls_recv_off[c]; j < R->cls_recv_off[c + 1]; j++) {
+            uint32_t ri = R->cls_recv[j];
+            if (resolve_recv(R, R->recv_site[ri], ri, err, errlen)) return -1;
+        }
+    }
+    R->n_churn_out = 0;
+    uint32_t want = (uint32_t)R->s->churn_types;
+    if (want > u->n_churn) want = u->n_churn;
+    for (uint32_t k = 0; k < want; k++) {
+        uint32_t c = u->churn[R->churn_cursor++ % u->n_churn];
+        for (uint32_t j = R->cls_recv_off[c]; j < R->cls_recv_off[c + 1]; j++) {
+            uint32_t ri = R->cls_recv[j];
+            const wl_site *st = &u->sites[R->recv_site[ri]];
+            uint32_t stand = WL_NONE;
+            for (uint32_t q = 0; q < st->n_recv && stand == WL_NONE; q++) {
+                uint32_t y = u->recv[st->first_recv + q], in = 0;
+                for (uint32_t z = 0; z < u->n_churn && !in; z++) in = u->churn[z] == y;
+                if (!in) stand = st->first_recv + q;
+            }
+            if (stand == WL_NONE) {
+                snprintf(err, errlen, "churn: site %u has no stand-in receiver for C%u",
+                         R->recv_site[ri], c);
+                return -1;
+            }
+            R->recv[ri] = R->recv[stand];
+        }
+        if (R->obj[c]) R->d->object_free(R->rt, R->obj[c]);
+        R->obj[c] = NULL;
+        if (R->d->type_unload(R->rt, R->class_t[c])) {
+            snprintf(err, errlen, "churn: type_unload(C%u) failed", c);
+            return -1;
+        }
+        R->unloaded[c] = 1;
+        R->churn_unloads++;
+        R->churn_out[R->n_churn_out++] = c;
+    }
+    return 0;
+}
+
+/* Threaded churn: park the workers (offline, outside any call), churn on
+ * this thread, release them. */
+static int churn_threaded(runner *R, int nw, char *err, size_t errlen)
+{
+    atomic_store_explicit(&R->pause, 1, memory_order_release);
+    while (atomic_load(&R->parked) < nw) sleep_ms(0.05);
+    R->d->thread_online(R->rt);
+    int rc = churn_step(R, err, errlen);
+    R->d->thread_offline(R->rt);
+    atomic_store_explicit(&R->pause, 0, memory_order_release);
+    while (atomic_load(&R->parked) > 0) sleep_ms(0.05);
+    return rc;
+}
+
+static double min_d(double a, double b) { return a < b ? a : b; }
+
 /* Runs phase `ph` for dur_ms, sampling request counts every window. */
 static double run_phase(runner *R, wl_run_result *res, int ph, double dur_ms, worker **ws, int nw,
                         double t_origin)
@@ -528,11 +725,29 @@ static double run_phase(runner *R, wl_run_result *res, int ph, double dur_ms, wo
     }
     double wstart = start;
     uint64_t wreq = total_requests(ws, nw);
+    int events = R->s->rotation_ms > 0 || R->s->churn_ms > 0;
     while (now_ms() < end - 0.5) {
         double next = wstart + res->window_ms;
         if (next > end) next = end;
+        if (events) {
+            /* wake up for the next rotation or churn event too */
+            if (R->s->rotation_ms > 0) next = min_d(next, R->next_rotation_ms + t_origin);
+            if (R->s->churn_ms > 0) next = min_d(next, R->next_churn_ms + t_origin);
+        }
         sleep_ms(next - now_ms());
         double t = now_ms();
+        if (events) {
+            if (R->s->rotation_ms > 0 && t - t_origin >= R->next_rotation_ms) {
+                rotate_to(R, t - t_origin);
+                while (R->next_rotation_ms <= t - t_origin) R->next_rotation_ms += (double)R->s->rotation_ms;
+            }
+            if (R->s->churn_ms > 0 && t - t_origin >= R->next_churn_ms) {
+                if (churn_threaded(R, nw, res->error, sizeof res->error)) return -1;
+                while (R->next_churn_ms <= now_ms() - t_origin) R->next_churn_ms += (double)R->s->churn_ms;
+                t = now_ms();
+            }
+            if (t - wstart < res->window_ms * 0.999 && t < end - 0.5) continue;
+        }
         uint64_t req = total_requests(ws, nw);
         /* only full windows count toward time-to-steady-state */
         if (t - wstart >= res->window_ms * 0.999 && res->n_windows < WL_MAX_WINDOWS) {
@@ -655,8 +870,12 @@ int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res)
     ws[0] = mw;
     close_phase(&R, res, WL_P_STARTUP, res->startup_ms, pnf, pfi, ws, 1);
 
+    R.next_rotation_ms = (double)s->rotation_ms;
+    R.next_churn_ms = (double)s->churn_ms;
+    res->churn_candidates = u->n_churn;
     if (o->deterministic) {
         /* Rounds of requests on this thread, then manual clock + drain. */
+        double sim_ms = 0;
         int has_burst = u->n_handlers > u->n_early_handlers;
         for (int part = 0; part < (has_burst ? 2 : 1); part++) {
             int ph = part ? WL_P_BURST : WL_P_WARMUP;
@@ -686,6 +905,16 @@ int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res)
                 }
                 R.d->clock_advance(R.rt, (uint64_t)s->det_advance_ms);
                 R.d->drain(R.rt);
+                /* rotation and churn on the manual clock */
+                sim_ms += (double)s->det_advance_ms;
+                rotate_to(&R, sim_ms);
+                if (s->churn_ms > 0 && sim_ms >= R.next_churn_ms) {
+                    while (R.next_churn_ms <= sim_ms) R.next_churn_ms += (double)s->churn_ms;
+                    if (churn_step(&R, err, sizeof err)) {
+                        snprintf(res->error, sizeof res->error, "%s", err);
+                        goto out;
+                    }
+                }
             }
             close_phase(&R, res, ph, now_ms() - a, pnf, pfi, ws, 1);
         }
@@ -728,6 +957,7 @@ int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res)
     wk = calloc((size_t)nthreads, sizeof *wk);
     atomic_store(&R.phase, WL_P_WARMUP);
     double origin = now_ms();
+    R.t_origin = origin;
     for (int i = 0; i < nthreads; i++) {
         wk[i].R = &R;
         wk[i].rng = (s->seed + 0x1234567ull * (uint64_t)(i + 2)) | 1;
@@ -742,11 +972,22 @@ int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res)
         ws[nw++] = &wk[i];
     }
     double d;
-    d = run_phase(&R, res, WL_P_WARMUP, (double)s->warmup_ms, ws, nw, origin);
-    close_phase(&R, res, WL_P_WARMUP, d, pnf, pfi, ws, nw);
+#define PHASE_OR_FAIL(ph, ms)                                                          \
+    do {                                                                               \
+        d = run_phase(&R, res, (ph), (ms), ws, nw, origin);                            \
+        if (d < 0) {                                                                   \
+            atomic_store(&R.pause, 0);                                                 \
+            atomic_store(&R.phase, WL_P_STOP);                                         \
+            for (int j = 0; j < nw; j++) pthread_join(wk[j].th, NULL);                 \
+            R.d->thread_online(R.rt);                                                  \
+            R.d->thread_detach(R.rt);                                                  \
+            goto out;                                                                  \
+        }                                                                              \
+        close_phase(&R, res, (ph), d, pnf, pfi, ws, nw);                               \
+    } while (0)
+    PHASE_OR_FAIL(WL_P_WARMUP, (double)s->warmup_ms);
     double measure_start = now_ms() - origin;
-    d = run_phase(&R, res, WL_P_MEASURE, (double)s->measure_ms, ws, nw, origin);
-    close_phase(&R, res, WL_P_MEASURE, d, pnf, pfi, ws, nw);
+    PHASE_OR_FAIL(WL_P_MEASURE, (double)s->measure_ms);
     double measure_end = now_ms() - origin;
     double burst_start = -1, m2_end = -1;
     if (u->n_handlers > u->n_early_handlers) {
@@ -770,10 +1011,8 @@ int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res)
         }
         atomic_store_explicit(&R.late_ready, 1, memory_order_release);
         burst_start = now_ms() - origin;
-        d = run_phase(&R, res, WL_P_BURST, (double)s->burst_ms, ws, nw, origin);
-        close_phase(&R, res, WL_P_BURST, d, pnf, pfi, ws, nw);
-        d = run_phase(&R, res, WL_P_MEASURE2, (double)s->measure2_ms, ws, nw, origin);
-        close_phase(&R, res, WL_P_MEASURE2, d, pnf, pfi, ws, nw);
+        PHASE_OR_FAIL(WL_P_BURST, (double)s->burst_ms);
+        PHASE_OR_FAIL(WL_P_MEASURE2, (double)s->measure2_ms);
         m2_end = now_ms() - origin;
     }
     atomic_store(&R.phase, WL_P_STOP);
@@ -812,7 +1051,18 @@ out:
             }
         }
     }
-    res->types_defined = u->n_interfaces + u->n_classes;
+    res->rotations = R.rotations;
+    res->churn_events = R.churn_events;
+    res->churn_unloads = R.churn_unloads;
+    res->churn_loads = R.churn_loads;
+    res->leaked_recorded_slots = -1;
+    for (uint32_t i = 0; i < res->n_counters; i++)
+        if (strstr(res->counter_name[i], "leak")) {
+            snprintf(res->leak_counter, sizeof res->leak_counter, "%s", res->counter_name[i]);
+            res->leaked_recorded_slots = (int64_t)(res->counter_nonfinal[i] + res->counter_final[i]);
+            break;
+        }
+    res->types_defined = u->n_interfaces + u->n_classes + R.churn_loads;
     for (uint32_t c = 0; c < u->n_classes; c++) res->objects += R.obj[c] != NULL;
     free(wk);
     free(ws);

@@ -36,6 +36,9 @@ typedef struct wl_phase_result {
     double p50_us, p99_us, max_us;    /* request latency                     */
     /* counter deltas over the phase, indexed like wl_run_result.counter_name */
     uint64_t delta_nonfinal[WL_MAX_COUNTERS], delta_final[WL_MAX_COUNTERS];
+    /* body executions by the tier that ran them (Tier0, Tier0Instrumented,
+     * final = Tier1/Optimized) and calls made through owning slots */
+    uint64_t calls_tier0, calls_tier0instr, calls_final, owning_slot_calls;
 } wl_phase_result;
 
 typedef struct wl_run_result {
@@ -56,6 +59,10 @@ typedef struct wl_run_result {
     int64_t measured_calls;           /* deterministic measured phase        */
     double ns_per_call;               /* -1 when not measured                */
     uint64_t types_defined, objects;
+    /* receiver rotation and type churn */
+    uint64_t rotations, churn_events, churn_unloads, churn_loads, churn_candidates;
+    int64_t leaked_recorded_slots;    /* -1: the driver exposes no counter   */
+    char leak_counter[64];            /* its name, "" if none                */
     int threads, deterministic;
 } wl_run_result;
 

@@ -123,3 +123,50 @@ def test_steady_summary_ratios_and_why():
     assert s["notier"]["why"].startswith("baseline")
     s2 = L.steady_summary({"lazy": [1.0], "notier": [1.0]}, {"lazy": None, "notier": None}, {})
     assert "no instruction count" in s2["lazy"]["why"]
+
+
+def _tier_run(rps, t0, final, counters):
+    r = _run(rps, counters)
+    for ph in ("measured", "measured2"):
+        r["phases"][ph]["calls_by_tier"] = {"tier0": t0, "tier0instr": 0, "final": final}
+        r["phases"][ph]["owning_slot_calls"] = (t0 + final) // 2
+    return r
+
+
+def test_median_iqr_and_measured_bodies():
+    assert L.iqr_pct([1.0, 2.0, 3.0]) is None
+    assert L.iqr_pct([100.0, 100.0, 100.0, 100.0]) == pytest.approx(0.0)
+    runs = {"forwarder": [_run(1000, {}), _run(1000, {}), _run(1000, {}), _run(3000, {})]}
+    agg = L.orchard_summary(runs)
+    assert agg["forwarder"]["requests_per_s"]["median"] == pytest.approx(1000.0)
+    assert agg["forwarder"]["requests_per_s"]["mean"] == pytest.approx(1500.0)
+    b = L.measured_bodies(_tier_run(1, 30, 70, {}))
+    assert b["tier0_pct"] == pytest.approx(30.0) and b["owning_slot_pct"] == pytest.approx(50.0)
+    assert L.measured_bodies(_run(1, {})) is None
+
+
+def test_as_merged_verdict_and_mechanism():
+    tc = {"methods_at_tier0": 10, "methods_at_tier1": 90, "calls_counted": 1000,
+          "promotions_tier0instr_to_tier1": 90}
+    tm = {"methods_at_tier0": 70, "methods_at_tier1": 30, "calls_counted": 200,
+          "promotions_tier0instr_to_tier1": 30}
+    runs = {"forwarder": [_tier_run(1000, 0, 100, tc)] * 2,
+            "precode-reuse": [_tier_run(1000, 0, 100, tc)] * 2,
+            L.AS_MERGED: [_tier_run(600, 60, 40, tm)] * 2}
+    agg = L.orchard_summary(runs)
+    v = L.orchard_verdict(agg, suspect=L.AS_MERGED, label=L.AS_MERGED_LABEL)
+    assert v["reproduced"] is True and v["regression_pct"] == pytest.approx(40.0)
+    assert L.AS_MERGED_LABEL in v["explanation"]
+    m = L.as_merged_explanation(agg)
+    assert m["counters"]["methods_at_tier0"][L.AS_MERGED] == 70
+    assert "70 methods at tier0" in m["text"] and "60.0/0.0/40.0%" in m["text"]
+    t = L.tiering_table(agg, ["forwarder", "precode-reuse", L.AS_MERGED])
+    assert L.AS_MERGED_LABEL in t and "60" in t
+    assert "did not run" in L.as_merged_explanation({"forwarder": agg["forwarder"]})["text"]
+
+
+def test_verdict_direction_only_when_magnitude_differs():
+    runs = {"forwarder": [_run(1000, {})] * 2, "precode-reuse": [_run(500, {})] * 2}
+    v = L.orchard_verdict(L.orchard_summary(runs))
+    assert v["reproduced"] is True and v["magnitude_matches"] is False
+    assert "DIRECTION ONLY" in v["explanation"]

@@ -125,6 +125,10 @@ START_TEST(inline_errors)
     expect_text_error(MIN_OK "this line has no equals\n", "inline.wl:7: expected 'key = value'");
     expect_text_error(MIN_OK "config.Strategy = lazy\n", "set by tk-bench");
     expect_text_error(MIN_OK "body_work = 9-3\n", "is empty (A > B)");
+    expect_text_error(MIN_OK "tier1_cost = 101\n", "101 out of range [0.01, 100]");
+    expect_text_error(MIN_OK "tier0_instrumented_cost = x\n", "is not a decimal number in [0.01, 100]");
+    expect_text_error(MIN_OK "churn_ms = 100\n", "type churn needs churn_types >= 1");
+    expect_text_error(MIN_OK "churn_ms = 100\nchurn_types = 2\n", "needs interface_share > 0");
 }
 END_TEST
 
@@ -294,6 +298,86 @@ START_TEST(inherited_share_is_respected)
 }
 END_TEST
 
+/* Tier cost factors: defaults 3.0 / 3.5 / 1.0, exact parts per billion;
+ * they are part of the fingerprint. */
+START_TEST(tier_costs)
+{
+    wl_spec s;
+    char err[1024];
+    ck_assert_msg(wl_parse_text("inline.wl", MIN_OK, &s, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(s.tier0_cost_ppb, 3000000000ull);
+    ck_assert_uint_eq(s.tier0i_cost_ppb, 3500000000ull);
+    ck_assert_uint_eq(s.tier1_cost_ppb, 1000000000ull);
+    ck_assert_msg(wl_parse_text("inline.wl", MIN_OK "tier0_cost = 2.25\ntier1_cost = 0.5\n", &s, err,
+                                sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(s.tier0_cost_ppb, 2250000000ull);
+    ck_assert_uint_eq(s.tier1_cost_ppb, 500000000ull);
+    wl_spec a, b;
+    load_def("orchard-like", &a);
+    load_def("orchard-like", &b);
+    b.tier0_cost_ppb = 2000000000ull;
+    ck_assert_uint_ne(fp_of(&a), fp_of(&b));
+}
+END_TEST
+
+/* orchard-like calls through owning slots (the §5.4 (b) path): direct sites
+ * and receivers whose exact type declares the method they reach. */
+START_TEST(owning_slot_receivers)
+{
+    wl_spec s;
+    load_def("orchard-like", &s);
+    wl_universe u;
+    char err[1024];
+    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    uint32_t own = 0, direct = 0;
+    for (uint32_t i = 0; i < u.n_sites; i++) {
+        const wl_site *st = &u.sites[i];
+        for (uint32_t q = 0; q < st->n_recv; q++) {
+            uint32_t ri = st->first_recv + q, c = u.recv[ri];
+            if (st->kind == WL_S_DIRECT) { ck_assert_uint_eq(u.recv_owning[ri], 1); direct++; }
+            if (st->kind == WL_S_VIRT) {
+                const wl_class *k = &u.classes[c];
+                uint32_t m = u.slot_impl[k->slot_base + st->slot];
+                ck_assert_uint_eq(u.recv_owning[ri], u.methods[m].cls == c);
+            }
+            own += u.recv_owning[ri];
+        }
+    }
+    ck_assert_uint_eq(own, u.n_recv_owning);
+    ck_assert_uint_gt(direct, 0);
+    ck_assert_uint_gt(own, direct);            /* exact-type virtual receivers too */
+    wl_universe_free(&u);
+}
+END_TEST
+
+/* megamorphic churn candidates: concrete leaves; every site keeps a
+ * receiver that is not a candidate (the stand-in while unloaded). */
+START_TEST(churn_candidates)
+{
+    wl_spec s;
+    load_def("megamorphic", &s);
+    wl_universe u;
+    char err[1024];
+    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_ge(u.n_churn, (uint32_t)s.churn_types);
+    uint8_t *cand = calloc(u.n_classes, 1);
+    for (uint32_t i = 0; i < u.n_churn; i++) {
+        uint32_t c = u.churn[i];
+        ck_assert(!u.classes[c].abstract && !u.classes[c].late);
+        for (uint32_t k = 0; k < u.n_classes; k++) ck_assert_uint_ne(u.classes[k].parent, c);
+        cand[c] = 1;
+    }
+    for (uint32_t i = 0; i < u.n_sites; i++) {
+        const wl_site *st = &u.sites[i];
+        int keep = 0;
+        for (uint32_t q = 0; q < st->n_recv; q++) keep |= !cand[u.recv[st->first_recv + q]];
+        ck_assert_msg(keep, "site %u has only churn candidates", i);
+    }
+    free(cand);
+    wl_universe_free(&u);
+}
+END_TEST
+
 START_TEST(seed_test_shape)
 {
     wl_spec s;
@@ -358,6 +442,9 @@ static Suite *suite(void)
     tcase_add_loop_test(tg, universe_is_sound, 0, NDEFS);
     tcase_add_test(tg, inherited_share_is_respected);
     tcase_add_test(tg, seed_test_shape);
+    tcase_add_test(tg, tier_costs);
+    tcase_add_test(tg, owning_slot_receivers);
+    tcase_add_test(tg, churn_candidates);
     tcase_add_test(tg, scale_and_quick);
     suite_add_tcase(s, tg);
     return s;
