@@ -12,8 +12,8 @@ CONF_STRATEGIES := forwarder precode-reuse lazy entry-cell notier
 CONF_TESTS      := $(sort $(wildcard conformance/tests/test_*.c))
 CONF_GEN        := $(B)/gen/conformance/spec_anchors.c
 CONF_SRCS       := conformance/runner.c conformance/tkt.c conformance/tkv.c conformance/json.c \
-                   conformance/verify_embed.c $(CONF_TESTS) $(CONF_GEN)
-VERIFY_SRCS     := conformance/verify_main.c conformance/tkv.c conformance/json.c
+                   conformance/verify_cli.c $(CONF_TESTS) $(CONF_GEN)
+VERIFY_SRCS     := conformance/verify_main.c conformance/verify_cli.c conformance/tkv.c conformance/json.c
 REF_DRIVER      := $(B)/lib/libtk_ref_driver.so
 REF_DRIVER64    := $(B64)/lib/libtk_ref_driver.so
 CONF_TIMEOUT    ?= 60

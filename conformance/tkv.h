@@ -78,4 +78,7 @@ void tkv_free(tkv_checker *c);
 /* The anchors tkv checks (NULL-terminated). */
 extern const char *const tkv_checked_anchors[];
 
+/* The tk-verify command line (verify_cli.c); exit status as documented there. */
+int tk_verify_main(int argc, char **argv);
+
 #endif

@@ -1,12 +1,12 @@
 /* conformance/tests/test_observability.c — classification of addresses,
  * the trace file, and the suite's own anchor bookkeeping. */
 #include "fixture.h"
+#include "tkv.h"
 #include "tkt_internal.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
-int tk_verify_main(int argc, char **argv);
 
 static const tk_method_def ob_v[] = { TKT_M("OB.V", 91), TKT_M("OB.W", 92) };
 
