@@ -21,7 +21,7 @@ CONF_EXPECT     := $(wildcard conformance/expectations/reference.txt)
 CONF_EXPECT_ARGS := $(foreach f,$(CONF_EXPECT),--expect $(f))
 
 # The spec's anchors become a C table at build time (the spec is the source).
-$(CONF_GEN): docs/spec/30-invariants.md conformance/gen-anchors.sh
+$(CONF_GEN): SPEC.md conformance/gen-anchors.sh
 	conformance/gen-anchors.sh $< $@
 $(B)/obj/$(basename $(CONF_GEN)).o $(B64)/obj/$(basename $(CONF_GEN)).o: $(CONF_GEN)
 

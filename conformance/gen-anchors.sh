@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# usage: conformance/gen-anchors.sh docs/spec/30-invariants.md OUT.c
+# usage: conformance/gen-anchors.sh SPEC.md OUT.c
 # Generates the C table of spec anchors (every "### inv.<area>.<name>"
 # heading) and the spec_version that tk-conform embeds.
 set -euo pipefail

@@ -10,7 +10,7 @@ const tkt_test *const *tkt_registry(size_t *n);
 void tkt_set_base_config(const char *const *kv, size_t n);
 int tkt_run_in_process(const tkt_test *t, char *msg, size_t msglen);
 
-/* docs/spec/30-invariants.md anchors, generated at build time. */
+/* SPEC.md anchors, generated at build time. */
 extern const char *const tk_spec_anchors[];
 extern const char tk_spec_version[];
 

@@ -1,5 +1,5 @@
 /* conformance/tkv.c — incremental checker of the trace-checkable invariants
- * (docs/spec/30-invariants.md, "Trace:" lines).  See tkv.h. */
+ * (SPEC.md, "Trace:" lines).  See tkv.h. */
 #include "tkv.h"
 #include "tk_driver.h"
 

@@ -2,7 +2,7 @@
  * Lines traces) and tk-conform (the in-process event sink).
  *
  * Events are first normalized into tkv_event; tkv_feed() then checks every
- * trace-checkable rule of docs/spec/30-invariants.md incrementally and
+ * trace-checkable rule of SPEC.md incrementally and
  * reports each violation with its anchor. */
 #ifndef TK_TKV_H
 #define TK_TKV_H

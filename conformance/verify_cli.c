@@ -1,6 +1,6 @@
 /* conformance/verify_cli.c — the tk-verify command line: checks a JSON Lines event trace
- * (docs/spec/60-trace.md) against every trace-checkable invariant of
- * docs/spec/30-invariants.md.
+ * (SPEC.md "Event trace") against every trace-checkable invariant of
+ * SPEC.md.
  *
  * Exit status: 0 the trace satisfies every checked rule, 1 violations were
  * found, 2 the trace is malformed or cannot be read (usage errors too).
@@ -63,8 +63,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tk-verify TRACE.jsonl [--json FILE] [--strategy S]\n"
             "\n"
-            "Checks a tierkit event trace (docs/spec/60-trace.md) against the\n"
-            "trace-checkable invariants of docs/spec/30-invariants.md.\n"
+            "Checks a tierkit event trace (SPEC.md, section \"Event trace\") against the\n"
+            "trace-checkable invariants of SPEC.md.\n"
             "  --json FILE    also write the result as JSON (schema_version 1)\n"
             "  --strategy S   strategy the trace was produced with (default: the\n"
             "                 header's \"strategy\"); 'lazy' enables\n"

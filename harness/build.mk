@@ -4,7 +4,7 @@
 #   make reproduce                     full run, < 3 minutes on 2 cores
 #   make reproduce REPRODUCE_QUICK=1   quick run, < 60 s
 # Results: results/reproduce.json (harness/schema/reproduce.schema.json) and
-# results/reproduce.md.  See docs/readme/50-reproduce.md.
+# results/reproduce.md.  See README.md "Reproducing the published figures".
 .PHONY: reproduce test-harness
 
 # The as-merged row of orchard-like (PR #124664 with the owning-slot bypass)

@@ -12,8 +12,8 @@ output, and writes results/reproduce.json and results/reproduce.md.
      ratios against notier.
 
 Python 3 standard library only.  Quick mode: --quick or REPRODUCE_QUICK=1.
-Usage and output: docs/readme/50-reproduce.md; JSON schema:
-harness/schema/reproduce.schema.json (docs/spec/50-workloads.md).
+Usage and output: README.md "Reproducing the published figures"; JSON schema:
+harness/schema/reproduce.schema.json (SPEC.md "Workloads").
 Exit status: 0 ok, 1 a run failed or the output did not validate, 2 usage.
 """
 

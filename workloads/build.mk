@@ -1,6 +1,6 @@
 # workloads/build.mk — workload files (.wl) parser and generator (libtkwl),
 # the benchmark driver tk-bench, the fake driver fixture and the workload
-# tests.  Reference: docs/spec/50-workloads.md, docs/readme/50-reproduce.md.
+# tests.  Reference: SPEC.md "Workloads", README.md "Reproducing the published figures".
 WL_CORE_SRCS := workloads/wl_parse.c workloads/wl_gen.c
 
 $(eval $(call tk_lib,tkwl,$(WL_CORE_SRCS),,))

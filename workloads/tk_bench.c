@@ -5,8 +5,8 @@
  *            [--config K=V]... [--quick] [--deterministic] [--calls N]
  *            [--describe] [--help]
  *
- * Usage and output are documented in docs/readme/50-reproduce.md, the JSON
- * schema in docs/spec/50-workloads.md.  Exit status: 0 ok, 1 a run failed
+ * Usage and output are documented in README.md "Reproducing the published figures", the JSON
+ * schema in SPEC.md "Workloads".  Exit status: 0 ok, 1 a run failed
  * (runtime error), 2 bad command line or workload file.  The JSON file is
  * written to a temporary name and renamed, so it is complete or absent. */
 #include "workloads/wl.h"

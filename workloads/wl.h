@@ -7,7 +7,7 @@
  *               identical on every architecture; fingerprinted)
  *   wl_run.c    wl_universe -> types/objects in a tk_driver runtime, then
  *               requests on real threads or in deterministic mode
- * The file format and every key are documented in docs/spec/50-workloads.md.
+ * The file format and every key are documented in SPEC.md "Workloads".
  */
 #ifndef TK_WL_H
 #define TK_WL_H

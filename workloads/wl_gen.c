@@ -252,7 +252,7 @@ static void mark_owning(wl_universe *u)
     }
 }
 
-/* Churn candidates (docs/spec/50-workloads.md "Receiver rotation and type
+/* Churn candidates (SPEC.md "Workloads" "Receiver rotation and type
  * churn"): concrete early classes without children (a parent cannot be
  * unloaded before its children), not the factory's class, and such that
  * every site they receive at keeps another receiver that is not a candidate

@@ -2,7 +2,7 @@
  * `#` comments, comma-separated lists and distributions.  Every value is
  * validated on load; the first problem found is reported as
  *     FILE:LINE: key 'KEY': PROBLEM
- * Format reference: docs/spec/50-workloads.md. */
+ * Format reference: SPEC.md "Workloads". */
 #include "workloads/wl.h"
 
 #include <ctype.h>
@@ -72,7 +72,7 @@ static const keydef KEYS[] = {
     {"det_advance_ms", K_INT, OFF(det_advance_ms), 0, 0, 3600000, "50"},
     {"det_measure_requests", K_INT, OFF(det_measure_requests), 0, 0, BIG, "100"},
     {"det_warmup", K_WARM, OFF(det_all_handlers), 0, 0, 0, "zipf"},
-    /* tier-dependent body cost (an ASSUMPTION; docs/spec/50-workloads.md) */
+    /* tier-dependent body cost (an ASSUMPTION; SPEC.md "Workloads") */
     {"tier0_cost", K_FACTOR, OFF(tier0_cost_ppb), 0, 0, 0, "3.0"},
     {"tier0_instrumented_cost", K_FACTOR, OFF(tier0i_cost_ppb), 0, 0, 0, "3.5"},
     {"tier1_cost", K_FACTOR, OFF(tier1_cost_ppb), 0, 0, 0, "1.0"},

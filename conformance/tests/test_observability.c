@@ -78,7 +78,7 @@ TK_TEST(suite_anchors_match_spec, NULL)
         for (int a = 0; tests[i]->anchors[a]; a++) {
             int found = 0;
             for (int s = 0; tk_spec_anchors[s]; s++) found |= !strcmp(tk_spec_anchors[s], tests[i]->anchors[a]);
-            ck_assert_msg(found, "test %s names anchor %s, which docs/spec/30-invariants.md (spec_version %s) lacks",
+            ck_assert_msg(found, "test %s names anchor %s, which SPEC.md (spec_version %s) lacks",
                           tests[i]->name, tests[i]->anchors[a], tk_spec_version);
         }
     for (int s = 0; tk_spec_anchors[s]; s++) {

@@ -3,7 +3,7 @@
 # C single type, each rotation_ms long) and collectible-type churn (every
 # churn_ms, unload churn_types implementing leaf types and load fresh copies
 # of the previous batch) model §5 W2's "rotation" and "collectible types"
-# rows (docs/spec/50-workloads.md "Receiver rotation and type churn").
+# rows (SPEC.md, "Workloads", "Receiver rotation and type churn").
 # §5 W2 churns every 3 s; this 10 s run churns every 1.5 s so that every
 # run has several events (an adaptation to the shorter run, not a figure).
 name = megamorphic

@@ -68,6 +68,6 @@ det_measure_requests = 20
 
 # tier-dependent body cost: the defaults tier0_cost = 3.0,
 # tier0_instrumented_cost = 3.5, tier1_cost = 1.0 apply (an ASSUMPTION,
-# docs/spec/50-workloads.md "Tier-dependent body cost")
+# SPEC.md, "Workloads", "Tier-dependent body cost")
 
 config.TieredPGO = 1
