@@ -232,7 +232,7 @@ static void write_machine(jw *w)
 }
 
 /* ---- universe description ------------------------------------------------------------ */
-static void write_universe(jw *w, const wl_universe *u)
+static void write_universe(jw *w, const tk_wl_universe *u)
 {
     jw_open(w, "universe", '{');
     jw_ku64(w, "classes", u->n_early_classes);
@@ -268,11 +268,11 @@ static void write_universe(jw *w, const wl_universe *u)
     jw_close(w, '}');
 }
 
-static void write_workload(jw *w, const wl_spec *s, const wl_universe *u, double scale, int quick,
+static void write_workload(jw *w, const tk_wl_spec *s, const tk_wl_universe *u, double scale, int quick,
                            int deterministic, int threads)
 {
     char fp[17];
-    wl_fingerprint_hex(u, fp);
+    tk_wl_fingerprint_hex(u, fp);
     jw_open(w, "workload", '{');
     jw_kstr(w, "name", s->name);
     jw_kstr(w, "file", s->path);
@@ -309,16 +309,16 @@ static void write_workload(jw *w, const wl_spec *s, const wl_universe *u, double
 }
 
 /* ---- results ------------------------------------------------------------------------ */
-typedef struct run_entry { const char *strategy; wl_run_result *res; } run_entry;
+typedef struct run_entry { const char *strategy; tk_wl_run_result *res; } run_entry;
 
-static int counter_index(const wl_run_result *r, const char *name)
+static int counter_index(const tk_wl_run_result *r, const char *name)
 {
     for (uint32_t i = 0; i < r->n_counters; i++)
         if (!strcmp(r->counter_name[i], name)) return (int)i;
     return -1;
 }
 
-static uint64_t counter_total(const wl_run_result *r, const char *name)
+static uint64_t counter_total(const tk_wl_run_result *r, const char *name)
 {
     int i = counter_index(r, name);
     return i < 0 ? 0 : r->counter_nonfinal[i] + r->counter_final[i];
@@ -326,7 +326,7 @@ static uint64_t counter_total(const wl_run_result *r, const char *name)
 
 /* Methods that went through call counting: the callcount stubs allocated
  * (one per counted code version), else threshold hits. */
-static uint64_t counted_methods(const wl_run_result *r, const char **source)
+static uint64_t counted_methods(const tk_wl_run_result *r, const char **source)
 {
     for (uint32_t i = 0; i < r->n_counters; i++)
         if (!strncmp(r->counter_name[i], "stubs_allocated_", 16) &&
@@ -360,7 +360,7 @@ static void write_config(jw *w, const char *text)
     jw_close(w, '}');
 }
 
-static void write_run(jw *w, const char *strategy, const wl_run_result *r)
+static void write_run(jw *w, const char *strategy, const tk_wl_run_result *r)
 {
     jw_open(w, strategy, '{');
     write_config(w, r->config_text);
@@ -372,9 +372,9 @@ static void write_run(jw *w, const char *strategy, const wl_run_result *r)
     jw_knum(w, "time_to_steady_state_after_burst_ms", r->tts_after_burst_ms);
     jw_open(w, "phases", '{');
     for (int ph = 0; ph < WL_P_COUNT; ph++) {
-        const wl_phase_result *p = &r->phase[ph];
+        const tk_wl_phase_result *p = &r->phase[ph];
         if (!p->present) continue;
-        jw_open(w, wl_phase_names[ph], '{');
+        jw_open(w, tk_wl_phase_names[ph], '{');
         jw_knum(w, "duration_ms", p->duration_ms);
         jw_ku64(w, "requests", p->requests);
         jw_ku64(w, "calls", p->calls);
@@ -448,7 +448,7 @@ static void write_run(jw *w, const char *strategy, const wl_run_result *r)
     jw_open(w, "phase", '[');
     for (uint32_t i = 0; i < r->n_windows; i++) {
         jw_sep(w, NULL);
-        jw_str_raw(w, wl_phase_names[r->window_phase[i]]);
+        jw_str_raw(w, tk_wl_phase_names[r->window_phase[i]]);
     }
     jw_close(w, ']');
     jw_close(w, '}');
@@ -460,7 +460,7 @@ static const char *cap_names[] = {"deterministic", "threaded", "interfaces", "ty
                                   "counters", "pgo", "trace_file"};
 
 static int write_json(const char *path, int argc, char **argv, const char *impl_path,
-                      const tk_driver *d, const wl_spec *s, const wl_universe *u, double scale,
+                      const tk_driver *d, const tk_wl_spec *s, const tk_wl_universe *u, double scale,
                       int quick, int deterministic, int threads, run_entry *runs, int nruns)
 {
     char tmp[PATH_MAX + 32];
@@ -517,10 +517,10 @@ static int write_json(const char *path, int argc, char **argv, const char *impl_
 }
 
 /* ---- human tables ------------------------------------------------------------------------ */
-static void print_universe(const wl_spec *s, const wl_universe *u)
+static void print_universe(const tk_wl_spec *s, const tk_wl_universe *u)
 {
     char fp[17];
-    wl_fingerprint_hex(u, fp);
+    tk_wl_fingerprint_hex(u, fp);
     printf("workload %s  seed %llu  fingerprint %s\n", s->name, (unsigned long long)s->seed, fp);
     printf("  %u classes (+%u burst), %u interfaces, %u methods (%u virtual, %u overrides, "
            "%u non-virtual, %u abstract)\n",
@@ -549,19 +549,19 @@ static void fmt_num(char *buf, size_t n, double v, const char *f)
     else snprintf(buf, n, f, v);
 }
 
-static void print_run(const char *strategy, const wl_run_result *r)
+static void print_run(const char *strategy, const tk_wl_run_result *r)
 {
     printf("\n== strategy %s (%s, %d thread%s)\n", strategy,
            r->deterministic ? "deterministic" : "threaded", r->threads, r->threads == 1 ? "" : "s");
     printf("%-10s %9s %10s %12s %12s %10s %10s\n", "phase", "time(s)", "requests", "requests/s",
            "calls/s", "p50(us)", "p99(us)");
     for (int ph = 0; ph < WL_P_COUNT; ph++) {
-        const wl_phase_result *p = &r->phase[ph];
+        const tk_wl_phase_result *p = &r->phase[ph];
         if (!p->present) continue;
         char a[32], b[32];
         fmt_num(a, sizeof a, p->p50_us, "%.1f");
         fmt_num(b, sizeof b, p->p99_us, "%.1f");
-        printf("%-10s %9.2f %10llu %12.1f %12.4g %10s %10s\n", wl_phase_names[ph],
+        printf("%-10s %9.2f %10llu %12.1f %12.4g %10s %10s\n", tk_wl_phase_names[ph],
                p->duration_ms / 1000.0, (unsigned long long)p->requests, p->requests_per_s,
                p->calls_per_s, a, b);
     }
@@ -577,7 +577,7 @@ static void print_run(const char *strategy, const wl_run_result *r)
     {
         uint64_t t0 = 0, ti = 0, tf = 0, own = 0, all = 0;
         for (int ph = 0; ph < WL_P_COUNT; ph++) {
-            const wl_phase_result *p = &r->phase[ph];
+            const tk_wl_phase_result *p = &r->phase[ph];
             if (!p->present || (ph != WL_P_MEASURE && ph != WL_P_MEASURE2)) continue;
             t0 += p->calls_tier0; ti += p->calls_tier0instr; tf += p->calls_final;
             own += p->owning_slot_calls;
@@ -619,7 +619,7 @@ static void print_summary(run_entry *runs, int n)
            "ratio", "lock_acq", "slot_writes", "oscillation", "try_backpatch");
     double base = threaded ? runs[0].res->phase[WL_P_MEASURE].requests_per_s : runs[0].res->ns_per_call;
     for (int i = 0; i < n; i++) {
-        const wl_run_result *r = runs[i].res;
+        const tk_wl_run_result *r = runs[i].res;
         double v = threaded ? r->phase[WL_P_MEASURE].requests_per_s : r->ns_per_call;
         printf("%-14s %12.2f %7.3f %12llu %12llu %12llu %12llu\n", runs[i].strategy, v,
                base > 0 ? v / base : 0, (unsigned long long)counter_total(r, "backpatch_lock_acquisitions"),
@@ -690,17 +690,17 @@ int main(int argc, char **argv)
         die2("unknown workload '%s' (not a file, and no %s.wl in workloads/defs; known: "
              "orchard-like, megamorphic, startup-storm, steady-state, seed-vtable-test)",
              workload, workload);
-    static wl_spec spec;
+    static tk_wl_spec spec;
     char err[1024];
-    if (wl_parse_file(path, &spec, err, sizeof err)) die2("%s", err);
+    if (tk_wl_parse_file(path, &spec, err, sizeof err)) die2("%s", err);
     if (have_seed) spec.seed = seed;
-    wl_spec_scale(&spec, scale, quick);
-    if (time_scale != 1.0) wl_spec_scale_time(&spec, time_scale);
+    tk_wl_spec_scale(&spec, scale, quick);
+    if (time_scale != 1.0) tk_wl_spec_scale_time(&spec, time_scale);
     if (spec.mode == WL_MODE_DETERMINISTIC) deterministic = 1;
     if (have_calls && !deterministic)
         die2("--calls needs deterministic mode (add --deterministic)");
-    static wl_universe u;
-    if (wl_generate(&spec, &u, err, sizeof err)) die2("%s", err);
+    static tk_wl_universe u;
+    if (tk_wl_generate(&spec, &u, err, sizeof err)) die2("%s", err);
     int nthreads = threads ? (int)threads : (int)spec.threads;
 
     if (describe) {
@@ -718,7 +718,7 @@ int main(int argc, char **argv)
         snprintf(implbuf, sizeof implbuf, "%s/../lib/libtk_ref_driver.so", dir);
         impl = implbuf;
     }
-    const tk_driver *d = wl_load_driver(impl, err, sizeof err);
+    const tk_driver *d = tk_wl_load_driver(impl, err, sizeof err);
     if (!d) die2("%s", err);
 
     /* strategies to run */
@@ -759,7 +759,7 @@ int main(int argc, char **argv)
     run_entry runs[64];
     int status = 0;
     for (int i = 0; i < nlist; i++) {
-        wl_run_result *res = calloc(1, sizeof *res);
+        tk_wl_run_result *res = calloc(1, sizeof *res);
         char tracebuf[PATH_MAX + 64];
         const char *tp = trace;
         if (trace && nlist > 1) {
@@ -768,15 +768,15 @@ int main(int argc, char **argv)
         }
         char label[128];
         snprintf(label, sizeof label, "%s/%s", spec.name, list[i] ? list[i] : "default");
-        wl_run_opts o = {.drv = d, .strategy = list[i], .extra_config = extra, .trace_path = tp,
+        tk_wl_run_opts o = {.drv = d, .strategy = list[i], .extra_config = extra, .trace_path = tp,
                          .threads = nthreads, .deterministic = deterministic,
                          .calls = have_calls ? (int64_t)calls : -1, .progress = prog,
                          .label = label};
         if (prog) fprintf(stderr, "tk-bench: %s: starting (%d/%d, ~%.0f s)\n", label, i + 1, nlist, per_run_s);
-        if (wl_run(&u, &o, res)) {
+        if (tk_wl_run(&u, &o, res)) {
             fprintf(stderr, "tk-bench: %s: %s\n", label, res->error);
             status = 1;
-            wl_run_result_free(res);
+            tk_wl_run_result_free(res);
             free(res);
             break;
         }

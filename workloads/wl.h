@@ -2,10 +2,10 @@
  * universe generator and the runner used by tk-bench.
  *
  * Three layers, each usable without the next:
- *   wl_parse.c  text -> wl_spec (validated; errors name file, line, key)
- *   wl_gen.c    wl_spec + seed -> wl_universe (pure data, no runtime;
+ *   wl_parse.c  text -> tk_wl_spec (validated; errors name file, line, key)
+ *   wl_gen.c    tk_wl_spec + seed -> tk_wl_universe (pure data, no runtime;
  *               identical on every architecture; fingerprinted)
- *   wl_run.c    wl_universe -> types/objects in a tk_driver runtime, then
+ *   wl_run.c    tk_wl_universe -> types/objects in a tk_driver runtime, then
  *               requests on real threads or in deterministic mode
  * The file format and every key are documented in SPEC.md "Workloads".
  */
@@ -25,46 +25,46 @@ extern "C" {
 #define WL_MAX_CONFIG 32
 #define WL_NAME_MAX 64
 
-typedef struct wl_range { int64_t lo, hi; } wl_range;
+typedef struct tk_wl_range { int64_t lo, hi; } tk_wl_range;
 
 /* A discrete distribution over integer ranges: "1:0.7, 2-4:0.18, 5-16:0.12".
  * Probabilities are stored exactly as parts per billion so that generation
  * never depends on floating-point rounding differences between machines. */
-typedef struct wl_dist {
+typedef struct tk_wl_dist {
     uint32_t n;
-    wl_range label[WL_MAX_BUCKETS];
+    tk_wl_range label[WL_MAX_BUCKETS];
     uint32_t ppb[WL_MAX_BUCKETS];     /* sums to 1e9 after validation        */
-} wl_dist;
+} tk_wl_dist;
 
-typedef enum wl_mode { WL_MODE_THREADED = 0, WL_MODE_DETERMINISTIC = 1 } wl_mode;
+typedef enum tk_wl_mode { WL_MODE_THREADED = 0, WL_MODE_DETERMINISTIC = 1 } tk_wl_mode;
 
-typedef struct wl_spec {
+typedef struct tk_wl_spec {
     char name[WL_NAME_MAX];
     char description[256];
     char path[512];                   /* file it was loaded from             */
     uint64_t seed;
-    wl_mode mode;
+    tk_wl_mode mode;
 
     /* universe */
     int64_t classes, interfaces, interface_methods;
     int64_t root_virtuals, derived_virtuals, nonvirtuals_per_type;
-    wl_dist depth;
+    tk_wl_dist depth;
     uint32_t inherited_share_ppb;     /* inherited slots NOT overridden      */
     uint32_t interface_share_ppb;     /* classes implementing an interface   */
-    wl_range interfaces_per_class;
+    tk_wl_range interfaces_per_class;
     int abstract_roots;               /* depth-1 classes abstract            */
     int factory;                      /* requests start with a factory call  */
 
     /* call graph */
     int64_t sites;
-    wl_dist site_polymorphism;
+    tk_wl_dist site_polymorphism;
     uint32_t direct_call_share_ppb;
     uint32_t interface_call_share_ppb;
-    wl_range calls_per_method;
-    wl_range body_work;
+    tk_wl_range calls_per_method;
+    tk_wl_range body_work;
     int64_t fanout_interfaces;
-    wl_range fanout_receivers;
-    wl_range fanout_per_handler;
+    tk_wl_range fanout_receivers;
+    tk_wl_range fanout_per_handler;
     int64_t handlers, handler_sites;
     uint32_t handler_zipf_ppb;        /* Zipf exponent s, stored as s * 1e9  */
     int64_t calls_per_request, call_tree_budget;
@@ -95,19 +95,19 @@ typedef struct wl_spec {
     uint32_t n_config;
     char config_key[WL_MAX_CONFIG][48];
     char config_val[WL_MAX_CONFIG][128];
-} wl_spec;
+} tk_wl_spec;
 
 /* Parse and validate.  On error returns -1 and writes one message of the
  * form "FILE:LINE: key 'K': problem" (or "FILE: ..." for whole-file
  * problems) into err.  `text` variant: `path` is used only in messages. */
-int wl_parse_file(const char *path, wl_spec *out, char *err, size_t errlen);
-int wl_parse_text(const char *path, const char *text, wl_spec *out, char *err,
+int tk_wl_parse_file(const char *path, tk_wl_spec *out, char *err, size_t errlen);
+int tk_wl_parse_text(const char *path, const char *text, tk_wl_spec *out, char *err,
                   size_t errlen);
 
 /* Apply --scale (sizes and durations) and --quick (durations x 0.25). */
-void wl_spec_scale(wl_spec *s, double scale, int quick);
+void tk_wl_spec_scale(tk_wl_spec *s, double scale, int quick);
 /* Multiply durations only (what --scale and --quick do to durations). */
-void wl_spec_scale_time(wl_spec *s, double d);
+void tk_wl_spec_scale_time(tk_wl_spec *s, double d);
 
 /* Integer parts-per-billion helpers */
 #define WL_PPB 1000000000u
@@ -118,7 +118,7 @@ enum { WL_M_VIRTUAL = 1, WL_M_OVERRIDE, WL_M_NONVIRTUAL, WL_M_FACTORY };
 enum { WL_S_VIRT = 1, WL_S_IFACE, WL_S_DIRECT, WL_S_FANOUT };
 #define WL_NONE UINT32_MAX
 
-typedef struct wl_method {
+typedef struct tk_wl_method {
     uint32_t cls;                     /* owning class                         */
     uint8_t kind;                     /* WL_M_*                               */
     uint8_t abstract;                 /* no body                              */
@@ -127,9 +127,9 @@ typedef struct wl_method {
     uint32_t index;                   /* among the class's virtuals/overrides/nonvirtuals */
     uint32_t work;                    /* work units of the body               */
     uint32_t n_calls, first_call;     /* outgoing sites: u->calls[first..]    */
-} wl_method;
+} tk_wl_method;
 
-typedef struct wl_class {
+typedef struct tk_wl_class {
     uint32_t parent;                  /* WL_NONE for a root                   */
     uint32_t depth;                   /* 1 = root                             */
     uint32_t vt_size;                 /* parent's slots + new virtuals        */
@@ -141,42 +141,42 @@ typedef struct wl_class {
     uint32_t dfs_begin, dfs_end;      /* subtree = dfs order [begin, end)     */
     uint32_t concrete_in_subtree;
     uint8_t abstract, late;
-} wl_class;
+} tk_wl_class;
 
-typedef struct wl_impl { uint32_t iface, iface_slot, vtable_slot; } wl_impl;
+typedef struct tk_wl_impl { uint32_t iface, iface_slot, vtable_slot; } tk_wl_impl;
 
-typedef struct wl_site {
+typedef struct tk_wl_site {
     uint8_t kind;                     /* WL_S_*                               */
     uint8_t late;
     uint32_t target;                  /* class (VIRT), interface (IFACE/FANOUT), method (DIRECT) */
     uint32_t slot;                    /* vtable slot or interface slot        */
     uint32_t n_recv, first_recv;      /* receiver classes: u->recv[]          */
-} wl_site;
+} tk_wl_site;
 
-typedef struct wl_handler {
+typedef struct tk_wl_handler {
     uint32_t n_sites, first_site;     /* u->handler_sites[]                   */
     uint8_t late;
-} wl_handler;
+} tk_wl_handler;
 
-typedef struct wl_universe {
-    const wl_spec *spec;
+typedef struct tk_wl_universe {
+    const tk_wl_spec *spec;
     uint32_t n_classes, n_early_classes, n_interfaces;
-    wl_class *classes;                /* parents precede children; early first */
+    tk_wl_class *classes;                /* parents precede children; early first */
     uint32_t n_methods;
-    wl_method *methods;
+    tk_wl_method *methods;
     uint32_t *slot_impl;              /* method implementing each class slot  */
     uint32_t n_slot_impl;
     uint32_t n_impls;
-    wl_impl *impls;
+    tk_wl_impl *impls;
     uint32_t *iface_implementers_count;
     uint32_t n_sites, n_early_sites;  /* late sites follow early ones         */
-    wl_site *sites;
+    tk_wl_site *sites;
     uint32_t n_recv;
     uint32_t *recv;
     uint32_t n_calls;
     uint32_t *calls;                  /* site indices                         */
     uint32_t n_handlers, n_early_handlers;
-    wl_handler *handlers;
+    tk_wl_handler *handlers;
     uint32_t n_handler_sites;
     uint32_t *handler_sites;
     uint32_t factory_method;          /* WL_NONE unless spec->factory         */
@@ -199,26 +199,26 @@ typedef struct wl_universe {
     uint32_t site_kind_count[5];
     uint32_t poly_hist[5];            /* receivers: 1, 2-4, 5-16, 17-64, >64  */
     uint64_t fingerprint;
-} wl_universe;
+} tk_wl_universe;
 
 /* Generate from a validated spec (deterministic: same spec and seed give the
  * same universe, on any architecture).  Returns 0, or -1 with a message. */
-int wl_generate(const wl_spec *spec, wl_universe *u, char *err, size_t errlen);
-void wl_universe_free(wl_universe *u);
+int tk_wl_generate(const tk_wl_spec *spec, tk_wl_universe *u, char *err, size_t errlen);
+void tk_wl_universe_free(tk_wl_universe *u);
 /* Cumulative Zipf(s) distribution over n ranks in parts per billion
  * (deterministic, no libm; malloc'd, NULL for n = 0). */
-uint32_t *wl_zipf_cdf(uint32_t n, uint32_t s_ppb);
+uint32_t *tk_wl_zipf_cdf(uint32_t n, uint32_t s_ppb);
 /* "%016llx" of the fingerprint */
-void wl_fingerprint_hex(const wl_universe *u, char out[17]);
+void tk_wl_fingerprint_hex(const tk_wl_universe *u, char out[17]);
 
 /* ---- PRNG (splitmix64 seeding xoshiro256**) ------------------------------- */
-typedef struct wl_rng { uint64_t s[4]; } wl_rng;
-void wl_rng_seed(wl_rng *r, uint64_t seed, uint64_t stream);
-uint64_t wl_rng_next(wl_rng *r);
-uint32_t wl_rng_below(wl_rng *r, uint32_t n);   /* uniform in [0, n)        */
-uint32_t wl_rng_ppb(wl_rng *r);                 /* uniform in [0, 1e9)      */
-int64_t wl_rng_range(wl_rng *r, wl_range rg);
-int64_t wl_dist_sample(wl_rng *r, const wl_dist *d);
+typedef struct tk_wl_rng { uint64_t s[4]; } tk_wl_rng;
+void tk_wl_rng_seed(tk_wl_rng *r, uint64_t seed, uint64_t stream);
+uint64_t tk_wl_rng_next(tk_wl_rng *r);
+uint32_t tk_wl_rng_below(tk_wl_rng *r, uint32_t n);   /* uniform in [0, n)        */
+uint32_t tk_wl_rng_ppb(tk_wl_rng *r);                 /* uniform in [0, 1e9)      */
+int64_t tk_wl_rng_range(tk_wl_rng *r, tk_wl_range rg);
+int64_t tk_wl_dist_sample(tk_wl_rng *r, const tk_wl_dist *d);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,7 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-void wl_rng_seed(wl_rng *r, uint64_t seed, uint64_t stream)
+void tk_wl_rng_seed(tk_wl_rng *r, uint64_t seed, uint64_t stream)
 {
     uint64_t x = seed ^ (stream * 0xD1342543DE82EF95ull);
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
@@ -29,7 +29,7 @@ void wl_rng_seed(wl_rng *r, uint64_t seed, uint64_t stream)
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-uint64_t wl_rng_next(wl_rng *r)
+uint64_t tk_wl_rng_next(tk_wl_rng *r)
 {
     uint64_t *s = r->s;
     uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -38,28 +38,28 @@ uint64_t wl_rng_next(wl_rng *r)
     return res;
 }
 
-uint32_t wl_rng_below(wl_rng *r, uint32_t n)
+uint32_t tk_wl_rng_below(tk_wl_rng *r, uint32_t n)
 {
     if (n <= 1) return 0;
-    return (uint32_t)(((wl_rng_next(r) >> 32) * (uint64_t)n) >> 32);
+    return (uint32_t)(((tk_wl_rng_next(r) >> 32) * (uint64_t)n) >> 32);
 }
 
-uint32_t wl_rng_ppb(wl_rng *r) { return wl_rng_below(r, WL_PPB); }
+uint32_t tk_wl_rng_ppb(tk_wl_rng *r) { return tk_wl_rng_below(r, WL_PPB); }
 
-int64_t wl_rng_range(wl_rng *r, wl_range rg)
+int64_t tk_wl_rng_range(tk_wl_rng *r, tk_wl_range rg)
 {
     if (rg.hi <= rg.lo) return rg.lo;
-    return rg.lo + (int64_t)(wl_rng_next(r) % (uint64_t)(rg.hi - rg.lo + 1));
+    return rg.lo + (int64_t)(tk_wl_rng_next(r) % (uint64_t)(rg.hi - rg.lo + 1));
 }
 
-int64_t wl_dist_sample(wl_rng *r, const wl_dist *d)
+int64_t tk_wl_dist_sample(tk_wl_rng *r, const tk_wl_dist *d)
 {
-    uint32_t u = wl_rng_ppb(r), acc = 0;
+    uint32_t u = tk_wl_rng_ppb(r), acc = 0;
     for (uint32_t i = 0; i < d->n; i++) {
         acc += d->ppb[i];
-        if (u < acc) return wl_rng_range(r, d->label[i]);
+        if (u < acc) return tk_wl_rng_range(r, d->label[i]);
     }
-    return wl_rng_range(r, d->label[d->n - 1]);
+    return tk_wl_rng_range(r, d->label[d->n - 1]);
 }
 
 /* ---- basic-operation-only ln/exp for Zipf weights ------------------------ */
@@ -81,7 +81,7 @@ static double det_exp_neg(double y)        /* y <= 0 */
     return sum;
 }
 
-uint32_t *wl_zipf_cdf(uint32_t n, uint32_t s_ppb)
+uint32_t *tk_wl_zipf_cdf(uint32_t n, uint32_t s_ppb)
 {
     if (n == 0) return NULL;
     double s = (double)s_ppb / 1e9, total = 0.0;
@@ -116,16 +116,16 @@ enum { ST_DEPTH = 1, ST_CLASSES, ST_LATE, ST_IFACE, ST_SITES, ST_LATE_SITES, ST_
        ST_HANDLERS, ST_WORK };
 
 typedef struct gen {
-    const wl_spec *s;
-    wl_universe *u;
+    const tk_wl_spec *s;
+    tk_wl_universe *u;
     uint32_t cap_methods, cap_slots, cap_recv, cap_calls, cap_hs;
-    wl_rng work_rng;
+    tk_wl_rng work_rng;
 } gen;
 
 static uint32_t add_method(gen *g, uint32_t cls, uint8_t kind, uint32_t slot, uint32_t index,
                            int abstract)
 {
-    wl_method m;
+    tk_wl_method m;
     memset(&m, 0, sizeof m);
     m.cls = cls;
     m.kind = kind;
@@ -133,7 +133,7 @@ static uint32_t add_method(gen *g, uint32_t cls, uint8_t kind, uint32_t slot, ui
     m.index = index;
     m.abstract = (uint8_t)abstract;
     m.late = g->u->classes[cls].late;
-    m.work = abstract ? 0 : (uint32_t)wl_rng_range(&g->work_rng, g->s->body_work);
+    m.work = abstract ? 0 : (uint32_t)tk_wl_rng_range(&g->work_rng, g->s->body_work);
     m.first_call = 0;
     VEC_PUSH(g->u->methods, g->u->n_methods, g->cap_methods, m);
     if (abstract) g->u->n_abstract++;
@@ -141,11 +141,11 @@ static uint32_t add_method(gen *g, uint32_t cls, uint8_t kind, uint32_t slot, ui
 }
 
 /* Fill methods and slot_impl of class c (its parent already done). */
-static void build_class(gen *g, wl_rng *r, uint32_t c)
+static void build_class(gen *g, tk_wl_rng *r, uint32_t c)
 {
-    wl_universe *u = g->u;
-    const wl_spec *s = g->s;
-    wl_class *k = &u->classes[c];
+    tk_wl_universe *u = g->u;
+    const tk_wl_spec *s = g->s;
+    tk_wl_class *k = &u->classes[c];
     uint32_t pvt = k->parent == WL_NONE ? 0 : u->classes[k->parent].vt_size;
     uint32_t nnew = (uint32_t)(k->parent == WL_NONE ? s->root_virtuals : s->derived_virtuals);
     k->vt_size = pvt + nnew;
@@ -164,10 +164,10 @@ static void build_class(gen *g, wl_rng *r, uint32_t c)
     k->first_override = u->n_methods;
     k->n_overrides = 0;
     for (uint32_t sl = 0; sl < pvt; sl++) {
-        const wl_class *p = &u->classes[k->parent];
+        const tk_wl_class *p = &u->classes[k->parent];
         uint32_t pm = u->slot_impl[p->slot_base + sl];
         int must = u->methods[pm].abstract && !k->abstract;
-        uint32_t draw = wl_rng_ppb(r);
+        uint32_t draw = tk_wl_rng_ppb(r);
         int over = must || draw >= s->inherited_share_ppb;
         u->n_inherited_slots++;
         if (over) {
@@ -198,11 +198,11 @@ static void build_class(gen *g, wl_rng *r, uint32_t c)
 
 /* Sample `want` distinct items of cand[0..n) into out (partial Fisher-Yates
  * on a scratch copy). */
-static uint32_t sample_distinct(wl_rng *r, uint32_t *cand, uint32_t n, uint32_t want, uint32_t *out)
+static uint32_t sample_distinct(tk_wl_rng *r, uint32_t *cand, uint32_t n, uint32_t want, uint32_t *out)
 {
     if (want > n) want = n;
     for (uint32_t i = 0; i < want; i++) {
-        uint32_t j = i + wl_rng_below(r, n - i);
+        uint32_t j = i + tk_wl_rng_below(r, n - i);
         uint32_t t = cand[i]; cand[i] = cand[j]; cand[j] = t;
         out[i] = cand[i];
     }
@@ -224,22 +224,22 @@ static int poly_bucket(uint32_t n)
  * is that method's owning slot: its declaring class's own vtable slot (the
  * receiver's exact type declares or overrides it) or, for direct sites, a
  * non-virtual method's slot.  Inherited, not overridden slots are not. */
-static void mark_owning(wl_universe *u)
+static void mark_owning(tk_wl_universe *u)
 {
     u->recv_owning = calloc(u->n_recv + 1, 1);
     u->n_recv_owning = 0;
     for (uint32_t i = 0; i < u->n_sites; i++) {
-        const wl_site *st = &u->sites[i];
+        const tk_wl_site *st = &u->sites[i];
         for (uint32_t q = 0; q < st->n_recv; q++) {
             uint32_t ri = st->first_recv + q, cls = u->recv[ri], own = 0;
-            const wl_class *k = &u->classes[cls];
+            const tk_wl_class *k = &u->classes[cls];
             if (st->kind == WL_S_DIRECT) {
                 own = 1;
             } else if (st->kind == WL_S_VIRT) {
                 own = u->methods[u->slot_impl[k->slot_base + st->slot]].cls == cls;
             } else {
                 for (uint32_t j = 0; j < k->n_impls; j++) {
-                    const wl_impl *x = &u->impls[k->first_impl + j];
+                    const tk_wl_impl *x = &u->impls[k->first_impl + j];
                     if (x->iface == st->target && x->iface_slot == st->slot) {
                         own = u->methods[u->slot_impl[k->slot_base + x->vtable_slot]].cls == cls;
                         break;
@@ -257,7 +257,7 @@ static void mark_owning(wl_universe *u)
  * unloaded before its children), not the factory's class, and such that
  * every site they receive at keeps another receiver that is not a candidate
  * (the stand-in while they are unloaded).  Greedy in class order. */
-static void pick_churn(wl_universe *u)
+static void pick_churn(tk_wl_universe *u)
 {
     uint32_t nc = u->n_classes;
     uint8_t *has_child = calloc(nc + 1, 1), *cand = calloc(nc + 1, 1);
@@ -278,11 +278,11 @@ static void pick_churn(wl_universe *u)
     u->n_churn = 0;
     if (u->spec->churn_types > 0) {
         for (uint32_t c = 0; c < u->n_early_classes; c++) {
-            const wl_class *k = &u->classes[c];
+            const tk_wl_class *k = &u->classes[c];
             if (k->abstract || has_child[c] || c == fcls) continue;
             int ok = 1;
             for (uint32_t j = off[c]; j < off[c + 1] && ok; j++) {
-                const wl_site *st = &u->sites[lst[j]];
+                const tk_wl_site *st = &u->sites[lst[j]];
                 int other = 0;
                 for (uint32_t q = 0; q < st->n_recv && !other; q++) {
                     uint32_t y = u->recv[st->first_recv + q];
@@ -306,18 +306,18 @@ static uint64_t fnv(uint64_t h, uint64_t v)
     return h;
 }
 
-static uint64_t fingerprint(const wl_universe *u)
+static uint64_t fingerprint(const tk_wl_universe *u)
 {
     uint64_t h = 0xCBF29CE484222325ull;
     h = fnv(h, u->n_classes); h = fnv(h, u->n_early_classes); h = fnv(h, u->n_interfaces);
     for (uint32_t i = 0; i < u->n_classes; i++) {
-        const wl_class *c = &u->classes[i];
+        const tk_wl_class *c = &u->classes[i];
         h = fnv(h, c->parent); h = fnv(h, c->depth); h = fnv(h, c->vt_size);
         h = fnv(h, c->n_virtuals); h = fnv(h, c->n_overrides); h = fnv(h, c->n_nonvirtuals);
         h = fnv(h, c->n_impls); h = fnv(h, c->abstract); h = fnv(h, c->late);
     }
     for (uint32_t i = 0; i < u->n_methods; i++) {
-        const wl_method *m = &u->methods[i];
+        const tk_wl_method *m = &u->methods[i];
         h = fnv(h, m->cls); h = fnv(h, m->kind); h = fnv(h, m->slot); h = fnv(h, m->work);
         h = fnv(h, m->abstract); h = fnv(h, m->n_calls); h = fnv(h, m->first_call);
     }
@@ -327,7 +327,7 @@ static uint64_t fingerprint(const wl_universe *u)
         h = fnv(h, u->impls[i].vtable_slot);
     }
     for (uint32_t i = 0; i < u->n_sites; i++) {
-        const wl_site *s = &u->sites[i];
+        const tk_wl_site *s = &u->sites[i];
         h = fnv(h, s->kind); h = fnv(h, s->target); h = fnv(h, s->slot);
         h = fnv(h, s->n_recv); h = fnv(h, s->first_recv); h = fnv(h, s->late);
     }
@@ -341,7 +341,7 @@ static uint64_t fingerprint(const wl_universe *u)
     for (uint32_t i = 0; i + u->n_early_handlers < u->n_handlers; i++) h = fnv(h, u->zipf_late[i]);
     h = fnv(h, u->factory_method);
     /* run parameters that change the work done or the receiver sequence */
-    const wl_spec *sp = u->spec;
+    const tk_wl_spec *sp = u->spec;
     h = fnv(h, sp->tier0_cost_ppb); h = fnv(h, sp->tier0i_cost_ppb); h = fnv(h, sp->tier1_cost_ppb);
     h = fnv(h, (uint64_t)sp->rotation_ms); h = fnv(h, sp->receiver_zipf_ppb);
     h = fnv(h, (uint64_t)sp->churn_ms); h = fnv(h, (uint64_t)sp->churn_types);
@@ -350,7 +350,7 @@ static uint64_t fingerprint(const wl_universe *u)
     return h;
 }
 
-void wl_fingerprint_hex(const wl_universe *u, char out[17])
+void tk_wl_fingerprint_hex(const tk_wl_universe *u, char out[17])
 {
     static const char hx[] = "0123456789abcdef";
     for (int i = 0; i < 16; i++) out[i] = hx[(u->fingerprint >> (60 - 4 * i)) & 0xf];
@@ -358,7 +358,7 @@ void wl_fingerprint_hex(const wl_universe *u, char out[17])
 }
 
 /* ---- generation ------------------------------------------------------------ */
-int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
+int tk_wl_generate(const tk_wl_spec *s, tk_wl_universe *u, char *err, size_t errlen)
 {
     memset(u, 0, sizeof *u);
     u->spec = s;
@@ -367,7 +367,7 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
     memset(&g, 0, sizeof g);
     g.s = s;
     g.u = u;
-    wl_rng_seed(&g.work_rng, s->seed, ST_WORK);
+    tk_wl_rng_seed(&g.work_rng, s->seed, ST_WORK);
 
     uint32_t N = (uint32_t)s->classes, L = (uint32_t)s->burst_classes;
     u->n_early_classes = N;
@@ -406,18 +406,18 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
     /* 2. early classes, level by level; parents skewed toward the first
      *    classes of the previous level so that some bases have many
      *    descendants (as Orchard's DisplayDriverBase does). */
-    wl_rng r;
-    wl_rng_seed(&r, s->seed, ST_CLASSES);
+    tk_wl_rng r;
+    tk_wl_rng_seed(&r, s->seed, ST_CLASSES);
     uint32_t c = 0, prev_begin = 0, prev_n = 0;
     for (uint32_t d = 1; d <= WL_MAX_DEPTH; d++) {
         uint32_t begin = c;
         for (uint32_t i = 0; i < count[d]; i++, c++) {
-            wl_class *k = &u->classes[c];
+            tk_wl_class *k = &u->classes[c];
             if (d == 1 || prev_n == 0) {
                 k->parent = WL_NONE;
                 k->depth = 1;
             } else {
-                uint64_t x = wl_rng_below(&r, 65536);
+                uint64_t x = tk_wl_rng_below(&r, 65536);
                 k->parent = prev_begin + (uint32_t)((prev_n * x * x) >> 32);
                 k->depth = u->classes[k->parent].depth + 1;
             }
@@ -427,10 +427,10 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
         if (count[d]) { prev_begin = begin; prev_n = count[d]; }
     }
     /* late (burst) classes: derive from any early class */
-    wl_rng_seed(&r, s->seed, ST_LATE);
+    tk_wl_rng_seed(&r, s->seed, ST_LATE);
     for (uint32_t i = 0; i < L; i++, c++) {
-        wl_class *k = &u->classes[c];
-        k->parent = wl_rng_below(&r, N);
+        tk_wl_class *k = &u->classes[c];
+        k->parent = tk_wl_rng_below(&r, N);
         k->depth = u->classes[k->parent].depth + 1;
         k->late = 1;
         build_class(&g, &r, c);
@@ -472,10 +472,10 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
     }
     free(stack); free(pos); free(fill); free(child); free(nchild);
     for (uint32_t i = 0; i < nc; i++) {
-        wl_class *k = &u->classes[i];
+        tk_wl_class *k = &u->classes[i];
         uint32_t n = 0;
         for (uint32_t j = k->dfs_begin; j < k->dfs_end; j++) {
-            const wl_class *y = &u->classes[u->dfs[j]];
+            const tk_wl_class *y = &u->classes[u->dfs[j]];
             n += !y->abstract && !y->late;
         }
         k->concrete_in_subtree = n;
@@ -487,22 +487,22 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
         snprintf(err, errlen, "%s: the generated universe has no concrete class (abstract roots "
                  "without derived classes); raise classes or the depth-2 share", s->path);
         free(concrete);
-        wl_universe_free(u);
+        tk_wl_universe_free(u);
         return -1;
     }
 
     /* 4. interface implementations: (class, iface) pairs, then grouped */
-    wl_rng_seed(&r, s->seed, ST_IFACE);
+    tk_wl_rng_seed(&r, s->seed, ST_IFACE);
     uint32_t F = (uint32_t)s->fanout_interfaces, I = u->n_interfaces;
     uint32_t *pair_c = NULL, *pair_i = NULL, np = 0, capc = 0, capi = 0;
     if (I > F) {
         for (uint32_t i = 0; i < n_concrete; i++) {
-            if (wl_rng_ppb(&r) >= s->interface_share_ppb) continue;
-            uint32_t want = (uint32_t)wl_rng_range(&r, s->interfaces_per_class);
+            if (tk_wl_rng_ppb(&r) >= s->interface_share_ppb) continue;
+            uint32_t want = (uint32_t)tk_wl_rng_range(&r, s->interfaces_per_class);
             uint32_t pool = I - F, chosen[64], nch = 0;
             if (want > pool) want = pool;
             while (nch < want) {
-                uint32_t f = F + wl_rng_below(&r, pool), dup = 0;
+                uint32_t f = F + tk_wl_rng_below(&r, pool), dup = 0;
                 for (uint32_t q = 0; q < nch; q++) dup |= chosen[q] == f;
                 if (!dup) chosen[nch++] = f;
             }
@@ -518,7 +518,7 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
         uint32_t *pick = malloc((n_concrete + 1) * sizeof *pick);
         for (uint32_t f = 0; f < F; f++) {
             memcpy(scratch, concrete, n_concrete * sizeof *scratch);
-            uint32_t want = (uint32_t)wl_rng_range(&r, s->fanout_receivers);
+            uint32_t want = (uint32_t)tk_wl_rng_range(&r, s->fanout_receivers);
             uint32_t got = sample_distinct(&r, scratch, n_concrete, want, pick);
             for (uint32_t q = 0; q < got; q++) {
                 uint32_t npc = np;
@@ -549,10 +549,10 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
                 if (pair_c[q] != cls) continue;
                 u->iface_implementers_count[pair_i[q]]++;
                 for (uint32_t j = 0; j < im; j++) {
-                    wl_impl *x = &u->impls[per[cls] + cur[cls]++];
+                    tk_wl_impl *x = &u->impls[per[cls] + cur[cls]++];
                     x->iface = pair_i[q];
                     x->iface_slot = j;
-                    x->vtable_slot = wl_rng_below(&r, u->classes[cls].vt_size);
+                    x->vtable_slot = tk_wl_rng_below(&r, u->classes[cls].vt_size);
                 }
             }
         }
@@ -567,9 +567,9 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
     {
         uint32_t *cur = calloc(I + 1, sizeof *cur);
         for (uint32_t cls = 0; cls < nc; cls++) {
-            const wl_class *k = &u->classes[cls];
+            const tk_wl_class *k = &u->classes[cls];
             for (uint32_t j = 0; j < k->n_impls; j++) {
-                const wl_impl *x = &u->impls[k->first_impl + j];
+                const tk_wl_impl *x = &u->impls[k->first_impl + j];
                 if (x->iface_slot == 0) impl_cls[impl_off[x->iface] + cur[x->iface]++] = cls;
             }
         }
@@ -577,7 +577,7 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
     }
 
     /* 5. call sites */
-    wl_rng_seed(&r, s->seed, ST_SITES);
+    tk_wl_rng_seed(&r, s->seed, ST_SITES);
     uint32_t nsites = (uint32_t)s->sites, cap_sites = 0;
     uint32_t *nonvirt = malloc((u->n_methods + 1) * sizeof *nonvirt), n_nonvirt = 0;
     for (uint32_t m = 0; m < u->n_methods; m++)
@@ -585,10 +585,10 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
     uint32_t *cand = malloc((nc + I + 1) * sizeof *cand);
     uint32_t *scratch = malloc((nc + 1) * sizeof *scratch), *pick = malloc((nc + 1) * sizeof *pick);
     for (uint32_t i = 0; i < nsites; i++) {
-        wl_site st;
+        tk_wl_site st;
         memset(&st, 0, sizeof st);
-        uint32_t u_ = wl_rng_ppb(&r);
-        uint32_t poly = (uint32_t)wl_dist_sample(&r, &s->site_polymorphism);
+        uint32_t u_ = tk_wl_rng_ppb(&r);
+        uint32_t poly = (uint32_t)tk_wl_dist_sample(&r, &s->site_polymorphism);
         if (u_ < s->direct_call_share_ppb && n_nonvirt) st.kind = WL_S_DIRECT;
         else if (u_ < s->direct_call_share_ppb + s->interface_call_share_ppb && I > F) st.kind = WL_S_IFACE;
         else st.kind = WL_S_VIRT;
@@ -602,24 +602,24 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
             }
             if (best == WL_NONE) st.kind = WL_S_VIRT;
             else {
-                uint32_t f = ncand ? cand[wl_rng_below(&r, ncand)] : best;
+                uint32_t f = ncand ? cand[tk_wl_rng_below(&r, ncand)] : best;
                 uint32_t cnt = u->iface_implementers_count[f];
                 st.target = f;
-                st.slot = wl_rng_below(&r, (uint32_t)s->interface_methods);
+                st.slot = tk_wl_rng_below(&r, (uint32_t)s->interface_methods);
                 memcpy(scratch, impl_cls + impl_off[f], cnt * sizeof *scratch);
                 st.n_recv = sample_distinct(&r, scratch, cnt, poly, pick);
                 for (uint32_t q = 0; q < st.n_recv; q++) add_recv(&g, pick[q]);
             }
         }
         if (st.kind == WL_S_DIRECT) {
-            uint32_t m = nonvirt[wl_rng_below(&r, n_nonvirt)];
+            uint32_t m = nonvirt[tk_wl_rng_below(&r, n_nonvirt)];
             uint32_t owner = u->methods[m].cls;
             st.target = m;
             /* self: the owner if concrete, else a concrete class below it */
             uint32_t self = WL_NONE;
-            const wl_class *k = &u->classes[owner];
+            const tk_wl_class *k = &u->classes[owner];
             for (uint32_t j = k->dfs_begin; j < k->dfs_end && self == WL_NONE; j++) {
-                const wl_class *y = &u->classes[u->dfs[j]];
+                const tk_wl_class *y = &u->classes[u->dfs[j]];
                 if (!y->abstract && !y->late) self = u->dfs[j];
             }
             if (self == WL_NONE) st.kind = WL_S_VIRT;
@@ -628,7 +628,7 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
         if (st.kind == WL_S_VIRT) {
             uint32_t ncand = 0, best = WL_NONE;
             for (uint32_t cls = 0; cls < N; cls++) {
-                const wl_class *k = &u->classes[cls];
+                const tk_wl_class *k = &u->classes[cls];
                 if (!k->vt_size || !k->concrete_in_subtree) continue;
                 if (k->concrete_in_subtree >= poly) cand[ncand++] = cls;
                 if (best == WL_NONE || k->concrete_in_subtree > u->classes[best].concrete_in_subtree)
@@ -639,16 +639,16 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
                          s->path);
                 free(cand); free(scratch); free(pick); free(nonvirt); free(concrete);
                 free(impl_off); free(impl_cls);
-                wl_universe_free(u);
+                tk_wl_universe_free(u);
                 return -1;
             }
-            uint32_t cls = ncand ? cand[wl_rng_below(&r, ncand)] : best;
-            const wl_class *k = &u->classes[cls];
+            uint32_t cls = ncand ? cand[tk_wl_rng_below(&r, ncand)] : best;
+            const tk_wl_class *k = &u->classes[cls];
             st.target = cls;
-            st.slot = wl_rng_below(&r, k->vt_size);
+            st.slot = tk_wl_rng_below(&r, k->vt_size);
             uint32_t n = 0;
             for (uint32_t j = k->dfs_begin; j < k->dfs_end; j++) {
-                const wl_class *y = &u->classes[u->dfs[j]];
+                const tk_wl_class *y = &u->classes[u->dfs[j]];
                 if (!y->abstract && !y->late) scratch[n++] = u->dfs[j];
             }
             st.n_recv = sample_distinct(&r, scratch, n, poly, pick);
@@ -663,7 +663,7 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
     uint32_t first_fanout = u->n_sites;
     for (uint32_t f = 0; f < F; f++) {
         for (uint32_t j = 0; j < (uint32_t)s->interface_methods; j++) {
-            wl_site st;
+            tk_wl_site st;
             memset(&st, 0, sizeof st);
             st.kind = WL_S_FANOUT;
             st.target = f;
@@ -679,23 +679,23 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
     uint32_t n_fanout = u->n_sites - first_fanout;
     u->n_early_sites = u->n_sites;
     /* late sites: static type = a burst class's parent; receivers include it */
-    wl_rng_seed(&r, s->seed, ST_LATE_SITES);
+    tk_wl_rng_seed(&r, s->seed, ST_LATE_SITES);
     uint32_t n_late_sites = L ? (uint32_t)(s->burst_handlers * s->handler_sites) : 0;
     for (uint32_t i = 0; i < n_late_sites; i++) {
-        wl_site st;
+        tk_wl_site st;
         memset(&st, 0, sizeof st);
-        uint32_t lc = N + wl_rng_below(&r, L), p = u->classes[lc].parent;
-        const wl_class *k = &u->classes[p];
-        uint32_t poly = (uint32_t)wl_dist_sample(&r, &s->site_polymorphism);
+        uint32_t lc = N + tk_wl_rng_below(&r, L), p = u->classes[lc].parent;
+        const tk_wl_class *k = &u->classes[p];
+        uint32_t poly = (uint32_t)tk_wl_dist_sample(&r, &s->site_polymorphism);
         st.kind = WL_S_VIRT;
         st.late = 1;
         st.target = p;
-        st.slot = wl_rng_below(&r, k->vt_size ? k->vt_size : 1);
+        st.slot = tk_wl_rng_below(&r, k->vt_size ? k->vt_size : 1);
         st.first_recv = u->n_recv;
         add_recv(&g, lc);
         uint32_t n = 0;
         for (uint32_t j = k->dfs_begin; j < k->dfs_end; j++) {
-            const wl_class *y = &u->classes[u->dfs[j]];
+            const tk_wl_class *y = &u->classes[u->dfs[j]];
             if (!y->abstract && !y->late) scratch[n++] = u->dfs[j];
         }
         uint32_t got = sample_distinct(&r, scratch, n, poly > 1 ? poly - 1 : 0, pick);
@@ -709,37 +709,37 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
     free(impl_off); free(impl_cls);
 
     /* 6. outgoing calls of every body (plain early sites only) */
-    wl_rng_seed(&r, s->seed, ST_CALLS);
+    tk_wl_rng_seed(&r, s->seed, ST_CALLS);
     for (uint32_t m = 0; m < u->n_methods; m++) {
-        wl_method *x = &u->methods[m];
+        tk_wl_method *x = &u->methods[m];
         x->first_call = u->n_calls;
         x->n_calls = 0;
         if (x->abstract || x->kind == WL_M_FACTORY || !n_plain_sites) continue;
-        uint32_t k = (uint32_t)wl_rng_range(&r, s->calls_per_method);
+        uint32_t k = (uint32_t)tk_wl_rng_range(&r, s->calls_per_method);
         for (uint32_t j = 0; j < k; j++)
-            VEC_PUSH(u->calls, u->n_calls, g.cap_calls, wl_rng_below(&r, n_plain_sites));
+            VEC_PUSH(u->calls, u->n_calls, g.cap_calls, tk_wl_rng_below(&r, n_plain_sites));
         x->n_calls = k;
     }
 
     /* 7. handlers (early) and burst handlers (late) */
-    wl_rng_seed(&r, s->seed, ST_HANDLERS);
+    tk_wl_rng_seed(&r, s->seed, ST_HANDLERS);
     uint32_t H = (uint32_t)s->handlers, BH = L ? (uint32_t)s->burst_handlers : 0;
     u->n_handlers = H + BH;
     u->n_early_handlers = H;
     u->handlers = calloc(u->n_handlers + 1, sizeof *u->handlers);
     for (uint32_t h = 0; h < H; h++) {
-        wl_handler *x = &u->handlers[h];
+        tk_wl_handler *x = &u->handlers[h];
         x->first_site = u->n_handler_sites;
         for (uint32_t j = 0; j < (uint32_t)s->handler_sites; j++)
-            VEC_PUSH(u->handler_sites, u->n_handler_sites, g.cap_hs, wl_rng_below(&r, n_plain_sites));
-        uint32_t nf = n_fanout ? (uint32_t)wl_rng_range(&r, s->fanout_per_handler) : 0;
+            VEC_PUSH(u->handler_sites, u->n_handler_sites, g.cap_hs, tk_wl_rng_below(&r, n_plain_sites));
+        uint32_t nf = n_fanout ? (uint32_t)tk_wl_rng_range(&r, s->fanout_per_handler) : 0;
         for (uint32_t j = 0; j < nf; j++)
             VEC_PUSH(u->handler_sites, u->n_handler_sites, g.cap_hs,
-                     first_fanout + wl_rng_below(&r, n_fanout));
+                     first_fanout + tk_wl_rng_below(&r, n_fanout));
         x->n_sites = u->n_handler_sites - x->first_site;
     }
     for (uint32_t h = 0; h < BH; h++) {
-        wl_handler *x = &u->handlers[H + h];
+        tk_wl_handler *x = &u->handlers[H + h];
         x->late = 1;
         x->first_site = u->n_handler_sites;
         for (uint32_t j = 0; j < (uint32_t)s->handler_sites; j++)
@@ -747,15 +747,15 @@ int wl_generate(const wl_spec *s, wl_universe *u, char *err, size_t errlen)
                      u->n_early_sites + h * (uint32_t)s->handler_sites + j);
         x->n_sites = u->n_handler_sites - x->first_site;
     }
-    u->zipf_early = wl_zipf_cdf(H, s->handler_zipf_ppb);
-    u->zipf_late = wl_zipf_cdf(BH, s->handler_zipf_ppb);
+    u->zipf_early = tk_wl_zipf_cdf(H, s->handler_zipf_ppb);
+    u->zipf_late = tk_wl_zipf_cdf(BH, s->handler_zipf_ppb);
     mark_owning(u);
     pick_churn(u);
     u->fingerprint = fingerprint(u);
     return 0;
 }
 
-void wl_universe_free(wl_universe *u)
+void tk_wl_universe_free(tk_wl_universe *u)
 {
     free(u->classes); free(u->methods); free(u->slot_impl); free(u->impls);
     free(u->iface_implementers_count); free(u->sites); free(u->recv); free(u->calls);

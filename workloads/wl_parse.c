@@ -23,7 +23,7 @@ typedef struct keydef {
     const char *dflt;          /* default value text (parsed like the file)  */
 } keydef;
 
-#define OFF(f) offsetof(wl_spec, f)
+#define OFF(f) offsetof(tk_wl_spec, f)
 #define BIG INT64_C(100000000)
 
 static const keydef KEYS[] = {
@@ -179,7 +179,7 @@ static int parse_ppb(const char *s, uint64_t *out, uint64_t max_units)
     return 0;
 }
 
-static int parse_range(const char *s, wl_range *r)
+static int parse_range(const char *s, tk_wl_range *r)
 {
     char buf[128];
     snprintf(buf, sizeof buf, "%s", s);
@@ -194,7 +194,7 @@ static int parse_range(const char *s, wl_range *r)
     return 0;
 }
 
-static int parse_dist(pstate *ps, int line, const keydef *k, char *v, wl_dist *d)
+static int parse_dist(pstate *ps, int line, const keydef *k, char *v, tk_wl_dist *d)
 {
     memset(d, 0, sizeof *d);
     uint64_t sum = 0;
@@ -209,7 +209,7 @@ static int parse_dist(pstate *ps, int line, const keydef *k, char *v, wl_dist *d
         char *lab = trim(tok), *pr = trim(colon + 1);
         if (d->n >= WL_MAX_BUCKETS)
             return fail(ps, line, k->name, "more than %d entries", WL_MAX_BUCKETS);
-        wl_range r;
+        tk_wl_range r;
         if (parse_range(lab, &r))
             return fail(ps, line, k->name, "label '%s' is not an integer or range A-B", lab);
         if (r.lo > r.hi)
@@ -243,7 +243,7 @@ static int parse_dist(pstate *ps, int line, const keydef *k, char *v, wl_dist *d
     return 0;
 }
 
-static int set_value(pstate *ps, int line, const keydef *k, char *v, wl_spec *s)
+static int set_value(pstate *ps, int line, const keydef *k, char *v, tk_wl_spec *s)
 {
     char *base = (char *)s + k->off;
     switch (k->type) {
@@ -301,26 +301,26 @@ static int set_value(pstate *ps, int line, const keydef *k, char *v, wl_spec *s)
         return 0;
     }
     case K_RANGE: {
-        wl_range r;
+        tk_wl_range r;
         if (parse_range(v, &r))
             return fail(ps, line, k->name, "'%s' is not an integer or range A-B", v);
         if (r.lo > r.hi) return fail(ps, line, k->name, "range '%s' is empty (A > B)", v);
         if (r.lo < k->min || r.hi > k->max)
             return fail(ps, line, k->name, "'%s' out of range [%lld, %lld]", v,
                         (long long)k->min, (long long)k->max);
-        *(wl_range *)base = r;
+        *(tk_wl_range *)base = r;
         return 0;
     }
     case K_DIST:
-        return parse_dist(ps, line, k, v, (wl_dist *)base);
+        return parse_dist(ps, line, k, v, (tk_wl_dist *)base);
     case K_BOOL:
         if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1")) *(int *)base = 1;
         else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0")) *(int *)base = 0;
         else return fail(ps, line, k->name, "'%s' is not a boolean (yes/no)", v);
         return 0;
     case K_MODE:
-        if (!strcmp(v, "threaded")) *(wl_mode *)base = WL_MODE_THREADED;
-        else if (!strcmp(v, "deterministic")) *(wl_mode *)base = WL_MODE_DETERMINISTIC;
+        if (!strcmp(v, "threaded")) *(tk_wl_mode *)base = WL_MODE_THREADED;
+        else if (!strcmp(v, "deterministic")) *(tk_wl_mode *)base = WL_MODE_DETERMINISTIC;
         else return fail(ps, line, k->name, "'%s' is not one of threaded, deterministic", v);
         return 0;
     case K_WARM:
@@ -332,7 +332,7 @@ static int set_value(pstate *ps, int line, const keydef *k, char *v, wl_spec *s)
     return -1;
 }
 
-static const char *config_value(const wl_spec *s, const char *key)
+static const char *config_value(const tk_wl_spec *s, const char *key)
 {
     for (uint32_t i = 0; i < s->n_config; i++)
         if (!strcmp(s->config_key[i], key)) return s->config_val[i];
@@ -347,7 +347,7 @@ static int key_index(const char *name)
 }
 
 /* Cross-key checks, reported at the line of the key that is wrong. */
-static int validate(pstate *ps, wl_spec *s)
+static int validate(pstate *ps, tk_wl_spec *s)
 {
 #define LINE(k) ps->line_of[key_index(k)]
     int has_root = 0;
@@ -428,7 +428,7 @@ static int validate(pstate *ps, wl_spec *s)
 #undef LINE
 }
 
-int wl_parse_text(const char *path, const char *text, wl_spec *out, char *err, size_t errlen)
+int tk_wl_parse_text(const char *path, const char *text, tk_wl_spec *out, char *err, size_t errlen)
 {
     pstate ps;
     memset(&ps, 0, sizeof ps);
@@ -503,7 +503,7 @@ int wl_parse_text(const char *path, const char *text, wl_spec *out, char *err, s
     return validate(&ps, out);
 }
 
-int wl_parse_file(const char *path, wl_spec *out, char *err, size_t errlen)
+int tk_wl_parse_file(const char *path, tk_wl_spec *out, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -525,7 +525,7 @@ int wl_parse_file(const char *path, wl_spec *out, char *err, size_t errlen)
         snprintf(err, errlen, "%s: not a text file (contains NUL bytes)", path);
         return -1;
     }
-    int rc = wl_parse_text(path, buf, out, err, errlen);
+    int rc = tk_wl_parse_text(path, buf, out, err, errlen);
     free(buf);
     return rc;
 }
@@ -538,7 +538,7 @@ static int64_t scaled(int64_t v, double f, int64_t min)
     return r < min ? min : r;
 }
 
-void wl_spec_scale(wl_spec *s, double scale, int quick)
+void tk_wl_spec_scale(tk_wl_spec *s, double scale, int quick)
 {
     if (scale != 1.0) {
         s->classes = scaled(s->classes, scale, 1);
@@ -553,10 +553,10 @@ void wl_spec_scale(wl_spec *s, double scale, int quick)
             if (s->fanout_receivers.lo > s->classes) s->fanout_receivers.lo = s->classes;
         }
     }
-    wl_spec_scale_time(s, scale * (quick ? 0.25 : 1.0));
+    tk_wl_spec_scale_time(s, scale * (quick ? 0.25 : 1.0));
 }
 
-void wl_spec_scale_time(wl_spec *s, double d)
+void tk_wl_spec_scale_time(tk_wl_spec *s, double d)
 {
     if (d != 1.0) {
         s->warmup_ms = scaled(s->warmup_ms, d, 1);

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-const char *const wl_phase_names[WL_P_COUNT] = {"startup", "warmup", "measured", "quiet",
+const char *const tk_wl_phase_names[WL_P_COUNT] = {"startup", "warmup", "measured", "quiet",
                                                  "burst", "measured2"};
 
 /* ---- runtime-side universe ---------------------------------------------------- */
@@ -49,11 +49,11 @@ typedef struct worker {
 } worker;
 
 typedef struct runner {
-    const wl_universe *u;
-    const wl_spec *s;
+    const tk_wl_universe *u;
+    const tk_wl_spec *s;
     const tk_driver *d;
     tk_drv_runtime *rt;
-    const wl_run_opts *o;
+    const tk_wl_run_opts *o;
     tk_drv_type **iface_t, **class_t;
     void **obj;                       /* per class (NULL if abstract/unloaded) */
     rt_method *m;
@@ -171,7 +171,7 @@ static int64_t call_site(const rt_site *s, int64_t budget, worker *w, int64_t sa
     return call_recv(&s->recv[i], budget, w, salt);
 }
 
-static int64_t wl_body(const tk_code_ctx *ctx, void *self, int64_t budget, int64_t wp,
+static int64_t tk_wl_body(const tk_code_ctx *ctx, void *self, int64_t budget, int64_t wp,
                        int64_t salt, int64_t a3)
 {
     const rt_method *m = ctx->user;
@@ -202,7 +202,7 @@ static int64_t wl_body(const tk_code_ctx *ctx, void *self, int64_t budget, int64
 /* The factory ("creates" the instance the request works on): returns a
  * non-zero selector that fixes the receiver of every polymorphic site for
  * the rest of the request. */
-static int64_t wl_factory(const tk_code_ctx *ctx, void *self, int64_t budget, int64_t wp,
+static int64_t tk_wl_factory(const tk_code_ctx *ctx, void *self, int64_t budget, int64_t wp,
                           int64_t salt, int64_t a3)
 {
     worker *w = (worker *)(intptr_t)wp;
@@ -222,7 +222,7 @@ static uint32_t zipf_pick(worker *w, const uint32_t *cdf, uint32_t n)
 
 static const rt_handler *choose_handler(runner *R, worker *w)
 {
-    const wl_universe *u = R->u;
+    const tk_wl_universe *u = R->u;
     uint32_t nl = u->n_handlers - u->n_early_handlers;
     if (nl && atomic_load_explicit(&R->late_ready, memory_order_acquire) &&
         pick(w, WL_PPB) < R->s->burst_share_ppb)
@@ -287,8 +287,8 @@ static void record(worker *w, int ph, uint64_t ns, int64_t calls)
 /* ---- building the universe in the runtime ------------------------------------ */
 static int define_class(runner *R, uint32_t c, char *err, size_t errlen)
 {
-    const wl_universe *u = R->u;
-    const wl_class *k = &u->classes[c];
+    const tk_wl_universe *u = R->u;
+    const tk_wl_class *k = &u->classes[c];
     tk_method_def *virt = calloc(k->n_virtuals + 1, sizeof *virt);
     tk_override_def *ov = calloc(k->n_overrides + 1, sizeof *ov);
     tk_method_def *nv = calloc(k->n_nonvirtuals + 1, sizeof *nv);
@@ -296,28 +296,28 @@ static int define_class(runner *R, uint32_t c, char *err, size_t errlen)
     const char *cname = k->parent == WL_NONE ? keep(R, "Base%u", c) : keep(R, "C%u", c);
     for (uint32_t j = 0; j < k->n_virtuals; j++) {
         uint32_t mi = k->first_virtual + j;
-        const wl_method *m = &u->methods[mi];
+        const tk_wl_method *m = &u->methods[mi];
         virt[j].name = keep(R, "V%u", m->slot);
-        virt[j].body = m->abstract ? NULL : wl_body;
+        virt[j].body = m->abstract ? NULL : tk_wl_body;
         virt[j].user = &R->m[mi];
     }
     for (uint32_t j = 0; j < k->n_overrides; j++) {
         uint32_t mi = k->first_override + j;
-        const wl_method *m = &u->methods[mi];
+        const tk_wl_method *m = &u->methods[mi];
         ov[j].slot = m->slot;
         ov[j].method.name = keep(R, "V%u", m->slot);
-        ov[j].method.body = wl_body;
+        ov[j].method.body = tk_wl_body;
         ov[j].method.user = &R->m[mi];
     }
     for (uint32_t j = 0; j < k->n_nonvirtuals; j++) {
         uint32_t mi = k->first_nonvirtual + j;
-        const wl_method *m = &u->methods[mi];
+        const tk_wl_method *m = &u->methods[mi];
         nv[j].name = m->kind == WL_M_FACTORY ? "Create" : keep(R, "N%u", j);
-        nv[j].body = m->kind == WL_M_FACTORY ? wl_factory : wl_body;
+        nv[j].body = m->kind == WL_M_FACTORY ? tk_wl_factory : tk_wl_body;
         nv[j].user = &R->m[mi];
     }
     for (uint32_t j = 0; j < k->n_impls; j++) {
-        const wl_impl *x = &u->impls[k->first_impl + j];
+        const tk_wl_impl *x = &u->impls[k->first_impl + j];
         im[j].iface = R->iface_t[x->iface];
         im[j].iface_slot = x->iface_slot;
         im[j].vtable_slot = x->vtable_slot;
@@ -351,8 +351,8 @@ static int resolve_recv(runner *R, uint32_t si, uint32_t ri, char *err, size_t e
 
 static int resolve_site(runner *R, uint32_t si, char *err, size_t errlen)
 {
-    const wl_universe *u = R->u;
-    const wl_site *s = &u->sites[si];
+    const tk_wl_universe *u = R->u;
+    const tk_wl_site *s = &u->sites[si];
     rt_site *r = &R->site[si];
     r->n = s->n_recv;
     r->fanout = s->kind == WL_S_FANOUT;
@@ -365,8 +365,8 @@ static int resolve_site(runner *R, uint32_t si, char *err, size_t errlen)
 /* Slot and object of receiver entry ri (of site si) in the current types. */
 static int resolve_recv(runner *R, uint32_t si, uint32_t ri, char *err, size_t errlen)
 {
-    const wl_universe *u = R->u;
-    const wl_site *s = &u->sites[si];
+    const tk_wl_universe *u = R->u;
+    const tk_wl_site *s = &u->sites[si];
     {
         uint32_t cls = u->recv[ri];
         tk_drv_type *t = R->class_t[cls];
@@ -376,7 +376,7 @@ static int resolve_recv(runner *R, uint32_t si, uint32_t ri, char *err, size_t e
         case WL_S_IFACE:
         case WL_S_FANOUT: slot = R->d->interface_slot(t, R->iface_t[s->target], s->slot); break;
         case WL_S_DIRECT: {
-            const wl_method *m = &u->methods[s->target];
+            const tk_wl_method *m = &u->methods[s->target];
             tk_drv_method *dm = R->d->nonvirtual_method(R->class_t[m->cls], m->index);
             slot = dm ? R->d->method_slot(dm) : NULL;
             break;
@@ -395,7 +395,7 @@ static int resolve_recv(runner *R, uint32_t si, uint32_t ri, char *err, size_t e
 
 static int build(runner *R, int late, char *err, size_t errlen)
 {
-    const wl_universe *u = R->u;
+    const tk_wl_universe *u = R->u;
     if (!late) {
         for (uint32_t i = 0; i < u->n_interfaces; i++) {
             uint32_t n = (uint32_t)R->s->interface_methods;
@@ -423,7 +423,7 @@ static int build(runner *R, int late, char *err, size_t errlen)
     for (uint32_t si = s0; si < s1; si++)
         if (resolve_site(R, si, err, errlen)) return -1;
     if (!late && u->factory_method != WL_NONE) {
-        const wl_method *m = &u->methods[u->factory_method];
+        const tk_wl_method *m = &u->methods[u->factory_method];
         tk_drv_method *dm = R->d->nonvirtual_method(R->class_t[m->cls], m->index);
         R->factory.slot = dm ? R->d->method_slot(dm) : NULL;
         R->factory.obj = NULL;
@@ -437,7 +437,7 @@ static int build(runner *R, int late, char *err, size_t errlen)
 
 static void setup_tables(runner *R)
 {
-    const wl_universe *u = R->u;
+    const tk_wl_universe *u = R->u;
     R->iface_t = calloc(u->n_interfaces + 1, sizeof *R->iface_t);
     R->class_t = calloc(u->n_classes + 1, sizeof *R->class_t);
     R->obj = calloc(u->n_classes + 1, sizeof *R->obj);
@@ -469,7 +469,7 @@ static void setup_tables(runner *R)
         R->zcdf = calloc(R->max_recv + 1, sizeof *R->zcdf);
         for (uint32_t i = 0; i < u->n_sites; i++) {
             uint32_t n = u->sites[i].n_recv;
-            if (!R->zcdf[n]) R->zcdf[n] = wl_zipf_cdf(n, R->s->receiver_zipf_ppb);
+            if (!R->zcdf[n]) R->zcdf[n] = tk_wl_zipf_cdf(n, R->s->receiver_zipf_ppb);
         }
     }
     if (R->s->churn_types > 0) {
@@ -511,7 +511,7 @@ static void teardown(runner *R)
 }
 
 /* ---- counters ------------------------------------------------------------------- */
-static void snapshot(runner *R, wl_run_result *res, uint64_t *nf, uint64_t *fi)
+static void snapshot(runner *R, tk_wl_run_result *res, uint64_t *nf, uint64_t *fi)
 {
     tk_counter c[WL_MAX_COUNTERS];
     memset(c, 0, sizeof c);
@@ -535,12 +535,12 @@ static void snapshot(runner *R, wl_run_result *res, uint64_t *nf, uint64_t *fi)
     }
 }
 
-static void close_phase(runner *R, wl_run_result *res, int ph, double dur_ms, uint64_t *pnf,
+static void close_phase(runner *R, tk_wl_run_result *res, int ph, double dur_ms, uint64_t *pnf,
                         uint64_t *pfi, worker **ws, int nw)
 {
     uint64_t nf[WL_MAX_COUNTERS], fi[WL_MAX_COUNTERS];
     snapshot(R, res, nf, fi);
-    wl_phase_result *p = &res->phase[ph];
+    tk_wl_phase_result *p = &res->phase[ph];
     p->present = 1;
     p->duration_ms = dur_ms;
     for (uint32_t i = 0; i < res->n_counters; i++) {
@@ -565,10 +565,10 @@ static void close_phase(runner *R, wl_run_result *res, int ph, double dur_ms, ui
 
 /* Latency percentiles need the per-thread histograms, which are only read
  * after the workers have been joined. */
-static void latency(wl_run_result *res, worker **ws, int nw)
+static void latency(tk_wl_run_result *res, worker **ws, int nw)
 {
     for (int ph = 0; ph < WL_P_COUNT; ph++) {
-        wl_phase_result *p = &res->phase[ph];
+        tk_wl_phase_result *p = &res->phase[ph];
         uint64_t total = 0, h[HIST_BUCKETS] = {0};
         for (int i = 0; i < nw; i++)
             for (int b = 0; b < HIST_BUCKETS; b++) { h[b] += ws[i]->hist[ph][b]; total += ws[i]->hist[ph][b]; }
@@ -650,7 +650,7 @@ static void rotate_to(runner *R, double t_ms)
  * is not a churn candidate (one exists by construction, wl_gen.c). */
 static int churn_step(runner *R, char *err, size_t errlen)
 {
-    const wl_universe *u = R->u;
+    const tk_wl_universe *u = R->u;
     R->churn_events++;
     for (uint32_t k = 0; k < R->n_churn_out; k++) {
         uint32_t c = R->churn_out[k];
@@ -669,7 +669,7 @@ static int churn_step(runner *R, char *err, size_t errlen)
         uint32_t c = u->churn[R->churn_cursor++ % u->n_churn];
         for (uint32_t j = R->cls_recv_off[c]; j < R->cls_recv_off[c + 1]; j++) {
             uint32_t ri = R->cls_recv[j];
-            const wl_site *st = &u->sites[R->recv_site[ri]];
+            const tk_wl_site *st = &u->sites[R->recv_site[ri]];
             uint32_t stand = WL_NONE;
             for (uint32_t q = 0; q < st->n_recv && stand == WL_NONE; q++) {
                 uint32_t y = u->recv[st->first_recv + q], in = 0;
@@ -713,12 +713,12 @@ static int churn_threaded(runner *R, int nw, char *err, size_t errlen)
 static double min_d(double a, double b) { return a < b ? a : b; }
 
 /* Runs phase `ph` for dur_ms, sampling request counts every window. */
-static double run_phase(runner *R, wl_run_result *res, int ph, double dur_ms, worker **ws, int nw,
+static double run_phase(runner *R, tk_wl_run_result *res, int ph, double dur_ms, worker **ws, int nw,
                         double t_origin)
 {
     double start = now_ms(), end = start + dur_ms;
     atomic_store_explicit(&R->phase, ph, memory_order_release);
-    progress(R, "%s phase, %.1f s", wl_phase_names[ph], dur_ms / 1000.0);
+    progress(R, "%s phase, %.1f s", tk_wl_phase_names[ph], dur_ms / 1000.0);
     if (ph == WL_P_QUIET) {
         sleep_ms(dur_ms);
         return now_ms() - start;
@@ -762,7 +762,7 @@ static double run_phase(runner *R, wl_run_result *res, int ph, double dur_ms, wo
     return now_ms() - start;
 }
 
-static double steady_time(const wl_run_result *res, double from_ms, double to_ms, double mean)
+static double steady_time(const tk_wl_run_result *res, double from_ms, double to_ms, double mean)
 {
     if (mean <= 0) return -1;
     for (uint32_t i = 0; i < res->n_windows; i++) {
@@ -775,7 +775,7 @@ static double steady_time(const wl_run_result *res, double from_ms, double to_ms
     return -1;
 }
 
-static int create_runtime(runner *R, wl_run_result *res)
+static int create_runtime(runner *R, tk_wl_run_result *res)
 {
     const char *cfg[WL_MAX_CONFIG + 64];
     char own[WL_MAX_CONFIG + 8][192];
@@ -811,7 +811,7 @@ static int create_runtime(runner *R, wl_run_result *res)
     return 0;
 }
 
-int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res)
+int tk_wl_run(const tk_wl_universe *u, const tk_wl_run_opts *o, tk_wl_run_result *res)
 {
     memset(res, 0, sizeof *res);
     res->tts_ms = res->tts_after_burst_ms = -1;
@@ -823,7 +823,7 @@ int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res)
     R.s = u->spec;
     R.d = o->drv;
     R.o = o;
-    const wl_spec *s = u->spec;
+    const tk_wl_spec *s = u->spec;
     int nthreads = o->threads > 0 ? o->threads : (int)s->threads;
     res->threads = o->deterministic ? 1 : nthreads;
     res->window_ms = (double)s->window_ms;
@@ -1023,8 +1023,8 @@ int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res)
     {
         /* startup latency (the first request) lives in the main worker */
         worker *one[1] = {mw};
-        wl_phase_result keep0 = res->phase[WL_P_STARTUP];
-        wl_run_result *tmp = calloc(1, sizeof *tmp);
+        tk_wl_phase_result keep0 = res->phase[WL_P_STARTUP];
+        tk_wl_run_result *tmp = calloc(1, sizeof *tmp);
         latency(tmp, one, 1);
         keep0.p50_us = tmp->phase[WL_P_STARTUP].p50_us;
         keep0.p99_us = tmp->phase[WL_P_STARTUP].p99_us;
@@ -1070,13 +1070,13 @@ out:
     return rc;
 }
 
-void wl_run_result_free(wl_run_result *res)
+void tk_wl_run_result_free(tk_wl_run_result *res)
 {
     for (uint32_t i = 0; i < res->n_counters; i++) free(res->counter_name[i]);
     res->n_counters = 0;
 }
 
-const tk_driver *wl_load_driver(const char *path, char *err, size_t errlen)
+const tk_driver *tk_wl_load_driver(const char *path, char *err, size_t errlen)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {

@@ -11,12 +11,12 @@ extern "C" {
 
 enum { WL_P_STARTUP = 0, WL_P_WARMUP, WL_P_MEASURE, WL_P_QUIET, WL_P_BURST, WL_P_MEASURE2,
        WL_P_COUNT, WL_P_STOP = WL_P_COUNT };
-extern const char *const wl_phase_names[WL_P_COUNT];
+extern const char *const tk_wl_phase_names[WL_P_COUNT];
 
 #define WL_MAX_COUNTERS 128
 #define WL_MAX_WINDOWS 4096
 
-typedef struct wl_run_opts {
+typedef struct tk_wl_run_opts {
     const tk_driver *drv;
     const char *strategy;             /* NULL: no Strategy key               */
     const char *const *extra_config;  /* --config K=V (NULL-terminated)      */
@@ -26,26 +26,26 @@ typedef struct wl_run_opts {
     int64_t calls;                    /* --calls N for the measured phase; -1 */
     int progress;                     /* progress lines on stderr            */
     const char *label;                /* progress prefix                     */
-} wl_run_opts;
+} tk_wl_run_opts;
 
-typedef struct wl_phase_result {
+typedef struct tk_wl_phase_result {
     int present;
     double duration_ms;
     uint64_t requests, calls;
     double requests_per_s, calls_per_s;
     double p50_us, p99_us, max_us;    /* request latency                     */
-    /* counter deltas over the phase, indexed like wl_run_result.counter_name */
+    /* counter deltas over the phase, indexed like tk_wl_run_result.counter_name */
     uint64_t delta_nonfinal[WL_MAX_COUNTERS], delta_final[WL_MAX_COUNTERS];
     /* body executions by the tier that ran them (Tier0, Tier0Instrumented,
      * final = Tier1/Optimized) and calls made through owning slots */
     uint64_t calls_tier0, calls_tier0instr, calls_final, owning_slot_calls;
-} wl_phase_result;
+} tk_wl_phase_result;
 
-typedef struct wl_run_result {
+typedef struct tk_wl_run_result {
     char error[1024];
     char config_text[8192];           /* describe_config                     */
     double startup_ms, first_request_us;
-    wl_phase_result phase[WL_P_COUNT];
+    tk_wl_phase_result phase[WL_P_COUNT];
     double tts_ms, tts_after_burst_ms;/* time to steady state, -1: never     */
     double window_ms;
     uint32_t n_windows;
@@ -64,15 +64,15 @@ typedef struct wl_run_result {
     int64_t leaked_recorded_slots;    /* -1: the driver exposes no counter   */
     char leak_counter[64];            /* its name, "" if none                */
     int threads, deterministic;
-} wl_run_result;
+} tk_wl_run_result;
 
 /* Runs the whole schedule for one strategy.  0 on success; -1 with
  * res->error set.  The runtime is created and destroyed inside. */
-int wl_run(const wl_universe *u, const wl_run_opts *o, wl_run_result *res);
-void wl_run_result_free(wl_run_result *res);
+int tk_wl_run(const tk_wl_universe *u, const tk_wl_run_opts *o, tk_wl_run_result *res);
+void tk_wl_run_result_free(tk_wl_run_result *res);
 
 /* dlopen + ABI checks; NULL and a message on failure. */
-const tk_driver *wl_load_driver(const char *path, char *err, size_t errlen);
+const tk_driver *tk_wl_load_driver(const char *path, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -15,36 +15,36 @@ static const char *const DEFS[] = {"orchard-like", "megamorphic", "startup-storm
                                    "seed-vtable-test"};
 #define NDEFS (int)(sizeof DEFS / sizeof DEFS[0])
 
-static void load_def(const char *name, wl_spec *s)
+static void load_def(const char *name, tk_wl_spec *s)
 {
     char path[256], err[1024];
     snprintf(path, sizeof path, "workloads/defs/%s.wl", name);
-    int rc = wl_parse_file(path, s, err, sizeof err);
+    int rc = tk_wl_parse_file(path, s, err, sizeof err);
     ck_assert_msg(rc == 0, "%s: %s", path, err);
 }
 
-static uint64_t fp_of(const wl_spec *s)
+static uint64_t fp_of(const tk_wl_spec *s)
 {
-    wl_universe u;
+    tk_wl_universe u;
     char err[1024];
-    ck_assert_msg(wl_generate(s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tk_wl_generate(s, &u, err, sizeof err) == 0, "%s", err);
     uint64_t fp = u.fingerprint;
-    wl_universe_free(&u);
+    tk_wl_universe_free(&u);
     return fp;
 }
 
 /* ---- shipped definitions ---------------------------------------------------------- */
 START_TEST(defs_load_and_generate)
 {
-    wl_spec s;
+    tk_wl_spec s;
     load_def(DEFS[_i], &s);
     ck_assert_str_eq(s.name, DEFS[_i]);
-    wl_universe u;
+    tk_wl_universe u;
     char err[1024];
-    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_gt(u.n_methods, 0);
     ck_assert_uint_gt(u.n_handlers, 0);
-    wl_universe_free(&u);
+    tk_wl_universe_free(&u);
 }
 END_TEST
 
@@ -81,13 +81,13 @@ START_TEST(bad_fixtures_rejected)
         char path[512], expect[256], err[1024] = "";
         snprintf(path, sizeof path, "workloads/tests/bad/%s", e->d_name);
         ck_assert_msg(read_expect(path, expect, sizeof expect) == 0, "%s: no '# expect:' line", path);
-        wl_spec s;
-        int rc = wl_parse_file(path, &s, err, sizeof err);
+        tk_wl_spec s;
+        int rc = tk_wl_parse_file(path, &s, err, sizeof err);
         if (rc == 0) {
             /* some problems only show up when the universe is generated */
-            wl_universe u;
-            rc = wl_generate(&s, &u, err, sizeof err);
-            if (rc == 0) wl_universe_free(&u);
+            tk_wl_universe u;
+            rc = tk_wl_generate(&s, &u, err, sizeof err);
+            if (rc == 0) tk_wl_universe_free(&u);
         }
         ck_assert_msg(rc != 0, "%s was accepted (expected: %s)", path, expect);
         ck_assert_msg(strstr(err, expect) != NULL, "%s: message '%s' lacks '%s'", path, err, expect);
@@ -102,9 +102,9 @@ END_TEST
 
 static void expect_text_error(const char *text, const char *frag)
 {
-    wl_spec s;
+    tk_wl_spec s;
     char err[1024] = "";
-    ck_assert_msg(wl_parse_text("inline.wl", text, &s, err, sizeof err) != 0, "accepted: %s", text);
+    ck_assert_msg(tk_wl_parse_text("inline.wl", text, &s, err, sizeof err) != 0, "accepted: %s", text);
     ck_assert_msg(strstr(err, frag) != NULL, "message '%s' lacks '%s'", err, frag);
 }
 
@@ -112,9 +112,9 @@ static void expect_text_error(const char *text, const char *frag)
 
 START_TEST(inline_errors)
 {
-    wl_spec s;
+    tk_wl_spec s;
     char err[1024];
-    ck_assert_msg(wl_parse_text("inline.wl", MIN_OK, &s, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tk_wl_parse_text("inline.wl", MIN_OK, &s, err, sizeof err) == 0, "%s", err);
     expect_text_error(MIN_OK "bogus = 1\n", "inline.wl:7: key 'bogus': unknown key");
     expect_text_error(MIN_OK "classes = 5\n", "duplicate key (first set on line 4)");
     expect_text_error("name = t\nseed = 1\nmode = threaded\nhandlers = 2\ncalls_per_request = 1\n",
@@ -134,13 +134,13 @@ END_TEST
 
 START_TEST(comments_lists_and_defaults)
 {
-    wl_spec s;
+    tk_wl_spec s;
     char err[1024];
     const char *t = "# header\n" MIN_OK
                     "depth = 1:0.25 , 2 : 0.75   # trailing comment\n"
                     "site_polymorphism = 1:0.333333333, 2-4:0.333333333, 5-16:0.333333333\n"
                     "body_work = 7\nconfig.TieredPGO = 1\n";
-    ck_assert_msg(wl_parse_text("inline.wl", t, &s, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tk_wl_parse_text("inline.wl", t, &s, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(s.depth.n, 2);
     ck_assert_uint_eq(s.depth.ppb[0], 250000000u);
     ck_assert_uint_eq(s.depth.ppb[0] + s.depth.ppb[1], WL_PPB);
@@ -160,10 +160,10 @@ END_TEST
 /* ---- determinism ----------------------------------------------------------------------- */
 START_TEST(same_seed_same_fingerprint)
 {
-    wl_spec s;
+    tk_wl_spec s;
     load_def(DEFS[_i], &s);
     ck_assert_uint_eq(fp_of(&s), fp_of(&s));
-    wl_spec t;
+    tk_wl_spec t;
     load_def(DEFS[_i], &t);
     ck_assert_uint_eq(fp_of(&s), fp_of(&t));
 }
@@ -171,7 +171,7 @@ END_TEST
 
 START_TEST(different_seed_different_fingerprint)
 {
-    wl_spec s;
+    tk_wl_spec s;
     load_def(DEFS[_i], &s);
     uint64_t a = fp_of(&s);
     s.seed += 1;
@@ -195,13 +195,13 @@ START_TEST(golden_fingerprints)
     while (fgets(line, sizeof line, f)) {
         char name[64], hex[32];
         if (line[0] == '#' || sscanf(line, "%63s %31s", name, hex) != 2) continue;
-        wl_spec s;
+        tk_wl_spec s;
         load_def(name, &s);
-        wl_universe u;
+        tk_wl_universe u;
         char err[1024], got[17];
-        ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
-        wl_fingerprint_hex(&u, got);
-        wl_universe_free(&u);
+        ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+        tk_wl_fingerprint_hex(&u, got);
+        tk_wl_universe_free(&u);
         ck_assert_msg(!strcmp(got, hex), "%s: fingerprint %s, recorded %s", name, got, hex);
         n++;
     }
@@ -212,24 +212,24 @@ END_TEST
 
 START_TEST(rng_known_values)
 {
-    wl_rng r;
-    wl_rng_seed(&r, 42, 0);
-    uint64_t a = wl_rng_next(&r), b = wl_rng_next(&r);
-    wl_rng_seed(&r, 42, 0);
-    ck_assert_uint_eq(a, wl_rng_next(&r));
-    ck_assert_uint_eq(b, wl_rng_next(&r));
-    wl_rng_seed(&r, 42, 1);
-    ck_assert_uint_ne(a, wl_rng_next(&r));
+    tk_wl_rng r;
+    tk_wl_rng_seed(&r, 42, 0);
+    uint64_t a = tk_wl_rng_next(&r), b = tk_wl_rng_next(&r);
+    tk_wl_rng_seed(&r, 42, 0);
+    ck_assert_uint_eq(a, tk_wl_rng_next(&r));
+    ck_assert_uint_eq(b, tk_wl_rng_next(&r));
+    tk_wl_rng_seed(&r, 42, 1);
+    ck_assert_uint_ne(a, tk_wl_rng_next(&r));
     for (int i = 0; i < 1000; i++) {
-        ck_assert_uint_lt(wl_rng_below(&r, 7), 7);
-        int64_t v = wl_rng_range(&r, (wl_range){3, 5});
+        ck_assert_uint_lt(tk_wl_rng_below(&r, 7), 7);
+        int64_t v = tk_wl_rng_range(&r, (tk_wl_range){3, 5});
         ck_assert(v >= 3 && v <= 5);
     }
 }
 END_TEST
 
 /* ---- structure ---------------------------------------------------------------------------- */
-static int in_subtree(const wl_universe *u, uint32_t c, uint32_t root)
+static int in_subtree(const tk_wl_universe *u, uint32_t c, uint32_t root)
 {
     for (uint32_t x = c; x != WL_NONE; x = u->classes[x].parent)
         if (x == root) return 1;
@@ -238,14 +238,14 @@ static int in_subtree(const wl_universe *u, uint32_t c, uint32_t root)
 
 START_TEST(universe_is_sound)
 {
-    wl_spec s;
+    tk_wl_spec s;
     load_def(DEFS[_i], &s);
-    wl_universe u;
+    tk_wl_universe u;
     char err[1024];
-    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(u.n_early_classes, (uint32_t)s.classes);
     for (uint32_t c = 0; c < u.n_classes; c++) {
-        const wl_class *k = &u.classes[c];
+        const tk_wl_class *k = &u.classes[c];
         if (k->parent != WL_NONE) ck_assert_uint_lt(k->parent, c);   /* parents first */
         for (uint32_t sl = 0; sl < k->vt_size; sl++) {
             uint32_t m = u.slot_impl[k->slot_base + sl];
@@ -256,7 +256,7 @@ START_TEST(universe_is_sound)
             ck_assert_uint_lt(u.impls[k->first_impl + j].vtable_slot, k->vt_size);
     }
     for (uint32_t i = 0; i < u.n_sites; i++) {
-        const wl_site *st = &u.sites[i];
+        const tk_wl_site *st = &u.sites[i];
         ck_assert_uint_gt(st->n_recv, 0);
         for (uint32_t q = 0; q < st->n_recv; q++) {
             uint32_t r = u.recv[st->first_recv + q];
@@ -271,22 +271,22 @@ START_TEST(universe_is_sound)
     for (uint32_t h = 0; h < u.n_handlers; h++) {
         ck_assert_uint_gt(u.handlers[h].n_sites, 0);
         for (uint32_t j = 0; j < u.handlers[h].n_sites; j++) {
-            const wl_site *st = &u.sites[u.handler_sites[u.handlers[h].first_site + j]];
+            const tk_wl_site *st = &u.sites[u.handler_sites[u.handlers[h].first_site + j]];
             ck_assert_int_eq(st->late, u.handlers[h].late);
         }
     }
     if (u.n_early_handlers) ck_assert_uint_eq(u.zipf_early[u.n_early_handlers - 1], WL_PPB);
-    wl_universe_free(&u);
+    tk_wl_universe_free(&u);
 }
 END_TEST
 
 START_TEST(inherited_share_is_respected)
 {
-    wl_spec s;
+    tk_wl_spec s;
     load_def("orchard-like", &s);
-    wl_universe u;
+    tk_wl_universe u;
     char err[1024];
-    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
     double share = (double)u.n_inherited_not_overridden / (double)u.n_inherited_slots;
     ck_assert_msg(share > 0.45 && share < 0.55, "inherited-not-overridden share %.3f", share);
     /* the depth distribution: 25% roots */
@@ -294,7 +294,7 @@ START_TEST(inherited_share_is_respected)
     for (uint32_t c = 0; c < u.n_early_classes; c++) roots += u.classes[c].parent == WL_NONE;
     ck_assert_uint_eq(roots, 150);
     ck_assert_uint_gt(u.site_kind_count[WL_S_FANOUT], 0);
-    wl_universe_free(&u);
+    tk_wl_universe_free(&u);
 }
 END_TEST
 
@@ -302,17 +302,17 @@ END_TEST
  * they are part of the fingerprint. */
 START_TEST(tier_costs)
 {
-    wl_spec s;
+    tk_wl_spec s;
     char err[1024];
-    ck_assert_msg(wl_parse_text("inline.wl", MIN_OK, &s, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tk_wl_parse_text("inline.wl", MIN_OK, &s, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(s.tier0_cost_ppb, 3000000000ull);
     ck_assert_uint_eq(s.tier0i_cost_ppb, 3500000000ull);
     ck_assert_uint_eq(s.tier1_cost_ppb, 1000000000ull);
-    ck_assert_msg(wl_parse_text("inline.wl", MIN_OK "tier0_cost = 2.25\ntier1_cost = 0.5\n", &s, err,
+    ck_assert_msg(tk_wl_parse_text("inline.wl", MIN_OK "tier0_cost = 2.25\ntier1_cost = 0.5\n", &s, err,
                                 sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(s.tier0_cost_ppb, 2250000000ull);
     ck_assert_uint_eq(s.tier1_cost_ppb, 500000000ull);
-    wl_spec a, b;
+    tk_wl_spec a, b;
     load_def("orchard-like", &a);
     load_def("orchard-like", &b);
     b.tier0_cost_ppb = 2000000000ull;
@@ -324,19 +324,19 @@ END_TEST
  * and receivers whose exact type declares the method they reach. */
 START_TEST(owning_slot_receivers)
 {
-    wl_spec s;
+    tk_wl_spec s;
     load_def("orchard-like", &s);
-    wl_universe u;
+    tk_wl_universe u;
     char err[1024];
-    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
     uint32_t own = 0, direct = 0;
     for (uint32_t i = 0; i < u.n_sites; i++) {
-        const wl_site *st = &u.sites[i];
+        const tk_wl_site *st = &u.sites[i];
         for (uint32_t q = 0; q < st->n_recv; q++) {
             uint32_t ri = st->first_recv + q, c = u.recv[ri];
             if (st->kind == WL_S_DIRECT) { ck_assert_uint_eq(u.recv_owning[ri], 1); direct++; }
             if (st->kind == WL_S_VIRT) {
-                const wl_class *k = &u.classes[c];
+                const tk_wl_class *k = &u.classes[c];
                 uint32_t m = u.slot_impl[k->slot_base + st->slot];
                 ck_assert_uint_eq(u.recv_owning[ri], u.methods[m].cls == c);
             }
@@ -346,7 +346,7 @@ START_TEST(owning_slot_receivers)
     ck_assert_uint_eq(own, u.n_recv_owning);
     ck_assert_uint_gt(direct, 0);
     ck_assert_uint_gt(own, direct);            /* exact-type virtual receivers too */
-    wl_universe_free(&u);
+    tk_wl_universe_free(&u);
 }
 END_TEST
 
@@ -354,11 +354,11 @@ END_TEST
  * receiver that is not a candidate (the stand-in while unloaded). */
 START_TEST(churn_candidates)
 {
-    wl_spec s;
+    tk_wl_spec s;
     load_def("megamorphic", &s);
-    wl_universe u;
+    tk_wl_universe u;
     char err[1024];
-    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_ge(u.n_churn, (uint32_t)s.churn_types);
     uint8_t *cand = calloc(u.n_classes, 1);
     for (uint32_t i = 0; i < u.n_churn; i++) {
@@ -368,23 +368,23 @@ START_TEST(churn_candidates)
         cand[c] = 1;
     }
     for (uint32_t i = 0; i < u.n_sites; i++) {
-        const wl_site *st = &u.sites[i];
+        const tk_wl_site *st = &u.sites[i];
         int keep = 0;
         for (uint32_t q = 0; q < st->n_recv; q++) keep |= !cand[u.recv[st->first_recv + q]];
         ck_assert_msg(keep, "site %u has only churn candidates", i);
     }
     free(cand);
-    wl_universe_free(&u);
+    tk_wl_universe_free(&u);
 }
 END_TEST
 
 START_TEST(seed_test_shape)
 {
-    wl_spec s;
+    tk_wl_spec s;
     load_def("seed-vtable-test", &s);
-    wl_universe u;
+    tk_wl_universe u;
     char err[1024];
-    ck_assert_msg(wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
     ck_assert(u.classes[0].abstract);
     ck_assert_uint_eq(u.classes[0].parent, WL_NONE);
     ck_assert_uint_ne(u.factory_method, WL_NONE);
@@ -394,27 +394,27 @@ START_TEST(seed_test_shape)
         ck_assert_uint_eq(u.sites[i].target, 0);   /* calls through the base */
         ck_assert_uint_ge(u.sites[i].n_recv, 4);
     }
-    wl_universe_free(&u);
+    tk_wl_universe_free(&u);
 }
 END_TEST
 
 START_TEST(scale_and_quick)
 {
-    wl_spec s;
+    tk_wl_spec s;
     load_def("orchard-like", &s);
     int64_t classes = s.classes, measure = s.measure_ms, gap = s.quiet_gap_ms;
-    wl_spec_scale(&s, 2.0, 0);
+    tk_wl_spec_scale(&s, 2.0, 0);
     ck_assert_int_eq(s.classes, 2 * classes);
     ck_assert_int_eq(s.measure_ms, 2 * measure);
-    wl_spec t;
+    tk_wl_spec t;
     load_def("orchard-like", &t);
-    wl_spec_scale(&t, 1.0, 1);
+    tk_wl_spec_scale(&t, 1.0, 1);
     ck_assert_int_eq(t.classes, classes);
     ck_assert_int_eq(t.measure_ms, measure / 4);
     ck_assert_int_eq(t.quiet_gap_ms, gap);   /* never below the tiering delay */
-    wl_spec v;
+    tk_wl_spec v;
     load_def("orchard-like", &v);
-    wl_spec_scale(&v, 0.1, 1);
+    tk_wl_spec_scale(&v, 0.1, 1);
     ck_assert_int_eq(v.quiet_gap_ms, gap);
     ck_assert_int_le(v.window_ms, v.measure_ms);
     ck_assert_uint_ne(fp_of(&s), fp_of(&t));
