@@ -123,6 +123,12 @@ include arch/build.mk
 -include workloads/build.mk
 -include harness/build.mk
 
+# Tree rules: layering, W^X requests, anchors named vs defined, exported symbols.
+.PHONY: test-tree
+test-tree: native
+	ci/run-suite tree tally -- ci/check-tree $(B)
+TEST_TARGETS += test-tree
+
 .PHONY: all native arm64 test test-begin test-summary clean deps
 all: native arm64
 native: $(ALL_NATIVE)

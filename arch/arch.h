@@ -6,7 +6,7 @@
  * runtime stores in a stub and gets back in a handler.
  *
  * Three stub kinds live in interleaved code/data pages (SPEC.md
- * `stub.interleaved-pages`): the code of a stub at address C reads all its
+ * `stub.page-size`): the code of a stub at address C reads all its
  * mutable state from C + tk_stub_page_size().  Code pages are generated once
  * and never written again (`stub.code-immutable`); every retarget is one
  * aligned 8-byte atomic store or CAS into the data page

@@ -5,7 +5,7 @@ WL_CORE_SRCS := workloads/wl_parse.c workloads/wl_gen.c
 
 $(eval $(call tk_lib,tkwl,$(WL_CORE_SRCS),,))
 $(eval $(call tk_prog,tk-bench,workloads/tk_bench.c workloads/wl_run.c,tkwl,$(DL_LIBS)))
-$(eval $(call tk_so,libtk_fake_driver,workloads/tests/fake_driver.c,,))
+$(eval $(call tk_so,libtk_fake_driver,workloads/tests/fake_driver.c,tkarch,))
 $(eval $(call tk_prog,tk-workload-tests,workloads/tests/wl_tests.c,tkwl,$(CHECK_LIBS)))
 
 .PHONY: test-workloads test-workloads-arm64 test-workloads-arm64-smoke

@@ -9,12 +9,13 @@
  * all zero except methods_at_optimized and slot_writes (type-load writes).
  *
  * Entry points must be distinct addresses per method with the caller-side
- * signature, and plain C cannot make closures, so each method gets a tiny
- * generated thunk (see below); thunk pages are unmapped with the runtime. */
+ * signature, and plain C cannot make closures, so each method gets an entry
+ * emitted by arch/ (tk_emit_entry): a driver implementation may use the
+ * machine layer; the workloads themselves never do. */
 #include "conformance/tk_driver.h"
+#include "arch/arch.h"
 
 #include <pthread.h>
-#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 struct tk_drv_method {
     tk_drv_type *type;
     tk_method_def def;
+    tk_code_ctx ctx;                 /* what the entry hands to the body       */
     char name[200];
     void *owning_slot;
     void *entry;
@@ -54,67 +56,14 @@ struct tk_drv_runtime {
     uint64_t methods, slot_writes;
     tk_drv_method *all_methods;
     tk_drv_type *all_types;
-    struct thunk_chunk *chunks;
+    tk_code_heap *code;
 };
 
 
-/* ---- thunks ------------------------------------------------------------------
- * Each method with a body gets a 32-byte thunk in an executable page owned
- * by its runtime.  The thunk loads the method pointer into the sixth
- * integer-argument register (r9 / x5) and jumps to fake_invoke, which
- * therefore sees (self, a0..a3, method). */
-#define THUNK_SIZE 32
-#define THUNK_CHUNK (64 * 1024)
-
-typedef struct thunk_chunk { struct thunk_chunk *next; size_t used; } thunk_chunk;
-
-static int64_t fake_invoke(void *self, int64_t a0, int64_t a1, int64_t a2, int64_t a3,
-                           tk_drv_method *m)
-{
-    tk_code_ctx ctx = {m, TK_TIER_OPTIMIZED, 0, m->def.user};
-    return m->def.body(&ctx, self, a0, a1, a2, a3);
-}
-
-static void write_thunk(unsigned char *p, void *method)
-{
-    uint64_t mv = (uint64_t)(uintptr_t)method, hv = (uint64_t)(uintptr_t)fake_invoke;
-#if defined(__x86_64__)
-    p[0] = 0x49; p[1] = 0xB9; memcpy(p + 2, &mv, 8);     /* movabs r9, method  */
-    p[10] = 0x48; p[11] = 0xB8; memcpy(p + 12, &hv, 8);  /* movabs rax, invoke */
-    p[20] = 0xFF; p[21] = 0xE0;                          /* jmp rax            */
-    memset(p + 22, 0xCC, THUNK_SIZE - 22);
-#elif defined(__aarch64__)
-    uint32_t ins[4] = {0x58000085u,  /* ldr x5, [pc+16]  */
-                       0x580000B0u,  /* ldr x16, [pc+20] */
-                       0xD61F0200u,  /* br x16           */
-                       0xD503201Fu}; /* nop              */
-    memcpy(p, ins, 16);
-    memcpy(p + 16, &mv, 8);
-    memcpy(p + 24, &hv, 8);
-#else
-#error "fake driver thunks: x86-64 and aarch64 only"
-#endif
-}
-
-static void *thunk_alloc(tk_drv_runtime *rt, void *method)
-{
-    thunk_chunk *c = rt->chunks;
-    if (!c || c->used + THUNK_SIZE > THUNK_CHUNK) {
-        void *mem = mmap(NULL, THUNK_CHUNK, PROT_READ | PROT_WRITE | PROT_EXEC,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (mem == MAP_FAILED) return NULL;
-        c = mem;
-        c->next = rt->chunks;
-        c->used = 64;                  /* header, rounded to a thunk boundary  */
-        rt->chunks = c;
-    }
-    unsigned char *p = (unsigned char *)c + c->used;
-    c->used += THUNK_SIZE;
-    write_thunk(p, method);
-    __builtin___clear_cache((char *)p, (char *)p + THUNK_SIZE);
-    return p;
-}
-
+/* ---- entries ------------------------------------------------------------------
+ * Each method with a body gets its own native entry from the arch layer's
+ * code heap (W^X: written through an RW view, run from an RX view):
+ * entry(self, a0..a3) tail-calls body(&m->ctx, self, a0..a3). */
 static int64_t abstract_called(void *self, int64_t a0, int64_t a1, int64_t a2, int64_t a3)
 {
     fprintf(stderr, "fake driver: abstract method called\n");
@@ -129,16 +78,23 @@ static const char *const k_keys[] = {"Strategy", "CallCountThreshold", "CallCoun
                                      "DeleteCallCountingStubsAfter", "Mode", "CompileCostUs",
                                      "Trace", "BackgroundWorkerTimeoutMs", NULL};
 
+static void fake_destroy(tk_drv_runtime *rt);
+
 static tk_drv_runtime *fake_create(const char *const *config, char *err, size_t errlen)
 {
     tk_drv_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt || !(rt->code = tk_code_heap_create())) {
+        snprintf(err, errlen, "fake driver: cannot create the code heap");
+        free(rt);
+        return NULL;
+    }
     pthread_mutex_init(&rt->lock, NULL);
     strcpy(rt->strategy, "forwarder");
     for (size_t i = 0; config && config[i]; i++) {
         const char *eq = strchr(config[i], '=');
         if (!eq) {
             snprintf(err, errlen, "config entry '%s' is not Key=Value", config[i]);
-            free(rt);
+            fake_destroy(rt);
             return NULL;
         }
         size_t kl = (size_t)(eq - config[i]);
@@ -147,7 +103,7 @@ static tk_drv_runtime *fake_create(const char *const *config, char *err, size_t 
             if (strlen(k_keys[k]) == kl && !strncmp(k_keys[k], config[i], kl)) known = 1;
         if (!known) {
             snprintf(err, errlen, "unknown config key '%.*s'", (int)kl, config[i]);
-            free(rt);
+            fake_destroy(rt);
             return NULL;
         }
         if (!strncmp(config[i], "Strategy=", 9)) {
@@ -155,7 +111,7 @@ static tk_drv_runtime *fake_create(const char *const *config, char *err, size_t 
             for (size_t k = 0; k_strategies[k]; k++) ok |= !strcmp(k_strategies[k], eq + 1);
             if (!ok) {
                 snprintf(err, errlen, "unknown strategy '%s'", eq + 1);
-                free(rt);
+                fake_destroy(rt);
                 return NULL;
             }
             snprintf(rt->strategy, sizeof rt->strategy, "%s", eq + 1);
@@ -179,10 +135,7 @@ static void fake_destroy(tk_drv_runtime *rt)
         free(t->vmethods); free(t->vtable); free(t->methods); free(t->impls);
         free(t);
     }
-    for (thunk_chunk *c = rt->chunks, *n; c; c = n) {
-        n = c->next;
-        munmap(c, THUNK_CHUNK);
-    }
+    tk_code_heap_destroy(rt->code);
     pthread_mutex_destroy(&rt->lock);
     free(rt);
 }
@@ -204,9 +157,10 @@ static tk_drv_method *new_method(tk_drv_runtime *rt, tk_drv_type *t, const tk_me
     m->def.name = m->name;
     if (d->body) {
         m->has_body = 1;
-        m->entry = thunk_alloc(rt, m);
+        m->ctx = (tk_code_ctx){m, TK_TIER_OPTIMIZED, 0, d->user};
+        m->entry = tk_emit_entry(rt->code, (void *)d->body, &m->ctx);
         if (!m->entry) {
-            snprintf(err, errlen, "fake driver: cannot map executable memory for thunks");
+            snprintf(err, errlen, "fake driver: cannot emit a method entry (code heap)");
             free(m);
             return NULL;
         }
