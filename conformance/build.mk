@@ -35,7 +35,7 @@ $(foreach m,$(CONF_MUTANTS),$(eval $(call tk_ref_mutant,$(m))))
 endif
 CONF_MUTANT_SOS := $(foreach m,$(CONF_MUTANTS),$(B)/lib/mutants/libtk_mut_$(shell echo $(m) | tr A-Z a-z).so)
 
-.PHONY: conform mutants conform-tools verify-tests \
+.PHONY: conform mutants conform-tools verify-tests conform-fake-driver \
         $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s) conform-arm64-$(s))
 conform-tools: $(B)/bin/tk-conform $(B)/bin/tk-verify $(REF_DRIVER)
 
@@ -72,10 +72,18 @@ conform-arm64-$(1): $(B64)/bin/tk-conform $(REF_DRIVER64)
 endef
 $(foreach s,$(CONF_STRATEGIES),$(eval $(call conf_strategy_suite_arm64,$(s))))
 
+# A second, much smaller implementation of the ABI (the workloads' fixture
+# driver: no tiering, no classification, no events): everything it lacks
+# must come out UNSUPPORTED, never FAIL.
+conform-fake-driver: $(B)/bin/tk-conform $(B)/lib/libtk_fake_driver.so
+	@mkdir -p $(RESULTS)
+	ci/run-suite conform-fake-driver tally -- $(B)/bin/tk-conform --impl $(B)/lib/libtk_fake_driver.so \
+	  --timeout $(CONF_TIMEOUT) --json $(RESULTS)/conform-fake-driver.json
+
 conform:
 	@status=0; for s in $(CONF_STRATEGIES); do $(MAKE) --no-print-directory conform-x86_64-$$s || status=1; done; \
 	  $(MAKE) --no-print-directory verify-tests || status=1; \
 	  $(MAKE) --no-print-directory mutants || status=1; exit $$status
 
-TEST_TARGETS += $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s)) verify-tests mutants \
+TEST_TARGETS += $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s)) verify-tests mutants conform-fake-driver \
                 $(foreach s,$(CONF_STRATEGIES),conform-arm64-$(s))

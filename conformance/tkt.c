@@ -241,12 +241,19 @@ const char *tkt_strategy(tk_drv_runtime *rt)
     return s;
 }
 
+int tkt_tiers(tk_drv_runtime *rt)
+{
+    /* Copy: tkt_config_value returns a buffer the next lookup overwrites. */
+    char tc[16] = "";
+    const char *v = tkt_config_value(rt, "TieredCompilation");
+    if (v) snprintf(tc, sizeof tc, "%s", v);
+    return strcmp(tkt_strategy(rt), "notier") && strcmp(tc, "0") && strcmp(tc, "false");
+}
+
 void tkt_require_tiering(tk_drv_runtime *rt)
 {
-    const char *tc = tkt_config_value(rt, "TieredCompilation");
-    const char *st = tkt_strategy(rt);
-    if (!strcmp(st, "notier") || (tc && (!strcmp(tc, "0") || !strcmp(tc, "false"))))
-        tkt_unsupported("the runtime does not tier (Strategy=%s%s)", st, tc ? "" : "");
+    if (!tkt_tiers(rt))
+        tkt_unsupported("the runtime does not tier (Strategy=%s, or TieredCompilation=0)", tkt_strategy(rt));
 }
 
 int tkt_backpatches_slots(tk_drv_runtime *rt)

@@ -65,6 +65,9 @@ const char *tkt_strategy(tk_drv_runtime *rt);
 const char *tkt_config_value(tk_drv_runtime *rt, const char *key);
 /* UNSUPPORTED when the runtime does not tier (Strategy=notier,
  * TieredCompilation=0). */
+/* Whether the runtime tiers at all (not Strategy=notier, not
+ * TieredCompilation=0 in its effective configuration). */
+int tkt_tiers(tk_drv_runtime *rt);
 void tkt_require_tiering(tk_drv_runtime *rt);
 /* 1 for strategies that backpatch slots to final code (forwarder,
  * precode-reuse, lazy); 0 for entry-cell/notier/unknown designs. */

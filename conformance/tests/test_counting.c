@@ -146,7 +146,7 @@ static const tk_method_def fin_v[] = { TKT_M("F.T", 21), TKT_M_FLAGS("F.Opt", 22
 TK_TEST(counting_final_tier_not_counted, "inv.counting.final-tier-not-counted")
 {
     tk_drv_runtime *rt = tkt_create(FX_DET("2"), "DeleteCallCountingStubsAfter=0");
-    int tiered = strcmp(tkt_strategy(rt), "notier") != 0;
+    int tiered = tkt_tiers(rt);
     int have_ev = (D->caps & TK_CAP_EVENTS) != 0;
     if (have_ev) tkt_events_start(rt);
     tk_drv_type *t = fx_class(rt, "F", NULL, 2, fin_v, 0, NULL);
