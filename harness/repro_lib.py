@@ -9,7 +9,7 @@ import statistics
 STRATEGIES = ["forwarder", "precode-reuse", "lazy", "entry-cell", "notier"]
 
 # The sixth orchard-like row: PR #124664 as merged, i.e. precode-reuse with
-# the owning-slot bypass (coreclr-internals.md §5.4 (b)): the reference's
+# the owning-slot bypass (SPEC.md `inv.counting.no-bypass`): the reference's
 # OWNING_SLOT_BYPASS mutant driver run with Strategy=precode-reuse.
 AS_MERGED = "precode-reuse-as-merged"
 AS_MERGED_LABEL = "precode-reuse (as merged, #124664 with the owning-slot bypass)"
@@ -65,7 +65,7 @@ PUBLISHED = {
 }
 
 # A drop of at least this much in precode-reuse throughput counts as the
-# regression reproducing (workloads-and-peers.md §5 W1 flags >= 5%).
+# regression reproducing (the orchard-like gate flags >= 5%, SPEC.md "Workloads").
 REGRESSION_FLAG_PCT = 5.0
 
 ORCHARD_EXPLAIN_COUNTERS = [

@@ -342,8 +342,8 @@ def parse_args(argv):
     p.add_argument("--bin", default=os.path.join(ROOT, "build", "bin", "tk-bench"), help="tk-bench binary")
     p.add_argument("--impl", default=None, help="driver library (default: tk-bench's default)")
     p.add_argument("--out", default=os.path.join(ROOT, "results"), help="output directory")
-    p.add_argument("--reps", type=int, default=0, help="orchard-like repetitions (default 2, quick 1)")
-    p.add_argument("--steady-reps", type=int, default=0, help="steady-state ns/call repetitions")
+    p.add_argument("--reps", type=int, default=0, help="orchard-like repetitions (default 4, quick 2)")
+    p.add_argument("--steady-reps", type=int, default=0, help="steady-state ns/call repetitions (default 3, quick 2)")
     p.add_argument("--orchard-scale", type=float, default=1.0, help="--scale for orchard-like runs")
     p.add_argument("--threads", type=int, default=0,
                    help="orchard-like worker threads (default: the number of CPUs, at most 4)")

@@ -1,6 +1,6 @@
 /* workloads/tk_bench.c — the benchmark driver.
  *
- *   tk-bench WORKLOAD [--strategy S|all] [--impl LIB.so] [--threads N]
+ *   tk-bench WORKLOAD [--strategy S[,S...]|all] [--impl LIB.so] [--threads N]
  *            [--scale X] [--seed N] [--json FILE] [--trace FILE]
  *            [--config K=V]... [--quick] [--deterministic] [--calls N]
  *            [--describe] [--help]
@@ -33,7 +33,8 @@ static void usage(FILE *f)
 "usage: tk-bench WORKLOAD [options]\n"
 "  WORKLOAD            a name from workloads/defs (orchard-like, megamorphic,\n"
 "                      startup-storm, steady-state, seed-vtable-test) or a .wl path\n"
-"  --strategy S|all    strategy to run (default: all the implementation offers)\n"
+"  --strategy S[,S..]|all  strategies to run, comma-separated (default: all the\n"
+"                      implementation offers)\n"
 "  --impl LIB.so       implementation (default: ../lib/libtk_ref_driver.so\n"
 "                      relative to this binary)\n"
 "  --threads N         worker threads (threaded mode; default from the workload)\n"

@@ -1,5 +1,4 @@
-# orchard-like: the primary regression detector (workloads-and-peers.md §5
-# W1).  Many virtual and interface methods cross tier transitions while
+# orchard-like: the primary regression detector (SPEC.md "Workloads", W1).  Many virtual and interface methods cross tier transitions while
 # worker threads call them; a quiet gap longer than the tiering delay is
 # followed by a burst of new handlers over newly loaded types.
 # Sized for a 2-core machine (~10 s); --scale 5 gives §5's sizes.
@@ -26,7 +25,7 @@ sites = 1500
 site_polymorphism = 1:0.714, 2-4:0.184, 5-16:0.102
 direct_call_share = 0.3
 # Calls through the declaring type's own slot (the path PR #124664 as merged
-# left uncounted, coreclr-internals.md §5.4 (b)): direct sites call a
+# left uncounted, SPEC.md `inv.counting.no-bypass`): direct sites call a
 # non-virtual method through its owning slot (direct_call_share = 0.3, the
 # "about 40% of methods non-virtual" above; an ASSUMPTION about how often
 # Orchard code calls non-virtual instance methods), and a virtual/interface
