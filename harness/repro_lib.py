@@ -503,7 +503,7 @@ def steady_summary(ns_runs, instr, counters_by_strategy, baseline="notier"):
 
 def steady_why(s, row, base_in, baseline):
     if s == baseline:
-        return "baseline: no tiering, final code installed at type load"
+        return "baseline: no tiering, final code compiled at the first call, slots patched once"
     ipc = row["instructions_per_call"]
     parts = []
     if ipc is not None and base_in:
