@@ -243,3 +243,15 @@ tkj_node *tkj_get(const tkj_node *obj, const char *key)
         if (m->key && !strcmp(m->key, key)) return m;
     return NULL;
 }
+
+void tkj_write_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}

@@ -7,6 +7,7 @@
 #define TK_JSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef enum { TKJ_NULL, TKJ_BOOL, TKJ_NUM, TKJ_STR, TKJ_ARR, TKJ_OBJ } tkj_type;
@@ -28,6 +29,9 @@ typedef struct tkj_doc tkj_doc;
 
 /* Parses text[0..len); returns NULL and a message with the column on
  * error. */
+/* Writes s as a JSON string literal (quotes, escapes). */
+void tkj_write_str(FILE *f, const char *s);
+
 tkj_doc *tkj_parse(const char *text, size_t len, char *err, size_t errlen);
 void tkj_free(tkj_doc *d);
 tkj_node *tkj_root(tkj_doc *d);

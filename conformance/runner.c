@@ -1,6 +1,7 @@
 /* conformance/runner.c — tk-conform: runs the conformance tests against a
  * runtime's driver library (conformance/tk_driver.h), each test isolated in
  * a child process with a timeout, and reports per test and per anchor. */
+#include "json.h"
 #include "tkt_internal.h"
 
 #include <dlfcn.h>
@@ -407,18 +408,6 @@ static void xml_str(FILE *f, const char *s)
     }
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 static int is_failure(int st) { return st == TKT_ST_FAIL || st == TKT_ST_XPASS || st == TKT_ST_CRASH || st == TKT_ST_TIMEOUT; }
 static int is_pass(int st) { return st == TKT_ST_PASS || st == TKT_ST_XFAIL; }
 
@@ -436,7 +425,7 @@ static void write_tap(result *rs, size_t n)
         fputc('\n', f);
         if (r->status != TKT_ST_PASS) {
             fprintf(f, "  ---\n  status: %s\n  message: ", st_names[r->status]);
-            json_str(f, r->msg);
+            tkj_write_str(f, r->msg);
             fprintf(f, "\n  anchors: [");
             for (int a = 0; r->t->anchors[a]; a++) fprintf(f, "%s%s", a ? ", " : "", r->t->anchors[a]);
             fprintf(f, "]\n  ...\n");
@@ -519,39 +508,39 @@ static void write_json(result *rs, size_t n, cov *cv, size_t ncov, size_t passed
     FILE *f = fopen(json_path, "w");
     if (!f) { fprintf(stderr, "tk-conform: cannot write --json '%s': %s\n", json_path, strerror(errno)); return; }
     fprintf(f, "{\"schema_version\":1,\"tool\":\"tk-conform\",\"spec_version\":");
-    json_str(f, tk_spec_version);
+    tkj_write_str(f, tk_spec_version);
     fprintf(f, ",\"arch\":\"%s\",\"impl\":", arch_name());
-    json_str(f, impl_path);
+    tkj_write_str(f, impl_path);
     if (D) {
         fprintf(f, ",\"driver\":{\"name\":");
-        json_str(f, D->name);
+        tkj_write_str(f, D->name);
         fprintf(f, ",\"version\":");
-        json_str(f, D->version);
+        tkj_write_str(f, D->version);
         fprintf(f, ",\"abi_version\":%u,\"caps\":%llu,\"strategies\":[", D->abi_version, (unsigned long long)D->caps);
-        for (int i = 0; D->strategies && D->strategies[i]; i++) { if (i) fputc(',', f); json_str(f, D->strategies[i]); }
+        for (int i = 0; D->strategies && D->strategies[i]; i++) { if (i) fputc(',', f); tkj_write_str(f, D->strategies[i]); }
         fprintf(f, "]}");
     }
     fprintf(f, ",\"config\":[");
-    for (size_t i = 0; i < nconfigs; i++) { if (i) fputc(',', f); json_str(f, configs[i]); }
+    for (size_t i = 0; i < nconfigs; i++) { if (i) fputc(',', f); tkj_write_str(f, configs[i]); }
     fprintf(f, "],\"isolation\":\"%s\",\"timeout_s\":%g,\"tests\":[", mode_nofork ? "none" : mode_spawn ? "spawn" : "fork",
             timeout_s);
     for (size_t i = 0; i < n; i++) {
         result *r = &rs[i];
         fprintf(f, "%s\n{\"name\":", i ? "," : "");
-        json_str(f, r->t->name);
+        tkj_write_str(f, r->t->name);
         fprintf(f, ",\"file\":");
-        json_str(f, r->t->file);
+        tkj_write_str(f, r->t->file);
         fprintf(f, ",\"anchors\":[");
-        for (int a = 0; r->t->anchors[a]; a++) { if (a) fputc(',', f); json_str(f, r->t->anchors[a]); }
+        for (int a = 0; r->t->anchors[a]; a++) { if (a) fputc(',', f); tkj_write_str(f, r->t->anchors[a]); }
         fprintf(f, "],\"status\":\"%s\",\"outcome\":\"%s\",\"duration_ms\":%.1f,\"message\":", st_names[r->status],
                 st_names[r->raw], r->ms);
-        json_str(f, r->msg);
+        tkj_write_str(f, r->msg);
         if (r->sig) fprintf(f, ",\"signal\":\"SIG%s\"", sigabbrev_np(r->sig) ? sigabbrev_np(r->sig) : "?");
         if (r->exp) {
             fprintf(f, ",\"expected\":{\"status\":\"%s\",\"reason\":", st_names[r->exp->status]);
-            json_str(f, r->exp->reason);
+            tkj_write_str(f, r->exp->reason);
             fprintf(f, ",\"where\":");
-            json_str(f, r->exp->where);
+            tkj_write_str(f, r->exp->where);
             fputc('}', f);
         }
         fputc('}', f);
@@ -559,7 +548,7 @@ static void write_json(result *rs, size_t n, cov *cv, size_t ncov, size_t passed
     fprintf(f, "],\n\"anchors\":[");
     for (size_t i = 0; i < ncov; i++) {
         fprintf(f, "%s\n{\"anchor\":", i ? "," : "");
-        json_str(f, cv[i].anchor);
+        tkj_write_str(f, cv[i].anchor);
         fprintf(f, ",\"in_spec\":%s,\"tests\":%d,\"passed\":%d,\"failed\":%d,\"unsupported\":%d}", cv[i].in_spec ? "true" : "false",
                 cv[i].tests, cv[i].pass, cv[i].fail, cv[i].unsup);
     }

@@ -38,18 +38,6 @@ static void on_violation(void *user, const char *anchor, const tkv_event *ev, co
     viols[nviols++] = (viol_rec){ strdup(anchor), strdup(method), strdup(msg), ev->line, ev->seq };
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 static int malformed(long line, const char *fmt, const char *a, const char *b)
 {
     fprintf(stderr, "%s:%ld: malformed trace: ", trace_path, line);
@@ -324,25 +312,25 @@ int tk_verify_main(int argc, char **argv)
         FILE *j = fopen(json_out, "w");
         if (!j) { fprintf(stderr, "tk-verify: cannot write '%s': %s\n", json_out, strerror(errno)); return 2; }
         fprintf(j, "{\"schema_version\":1,\"tool\":\"tk-verify\",\"trace\":");
-        json_str(j, trace_path);
+        tkj_write_str(j, trace_path);
         fprintf(j, ",\"implementation\":");
-        if (impl) json_str(j, impl); else fputs("null", j);
+        if (impl) tkj_write_str(j, impl); else fputs("null", j);
         fprintf(j, ",\"strategy\":");
-        if (strategy) json_str(j, strategy); else fputs("null", j);
+        if (strategy) tkj_write_str(j, strategy); else fputs("null", j);
         fprintf(j, ",\"result\":\"%s\",\"events\":%ld,\"checked_anchors\":[",
                 rc == 2 ? "malformed" : rc ? "violations" : "ok", events);
         for (int i = 0; tkv_checked_anchors[i]; i++) {
             if (i) fputc(',', j);
-            json_str(j, tkv_checked_anchors[i]);
+            tkj_write_str(j, tkv_checked_anchors[i]);
         }
         fprintf(j, "],\"violations\":[");
         for (size_t i = 0; i < nviols; i++) {
             fprintf(j, "%s{\"anchor\":", i ? "," : "");
-            json_str(j, viols[i].anchor);
+            tkj_write_str(j, viols[i].anchor);
             fprintf(j, ",\"line\":%ld,\"seq\":%llu,\"method\":", viols[i].line, (unsigned long long)viols[i].seq);
-            json_str(j, viols[i].method);
+            tkj_write_str(j, viols[i].method);
             fprintf(j, ",\"message\":");
-            json_str(j, viols[i].msg);
+            tkj_write_str(j, viols[i].msg);
             fputc('}', j);
         }
         fprintf(j, "]}\n");
