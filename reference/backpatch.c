@@ -114,12 +114,12 @@ void tkr_record_slot(tk_runtime *rt, tk_method *m, void **slot, tk_type *t, void
  * later pass writes into freed memory (`inv.types.unload-removes-slots`). */
 void tkr_forget_type_slots(tk_runtime *rt, tk_type *t)
 {
-    pthread_mutex_lock(&rt->obj_mtx);
+    tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
     for (tk_method *m = rt->methods; m; m = m->next_all) {
         uint32_t j = 0;
         for (uint32_t i = 0; i < m->n_slots; i++)
             if (m->slots[i].type != t) m->slots[j++] = m->slots[i];
         m->n_slots = j;
     }
-    pthread_mutex_unlock(&rt->obj_mtx);
+    tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
 }

@@ -5,7 +5,8 @@ REF_SRCS := reference/config.c reference/runtime.c reference/type.c reference/pr
             reference/callcount.c reference/tiering.c reference/counters.c \
             reference/trace.c reference/driver.c
 REF_TEST_SRCS := reference/tests/test_main.c reference/tests/test_units.c \
-                 reference/tests/test_seed.c reference/tests/test_threaded.c
+                 reference/tests/test_seed.c reference/tests/test_threaded.c \
+                 reference/tests/test_impl.c
 REF_DRIVER_LDLIBS := $(URCU_LIBS) -Wl,--version-script=reference/driver.map
 
 $(eval $(call tk_lib,tierkit,$(REF_SRCS),,))
@@ -37,7 +38,7 @@ $(eval $(call tk_ref_san,asan,address))
 $(eval $(call tk_ref_san,tsan,thread))
 
 test-asan: $(B)/asan/bin/tk-ref-tests
-	ASAN_OPTIONS=detect_leaks=0 ci/run-suite ref-asan check -- $<
+	ASAN_OPTIONS=detect_leaks=1 ci/run-suite ref-asan check -- $<
 test-tsan: $(B)/tsan/bin/tk-ref-tests
 	CK_FORK=no TSAN_OPTIONS="suppressions=$(CURDIR)/reference/tests/tsan.supp halt_on_error=1" \
 	  setarch -R ci/run-suite ref-tsan check -- $<

@@ -106,18 +106,18 @@ void *tkr_threshold_handler(void *token, tk_arch_regs *regs)
     tk_runtime *rt = __atomic_load_n(&info->rt, __ATOMIC_ACQUIRE);
     ctr_add(rt, C_THRESHOLD_HITS, phase_of_tier(nv->tier), 1);
     bool queued = false;
-    pthread_mutex_lock(&rt->cv_lock);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
     if (info->stage < CC_PENDING_COMPLETION) {
         info->stage = CC_PENDING_COMPLETION;
-        pthread_mutex_lock(&rt->tier_lock);
+        tkr_lock(&rt->tier_lock, TKR_LK_TIER);
         info->next_pending = NULL;
         if (rt->pending_tail) rt->pending_tail->next_pending = info; else rt->pending_head = info;
         rt->pending_tail = info;
         pthread_cond_broadcast(&rt->tier_cv);
-        pthread_mutex_unlock(&rt->tier_lock);
+        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
         queued = true;
     }
-    pthread_mutex_unlock(&rt->cv_lock);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     if (queued && ev_on(rt)) tkr_ev_simple(rt, TK_EV_THRESHOLD, nv->m, nv->tier, nv->il->id, NULL);
     return atomic_load(&nv->code);
 }
@@ -136,7 +136,7 @@ void tkr_promote(tk_runtime *rt, tk_native_version *nv)
         if (v->tier == next) return;
     tk_native_version *n2 = tkr_nv_new(nv->m, il, next);
     ctr_add(rt, c, TK_PHASE_FINAL, 1);
-    pthread_mutex_lock(&rt->tier_lock);
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     if (rt->n_opt == rt->cap_opt) {
         uint32_t nc = rt->cap_opt ? rt->cap_opt * 2 : 64;
         tk_native_version **q = realloc(rt->opt_queue, nc * sizeof *q);
@@ -144,7 +144,7 @@ void tkr_promote(tk_runtime *rt, tk_native_version *nv)
         rt->opt_queue = q; rt->cap_opt = nc;
     }
     rt->opt_queue[rt->n_opt++] = n2;
-    pthread_mutex_unlock(&rt->tier_lock);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (ev_on(rt)) {
         tk_event ev = {0};
         ev.kind = TK_EV_PROMOTE; ev.method = nv->m; ev.tier = next; ev.il_version = il->id; ev.aux = nv->tier;
@@ -156,15 +156,15 @@ void tkr_promote(tk_runtime *rt, tk_native_version *nv)
  * out of the call path (publish the counted version's code), Complete. */
 void tkr_complete_counting(tk_runtime *rt)
 {
-    pthread_mutex_lock(&rt->tier_lock);
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     tk_cc_info *list = rt->pending_head;
     rt->pending_head = rt->pending_tail = NULL;
-    pthread_mutex_unlock(&rt->tier_lock);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (!list) return;
     bool eager = tkr_strategy_eager(rt);
     uint64_t t0 = 0;
     if (eager) tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
-    pthread_mutex_lock(&rt->cv_lock);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
     for (tk_cc_info *i = list, *n; i; i = n) {
         n = i->next_pending;
         i->next_pending = NULL;
@@ -184,12 +184,12 @@ void tkr_complete_counting(tk_runtime *rt)
                 tkr_publish_native(rt, m, nv);
         }
         i->stage = CC_COMPLETE;
-        pthread_mutex_lock(&rt->tier_lock);
+        tkr_lock(&rt->tier_lock, TKR_LK_TIER);
         rt->completed_since_delete++;
-        pthread_mutex_unlock(&rt->tier_lock);
+        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_COUNTING_COMPLETE, m, nv->tier, nv->il->id, NULL);
     }
-    pthread_mutex_unlock(&rt->cv_lock);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     if (eager) tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
 }
 
@@ -208,24 +208,28 @@ void tkr_stop_counting(tk_runtime *rt, tk_method *m)
 }
 
 /* DeleteCallCountingStubsAfter: after that many completions, free the
- * stubs of completed infos — only once every entry point has moved off
- * them (completion did that) AND every registered mutator thread passed a
+ * stubs of completed and of stopped infos — only once every entry point
+ * has moved off them (completion or the reset did that) AND every registered mutator thread passed a
  * safe point (synchronize_rcu), with no lock held while waiting
  * (`inv.reclaim.wait-safepoint`).  Active stubs keep counting. */
 void tkr_maybe_delete_stubs(tk_runtime *rt)
 {
     uint32_t after = rt->cfg.delete_stubs_after;
     if (!after) return;
-    pthread_mutex_lock(&rt->cv_lock);
-    pthread_mutex_lock(&rt->tier_lock);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     bool due = rt->completed_since_delete >= after;
     if (due) rt->completed_since_delete = 0;
-    pthread_mutex_unlock(&rt->tier_lock);
-    if (!due) { pthread_mutex_unlock(&rt->cv_lock); return; }
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    if (!due) { tkr_unlock(&rt->cv_lock, TKR_LK_CV); return; }
     size_t n = 0, cap = 0;
     tk_cc_info **victims = NULL;
     for (tk_cc_info *i = rt->infos; i; i = i->next_all) {
-        if (i->stage != CC_COMPLETE || !i->stub) continue;
+        /* Complete: completion moved every entry point off the stub.
+         * Not active: a reset stopped the stub and moved every entry point
+         * off it; if the version is published again, counting resumes
+         * from the cell with a new stub.  Still counting: kept. */
+        if (!i->stub || (i->stage != CC_COMPLETE && i->stage != CC_NOT_ACTIVE)) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 32;
             tk_cc_info **v = realloc(victims, cap * sizeof *v);
@@ -236,13 +240,13 @@ void tkr_maybe_delete_stubs(tk_runtime *rt)
     }
     void **stubs = calloc(n ? n : 1, sizeof *stubs);
     for (size_t k = 0; k < n; k++) { stubs[k] = victims[k]->stub; victims[k]->stub = NULL; }
-    pthread_mutex_unlock(&rt->cv_lock);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     if (n) {
 #ifndef TK_MUTANT_NO_SAFEPOINT_WAIT
-        bool reg = tkr_thread_registered();
-        if (reg) rcu_thread_offline();    /* the waiter must not be a reader */
+        /* The waiter must not be a reader, and holds no runtime lock. */
+        bool was_online = tkr_begin_offline();
         synchronize_rcu();
-        if (reg) rcu_thread_online();
+        tkr_end_offline(was_online);
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_SAFEPOINT_SYNC, NULL, TK_TIER_UNKNOWN, 0, NULL);
 #endif /* MUTANT (when defined): stubs freed without waiting for safe points */
         for (size_t k = 0; k < n; k++)

@@ -59,9 +59,9 @@ void *tkr_compile(tk_runtime *rt, tk_native_version *nv)
         ctr_add(rt, C_COMPILE_COST_US, TK_PHASE_FINAL, rt->cfg.compile_cost_us);
         if (rt->cfg.mode == TK_MODE_THREADED) spend(rt->cfg.compile_cost_us);
     }
-    pthread_mutex_lock(&rt->code_mtx);
+    tkr_lock(&rt->code_mtx, TKR_LK_CODE);
     void *c = tk_emit_entry(rt->code_heap, (void *)nv->m->body, &nv->ctx);
-    pthread_mutex_unlock(&rt->code_mtx);
+    tkr_unlock(&rt->code_mtx, TKR_LK_CODE);
     if (!c) { perror("tierkit: tk_emit_entry"); abort(); }
     void *expected = NULL;
     if (!atomic_compare_exchange_strong(&nv->code, &expected, c)) return expected;
@@ -74,15 +74,19 @@ void *tkr_compile(tk_runtime *rt, tk_native_version *nv)
  * reset (slots back to the temporary entry point, precode back to the
  * prestub) so the next call goes through the prestub, the tiering delay
  * and call counting again, as CoreCLR does for ReJIT. */
-static int activate(tk_runtime *rt, tk_method *m, tk_il_version *il)
+static int activate(tk_runtime *rt, tk_method *m, tk_il_version *il, bool only_if_inactive)
 {
     uint64_t t0;
     tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
-    pthread_mutex_lock(&rt->cv_lock);
-    m->active_il = il;
-    if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_VERSION_ACTIVATE, m, TK_TIER_UNKNOWN, il->id, NULL);
-    tkr_reset_entry_point(rt, m);
-    pthread_mutex_unlock(&rt->cv_lock);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
+    /* The "already active" check of a revert is made under the locks, so a
+     * revert racing a request cannot skip the reset it needs. */
+    if (!(only_if_inactive && m->active_il == il)) {
+        m->active_il = il;
+        if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_VERSION_ACTIVATE, m, TK_TIER_UNKNOWN, il->id, NULL);
+        tkr_reset_entry_point(rt, m);
+    }
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
     return 0;
 }
@@ -90,33 +94,32 @@ static int activate(tk_runtime *rt, tk_method *m, tk_il_version *il)
 int64_t tk_version_request(tk_runtime *rt, tk_method *m)
 {
     if (!m || !m->body) return -1;
-    pthread_mutex_lock(&rt->cv_lock);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
     tk_il_version *il = calloc(1, sizeof *il);
-    if (!il) { pthread_mutex_unlock(&rt->cv_lock); return -1; }
+    if (!il) { tkr_unlock(&rt->cv_lock, TKR_LK_CV); return -1; }
     il->id = m->next_il++;
     tk_il_version **p = &m->ils;
     while (*p) p = &(*p)->next;
     *p = il;
-    pthread_mutex_unlock(&rt->cv_lock);
-    activate(rt, m, il);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
+    activate(rt, m, il, false);
     return il->id;
 }
 
 int tk_version_revert(tk_runtime *rt, tk_method *m)
 {
     if (!m || !m->body) return -1;
-    if (m->active_il == m->ils) return 0;
-    return activate(rt, m, m->ils);
+    return activate(rt, m, m->ils, true);
 }
 
 void tk_method_get_state(tk_runtime *rt, tk_method *m, tk_method_state *out)
 {
-    pthread_mutex_lock(&rt->cv_lock);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
     tk_native_version *nv = m->active_il ? m->active_il->active : NULL;
     out->tier = (nv && atomic_load(&nv->code)) ? nv->tier : TK_TIER_UNKNOWN;
     out->il_version = m->active_il ? m->active_il->id : 0;
     out->published = atomic_load(&m->published) ? 1 : 0;
     out->counting = m->counting != NULL;
     out->compiles = atomic_load(&m->compiles);
-    pthread_mutex_unlock(&rt->cv_lock);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
 }

@@ -71,10 +71,10 @@ int tk_config_set(tk_config *c, const char *key, const char *value, char *err, s
         if (parse_u(value, 0, 3600000, &u)) return fail(err, errlen, key, value, "0..3600000");
         c->call_counting_delay_ms = u;
     } else if (!strcmp(key, "TieredPGO")) {
-        if (parse_bool(value, &b)) return fail(err, errlen, key, value, "0|1");
+        if (parse_bool(value, &b)) return fail(err, errlen, key, value, "0|1|true|false");
         c->tiered_pgo = b;
     } else if (!strcmp(key, "TieredCompilation")) {
-        if (parse_bool(value, &b)) return fail(err, errlen, key, value, "0|1");
+        if (parse_bool(value, &b)) return fail(err, errlen, key, value, "0|1|true|false");
         c->tiered_compilation = b;
     } else if (!strcmp(key, "DeleteCallCountingStubsAfter")) {
         if (parse_u(value, 0, 1000000000, &u)) return fail(err, errlen, key, value, "0..1000000000 (0 = never)");

@@ -49,8 +49,12 @@ size_t tk_counters(tk_runtime *rt, tk_counter *out, size_t cap)
     uint64_t at[4] = {0};
     /* methods_at_<tier> is a gauge computed on read: the tier of each
      * published method's active native version. */
-    pthread_mutex_lock(&rt->obj_mtx);
-    pthread_mutex_lock(&rt->cv_lock);
+    /* Lock order (`impl.lock-order`): code-version lock, then the object
+     * lists.  Type unload holds backpatch -> code-version while it takes the
+     * object lists (tkr_forget_type_slots), so taking them the other way
+     * round here deadlocks a counter read against an unload. */
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
+    tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
     for (tk_method *m = rt->methods; m; m = m->next_all) {
         if (!atomic_load(&m->published) || !m->active_il || !m->active_il->active) continue;
         switch (m->active_il->active->tier) {
@@ -60,8 +64,8 @@ size_t tk_counters(tk_runtime *rt, tk_counter *out, size_t cap)
         case TK_TIER_OPTIMIZED: at[3]++; break;
         }
     }
-    pthread_mutex_unlock(&rt->cv_lock);
-    pthread_mutex_unlock(&rt->obj_mtx);
+    tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     for (size_t i = 0; i < TK_COUNTER_COUNT && i < cap; i++) {
         out[i].name = tkr_counter_names[i];
         out[i].split = tkr_counter_split[i];

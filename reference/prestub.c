@@ -37,26 +37,26 @@ void *tkr_prestub_handler(void *token, tk_arch_regs *regs)
     tk_method *m = token;
     tk_runtime *rt = m->rt;
 
-    pthread_mutex_lock(&rt->cv_lock);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
     tk_il_version *il = m->active_il;
     tk_native_version *nv = il->active;
     if (!nv) {
         nv = tkr_nv_new(m, il, tkr_first_tier(rt, m));
         il->active = nv;
     }
-    pthread_mutex_unlock(&rt->cv_lock);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     void *code = tkr_compile(rt, nv);
 
     uint64_t t0;
     int ph = phase_of_tier(nv->tier);
     tkr_bp_lock(rt, ph, &t0);
-    pthread_mutex_lock(&rt->cv_lock);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
     if (!atomic_load(&m->published) && m->active_il->active == nv)
         tkr_set_code_entry_point(rt, m, nv, true);
 #ifndef TK_MUTANT_RECORD_OUTSIDE_LOCK
     do_backpatch(rt, m, regs);
 #endif
-    pthread_mutex_unlock(&rt->cv_lock);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     tkr_bp_unlock(rt, ph, t0);
 #ifdef TK_MUTANT_RECORD_OUTSIDE_LOCK
     do_backpatch(rt, m, regs); /* MUTANT: entry point read and slot recorded/written without the lock */

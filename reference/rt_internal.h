@@ -1,7 +1,8 @@
 /* reference/rt_internal.h — private data model of the reference runtime.
  *
  * Lock order everywhere (SPEC `impl.lock-order`): backpatch lock ->
- * code-version lock -> tiering lock.  No lock is held across
+ * code-version lock -> tiering lock -> object lists -> code heap -> events
+ * (checked at run time, see tkr_lock).  No lock is held across
  * synchronize_rcu() or thread creation.
  */
 #ifndef TK_RT_INTERNAL_H
@@ -95,7 +96,7 @@ struct tk_drv_method {
     _Atomic int published;         /* separate 'published' flag (§5.4 fix)  */
     tk_cc_info *counting;          /* info whose stub is in the call path    */
     tk_native_version *pub_nv;     /* version last announced by `publish`    */
-    bool in_delay_list;
+    uint64_t delay_gen;            /* window it is recorded in (0: none; tier lock) */
 
     tk_slot_rec *slots;            /* recorded slots (backpatch lock)        */
     uint32_t n_slots, cap_slots;
@@ -147,6 +148,7 @@ struct tk_drv_runtime {
     /* tiering (tier_lock) */
     bool delay_active;
     uint64_t delay_deadline_ms;
+    uint64_t delay_gen;            /* number of the current/last window      */
     struct tk_drv_method **delay_list;
     uint32_t n_delay, cap_delay;
     tk_cc_info *pending_head, *pending_tail;   /* completion queue          */
@@ -187,6 +189,21 @@ static inline void ctr_sub(struct tk_drv_runtime *rt, int c, int phase, uint64_t
 static inline int phase_of_tier(int32_t tier) { return TK_TIER_IS_FINAL(tier) ? TK_PHASE_FINAL : TK_PHASE_NONFINAL; }
 
 /* runtime.c */
+/* Lock ranks (SPEC `impl.lock-order`): a thread may only take a lock whose
+ * rank is higher than every runtime lock it already holds.  Every
+ * acquisition goes through tkr_lock()/tkr_bp_lock(), which check the rank
+ * against a per-thread mask of held locks; a violation is counted in
+ * tkr_lock_order_violations (the reference tests assert it stays 0) and
+ * reported once on stderr. */
+enum { TKR_LK_BP = 0, TKR_LK_CV, TKR_LK_TIER, TKR_LK_OBJ, TKR_LK_CODE, TKR_LK_EV };
+TK_HIDDEN extern _Atomic uint64_t tkr_lock_order_violations;
+TK_HIDDEN void tkr_lock(pthread_mutex_t *mu, int rank);
+TK_HIDDEN void tkr_unlock(pthread_mutex_t *mu, int rank);
+TK_HIDDEN uint32_t tkr_locks_held(void);
+/* Offline/online for a blocking wait: returns true if this call took a
+ * registered, online thread offline (pass it to tkr_end_offline). */
+TK_HIDDEN bool tkr_begin_offline(void);
+TK_HIDDEN void tkr_end_offline(bool was_online);
 TK_HIDDEN uint64_t tkr_now_ms(struct tk_drv_runtime *rt);
 TK_HIDDEN uint32_t tkr_thread_id(void);
 TK_HIDDEN void tkr_bp_lock(struct tk_drv_runtime *rt, int phase, uint64_t *t0);

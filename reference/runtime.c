@@ -36,6 +36,7 @@ uint64_t tk_clock_now_ms(tk_runtime *rt) { return tkr_now_ms(rt); }
 static _Atomic uint32_t g_next_tid = 1;
 static _Thread_local uint32_t t_tid;
 static _Thread_local int t_rcu_registered;
+static _Thread_local bool t_rcu_offline;   /* registered thread is offline */
 
 uint32_t tkr_thread_id(void)
 {
@@ -45,13 +46,45 @@ uint32_t tkr_thread_id(void)
 
 bool tkr_thread_registered(void) { return t_rcu_registered > 0; }
 
+/* ---- lock ranks (SPEC `impl.lock-order`) ----------------------------------
+ * backpatch -> code-version -> tiering -> object lists -> code heap -> events.
+ * t_locks_held has bit `rank` set while this thread holds that lock (of any
+ * runtime: one thread never works on two runtimes at once). */
+static _Thread_local uint32_t t_locks_held;
+_Atomic uint64_t tkr_lock_order_violations;
+
+static void lock_rank_check(int rank)
+{
+    if (!(t_locks_held & ~((1u << rank) - 1u))) return;
+    if (atomic_fetch_add(&tkr_lock_order_violations, 1) == 0)
+        fprintf(stderr, "tierkit: lock-order violation (impl.lock-order): taking rank %d while holding mask 0x%x\n",
+                rank, t_locks_held);
+}
+
+void tkr_lock(pthread_mutex_t *mu, int rank)
+{
+    lock_rank_check(rank);
+    pthread_mutex_lock(mu);
+    t_locks_held |= 1u << rank;
+}
+
+void tkr_unlock(pthread_mutex_t *mu, int rank)
+{
+    t_locks_held &= ~(1u << rank);
+    pthread_mutex_unlock(mu);
+}
+
+uint32_t tkr_locks_held(void) { return t_locks_held; }
+
 /* The backpatch lock: counted (acquisitions, trylock failures, hold time). */
 void tkr_bp_lock(tk_runtime *rt, int phase, uint64_t *t0)
 {
+    lock_rank_check(TKR_LK_BP);
     if (pthread_mutex_trylock(&rt->bp_lock) != 0) {
         ctr_add(rt, C_LOCK_CONTENDED, phase, 1);
         pthread_mutex_lock(&rt->bp_lock);
     }
+    t_locks_held |= 1u << TKR_LK_BP;
     ctr_add(rt, C_LOCK_ACQ, phase, 1);
     *t0 = mono_ns();
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_LOCK_ACQUIRE, NULL, TK_TIER_UNKNOWN, 0, NULL);
@@ -61,6 +94,7 @@ void tkr_bp_unlock(tk_runtime *rt, int phase, uint64_t t0)
 {
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_LOCK_RELEASE, NULL, TK_TIER_UNKNOWN, 0, NULL);
     ctr_add(rt, C_LOCK_HOLD_NS, phase, mono_ns() - t0);
+    t_locks_held &= ~(1u << TKR_LK_BP);
     pthread_mutex_unlock(&rt->bp_lock);
 }
 
@@ -148,32 +182,53 @@ void tk_runtime_destroy(tk_runtime *rt)
 void tk_thread_register(tk_runtime *rt)
 {
     (void)rt;
-    if (t_rcu_registered++ == 0) rcu_register_thread();
+    if (t_rcu_registered++ == 0) { rcu_register_thread(); t_rcu_offline = false; }
     tkr_thread_id();
 }
 
 void tk_thread_unregister(tk_runtime *rt)
 {
     (void)rt;
-    if (t_rcu_registered > 0 && --t_rcu_registered == 0) rcu_unregister_thread();
+    if (t_rcu_registered > 0 && --t_rcu_registered == 0) {
+        if (t_rcu_offline) { rcu_thread_online(); t_rcu_offline = false; }
+        rcu_unregister_thread();
+    }
 }
 
 void tk_safepoint(tk_runtime *rt)
 {
     (void)rt;
-    if (t_rcu_registered) rcu_quiescent_state();
+    if (t_rcu_registered && !t_rcu_offline) rcu_quiescent_state();
 }
 
 void tk_thread_offline(tk_runtime *rt)
 {
     (void)rt;
-    if (t_rcu_registered) rcu_thread_offline();
+    if (t_rcu_registered && !t_rcu_offline) { rcu_thread_offline(); t_rcu_offline = true; }
 }
 
 void tk_thread_online(tk_runtime *rt)
 {
     (void)rt;
-    if (t_rcu_registered) rcu_thread_online();
+    if (t_rcu_registered && t_rcu_offline) { rcu_thread_online(); t_rcu_offline = false; }
+}
+
+/* A blocking wait inside the runtime (synchronize_rcu, joining or waiting
+ * for the worker) must not keep the caller online, and must leave a thread
+ * that was already offline offline. */
+bool tkr_begin_offline(void)
+{
+    if (!t_rcu_registered || t_rcu_offline) return false;
+    rcu_thread_offline();
+    t_rcu_offline = true;
+    return true;
+}
+
+void tkr_end_offline(bool was_online)
+{
+    if (!was_online) return;
+    rcu_thread_online();
+    t_rcu_offline = false;
 }
 
 void tk_clock_advance(tk_runtime *rt, uint64_t ms)

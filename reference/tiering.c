@@ -113,22 +113,14 @@ void tkr_reset_entry_point(tk_runtime *rt, tk_method *m)
 
 /* ---- the tiering delay ------------------------------------------------------ */
 
-static void record_for_delay(tk_runtime *rt, tk_method *m, bool first_call)
+/* Records m for the current delay window, opening one if none is active.
+ * Tiering lock held. */
+static void record_for_delay_locked(tk_runtime *rt, tk_method *m, bool first_call)
 {
-    pthread_mutex_lock(&rt->tier_lock);
-    if (!m->in_delay_list) {
-        if (rt->n_delay == rt->cap_delay) {
-            uint32_t nc = rt->cap_delay ? rt->cap_delay * 2 : 64;
-            tk_method **nl = realloc(rt->delay_list, nc * sizeof *nl);
-            if (!nl) abort();
-            rt->delay_list = nl; rt->cap_delay = nc;
-        }
-        rt->delay_list[rt->n_delay++] = m;
-        m->in_delay_list = true;
-    }
     uint64_t now = tkr_now_ms(rt);
     if (!rt->delay_active) {
         rt->delay_active = true;
+        rt->delay_gen++;
         rt->delay_deadline_ms = now + rt->cfg.call_counting_delay_ms;
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_BEGIN, NULL, TK_TIER_UNKNOWN, 0, NULL);
         pthread_cond_broadcast(&rt->tier_cv);
@@ -140,7 +132,19 @@ static void record_for_delay(tk_runtime *rt, tk_method *m, bool first_call)
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_EXTEND, m, TK_TIER_UNKNOWN, 0, NULL);
 #endif /* MUTANT (when defined): the window is not restarted */
     }
-    pthread_mutex_unlock(&rt->tier_lock);
+    /* A method still listed in a window that has ended but whose list the
+     * background step has not processed yet moves to this window: the old
+     * list skips it (its delay_gen no longer matches). */
+    if (m->delay_gen != rt->delay_gen) {
+        if (rt->n_delay == rt->cap_delay) {
+            uint32_t nc = rt->cap_delay ? rt->cap_delay * 2 : 64;
+            tk_method **nl = realloc(rt->delay_list, nc * sizeof *nl);
+            if (!nl) abort();
+            rt->delay_list = nl; rt->cap_delay = nc;
+        }
+        rt->delay_list[rt->n_delay++] = m;
+        m->delay_gen = rt->delay_gen;
+    }
 }
 
 /* CoreCLR CallCountingManager::SetCodeEntryPoint.  Code-version lock held;
@@ -155,17 +159,21 @@ void tkr_set_code_entry_point(tk_runtime *rt, tk_method *m, tk_native_version *n
         tkr_publish_native(rt, m, nv);
         return;
     }
-    bool delay = false;
     if (rt->cfg.call_counting_delay_ms) {
-        pthread_mutex_lock(&rt->tier_lock);
-        delay = first_call || rt->delay_active;
-        pthread_mutex_unlock(&rt->tier_lock);
-    }
-    if (delay) {
-        /* Entry point first, then record (`impl.publish-before-record`). */
-        tkr_publish_native(rt, m, nv);
-        record_for_delay(rt, m, first_call);
-        return;
+        /* CoreCLR TrySetCodeEntryPointAndRecordMethodForCallCounting: the
+         * decision, the publish and the record happen under the tiering
+         * lock, so the window cannot end between the decision and the
+         * record (a non-first call would otherwise open a new window, and
+         * the expiring window would miss the method).  Entry point first,
+         * then record (`impl.publish-before-record`). */
+        tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+        if (first_call || rt->delay_active) {
+            tkr_publish_native(rt, m, nv);
+            record_for_delay_locked(rt, m, first_call);
+            tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+            return;
+        }
+        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     }
     tkr_install_counting(rt, m, nv);
 }
@@ -174,32 +182,34 @@ void tkr_set_code_entry_point(tk_runtime *rt, tk_method *m, tk_native_version *n
 
 static bool expire_delay(tk_runtime *rt)
 {
-    pthread_mutex_lock(&rt->tier_lock);
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     if (!rt->delay_active || tkr_now_ms(rt) < rt->delay_deadline_ms) {
-        pthread_mutex_unlock(&rt->tier_lock);
+        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
         return false;
     }
     uint32_t n = rt->n_delay;
     tk_method **list = rt->delay_list;
+    uint64_t gen = rt->delay_gen;
     rt->delay_list = NULL; rt->n_delay = rt->cap_delay = 0;
     rt->delay_active = false;
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_END, NULL, TK_TIER_UNKNOWN, 0, NULL);
-    pthread_mutex_unlock(&rt->tier_lock);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
 
     bool eager = tkr_strategy_eager(rt);
     for (uint32_t i = 0; i < n; i++) {
         tk_method *m = list[i];
         uint64_t t0 = 0;
         if (eager) tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
-        pthread_mutex_lock(&rt->cv_lock);
-        pthread_mutex_lock(&rt->tier_lock);
-        m->in_delay_list = false;
-        pthread_mutex_unlock(&rt->tier_lock);
+        tkr_lock(&rt->cv_lock, TKR_LK_CV);
+        tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+        bool mine = m->delay_gen == gen;   /* not re-recorded in a newer window */
+        if (mine) m->delay_gen = 0;
+        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
         tk_native_version *nv = m->active_il->active;
-        if (atomic_load(&m->published) && nv && atomic_load(&nv->code) && !TK_TIER_IS_FINAL(nv->tier) &&
+        if (mine && atomic_load(&m->published) && nv && atomic_load(&nv->code) && !TK_TIER_IS_FINAL(nv->tier) &&
             !m->counting)
             tkr_install_counting(rt, m, nv);
-        pthread_mutex_unlock(&rt->cv_lock);
+        tkr_unlock(&rt->cv_lock, TKR_LK_CV);
         if (eager) tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
     }
     free(list);
@@ -208,11 +218,11 @@ static bool expire_delay(tk_runtime *rt)
 
 static bool optimize_queued(tk_runtime *rt)
 {
-    pthread_mutex_lock(&rt->tier_lock);
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     uint32_t n = rt->n_opt;
     tk_native_version **q = rt->opt_queue;
     rt->opt_queue = NULL; rt->n_opt = rt->cap_opt = 0;
-    pthread_mutex_unlock(&rt->tier_lock);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (!n) return false;
     for (uint32_t i = 0; i < n; i++) {
         tk_native_version *nv = q[i];
@@ -222,11 +232,11 @@ static bool optimize_queued(tk_runtime *rt)
         bool need_bp = tkr_strategy_eager(rt) || (rt->cfg.strategy == TK_STRATEGY_LAZY && ph == TK_PHASE_FINAL);
         uint64_t t0 = 0;
         if (need_bp) tkr_bp_lock(rt, ph, &t0);
-        pthread_mutex_lock(&rt->cv_lock);
+        tkr_lock(&rt->cv_lock, TKR_LK_CV);
         nv->il->active = nv;
         if (m->active_il == nv->il && atomic_load(&m->published))
             tkr_set_code_entry_point(rt, m, nv, false);
-        pthread_mutex_unlock(&rt->cv_lock);
+        tkr_unlock(&rt->cv_lock, TKR_LK_CV);
         if (need_bp) tkr_bp_unlock(rt, ph, t0);
     }
     free(q);
@@ -237,9 +247,9 @@ static bool run_once(tk_runtime *rt)
 {
     bool did = false;
     did |= expire_delay(rt);
-    pthread_mutex_lock(&rt->tier_lock);
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     bool pending = rt->pending_head != NULL;
-    pthread_mutex_unlock(&rt->tier_lock);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (pending) { tkr_complete_counting(rt); did = true; }
     did |= optimize_queued(rt);
     if (did) tkr_maybe_delete_stubs(rt);
@@ -254,9 +264,9 @@ void tkr_run_background(tk_runtime *rt)
 void tkr_wake_worker(tk_runtime *rt)
 {
     if (rt->cfg.mode != TK_MODE_THREADED) return;
-    pthread_mutex_lock(&rt->tier_lock);
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     pthread_cond_broadcast(&rt->tier_cv);
-    pthread_mutex_unlock(&rt->tier_lock);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
 }
 
 static bool has_work_locked(tk_runtime *rt)
@@ -278,13 +288,13 @@ static void deadline_ts(struct timespec *ts, uint64_t ms_from_now)
 static void *worker_main(void *arg)
 {
     tk_runtime *rt = arg;
-    pthread_mutex_lock(&rt->tier_lock);
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     while (!rt->worker_stop) {
         if (has_work_locked(rt)) {
             rt->worker_busy = true;
-            pthread_mutex_unlock(&rt->tier_lock);
+            tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
             run_once(rt);
-            pthread_mutex_lock(&rt->tier_lock);
+            tkr_lock(&rt->tier_lock, TKR_LK_TIER);
             continue;
         }
         rt->worker_busy = false;
@@ -300,7 +310,7 @@ static void *worker_main(void *arg)
     }
     rt->worker_busy = false;
     pthread_cond_broadcast(&rt->idle_cv);
-    pthread_mutex_unlock(&rt->tier_lock);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     return NULL;
 }
 
@@ -315,14 +325,13 @@ int tkr_worker_start(tk_runtime *rt)
 void tkr_worker_stop(tk_runtime *rt)
 {
     if (!rt->worker_started) return;
-    pthread_mutex_lock(&rt->tier_lock);
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     rt->worker_stop = true;
     pthread_cond_broadcast(&rt->tier_cv);
-    pthread_mutex_unlock(&rt->tier_lock);
-    bool reg = tkr_thread_registered();
-    if (reg) tk_thread_offline(rt);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    bool was_online = tkr_begin_offline();
     pthread_join(rt->worker, NULL);
-    if (reg) tk_thread_online(rt);
+    tkr_end_offline(was_online);
     rt->worker_started = false;
 }
 
@@ -332,15 +341,17 @@ void tk_drain(tk_runtime *rt)
         tkr_run_background(rt);
         return;
     }
-    bool reg = tkr_thread_registered();
-    if (reg) tk_thread_offline(rt);   /* never block reclamation while waiting */
-    pthread_mutex_lock(&rt->tier_lock);
+    bool was_online = tkr_begin_offline();   /* never block reclamation while waiting */
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+    /* Every producer of work wakes the worker under the tiering lock and
+     * the worker broadcasts idle_cv each time it goes idle, so this waits
+     * on the condvar instead of polling (the deadline only bounds a wait
+     * against a missed broadcast; it does not wake the worker). */
     while (rt->worker_busy || rt->pending_head || rt->n_opt || rt->delay_active) {
-        pthread_cond_broadcast(&rt->tier_cv);
         struct timespec ts;
-        deadline_ts(&ts, 5);
+        deadline_ts(&ts, 100);
         pthread_cond_timedwait(&rt->idle_cv, &rt->tier_lock, &ts);
     }
-    pthread_mutex_unlock(&rt->tier_lock);
-    if (reg) tk_thread_online(rt);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    tkr_end_offline(was_online);
 }

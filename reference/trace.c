@@ -156,11 +156,11 @@ void tkr_emit(tk_runtime *rt, tk_event *ev)
     ev->thread = tkr_thread_id();
     if (ev->old_value) tkr_classify(rt, ev->old_value, &ev->old_info);
     if (ev->new_value) tkr_classify(rt, ev->new_value, &ev->new_info);
-    pthread_mutex_lock(&rt->ev_mtx);
+    tkr_lock(&rt->ev_mtx, TKR_LK_EV);
     ev->seq = ++rt->ev_seq;
     if (rt->sink) rt->sink(rt->sink_user, ev);
     if (rt->trace) write_line(rt, ev);
-    pthread_mutex_unlock(&rt->ev_mtx);
+    tkr_unlock(&rt->ev_mtx, TKR_LK_EV);
 }
 
 void tkr_ev_simple(tk_runtime *rt, tk_event_kind k, tk_method *m, int32_t tier, uint32_t il,
@@ -197,17 +197,17 @@ int tkr_trace_open(tk_runtime *rt)
 
 void tkr_trace_close(tk_runtime *rt)
 {
-    pthread_mutex_lock(&rt->ev_mtx);
+    tkr_lock(&rt->ev_mtx, TKR_LK_EV);
     if (rt->trace) { fclose(rt->trace); rt->trace = NULL; }
     atomic_store(&rt->ev_on, rt->sink != NULL);
-    pthread_mutex_unlock(&rt->ev_mtx);
+    tkr_unlock(&rt->ev_mtx, TKR_LK_EV);
 }
 
 void tk_set_event_sink(tk_runtime *rt, tk_event_fn fn, void *user)
 {
-    pthread_mutex_lock(&rt->ev_mtx);
+    tkr_lock(&rt->ev_mtx, TKR_LK_EV);
     rt->sink = fn;
     rt->sink_user = user;
     atomic_store(&rt->ev_on, fn != NULL || rt->trace != NULL);
-    pthread_mutex_unlock(&rt->ev_mtx);
+    tkr_unlock(&rt->ev_mtx, TKR_LK_EV);
 }

@@ -26,10 +26,10 @@ static tk_method *method_new(tk_runtime *rt, const tk_method_def *d, tk_type *de
     m->vslot = slot;
     m->ils = m->active_il = il;
     m->next_il = 1;
-    pthread_mutex_lock(&rt->obj_mtx);
+    tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
     m->next_all = rt->methods;
     rt->methods = m;
-    pthread_mutex_unlock(&rt->obj_mtx);
+    tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
     return m;
 }
 
@@ -93,10 +93,10 @@ tk_type *tk_type_define(tk_runtime *rt, const tk_type_def *def, char *err, size_
     t->n_impls = def->n_impls;
     t->impls = calloc(def->n_impls ? def->n_impls : 1, sizeof *t->impls);
     if (def->n_impls) memcpy(t->impls, def->impls, def->n_impls * sizeof *t->impls);
-    pthread_mutex_lock(&rt->obj_mtx);
+    tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
     t->next_all = rt->types;
     rt->types = t;
-    pthread_mutex_unlock(&rt->obj_mtx);
+    tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
     return t;
 }
 
@@ -105,10 +105,20 @@ tk_type *tk_type_define(tk_runtime *rt, const tk_type_def *def, char *err, size_
  * (`inv.slot.inherit-temporary-entry`). */
 int tk_type_load(tk_runtime *rt, tk_type *t)
 {
-    if (!t || t->loaded || t->unloaded) return -1;
-    if (t->parent && (!t->parent->loaded || t->parent->unloaded)) return -1;
+    if (!t) return -1;
     void **vt = calloc(t->n_vt ? t->n_vt : 1, sizeof *vt);
     if (!vt) return -1;
+    /* The state checks and the publication of the vtable happen under the
+     * object-list lock, as does tk_type_unload's check for loaded children
+     * and its marking of the type as unloaded: a child cannot finish
+     * loading once its parent started unloading, and a parent cannot
+     * unload while a child is loading. */
+    tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
+    if (t->loaded || t->unloaded || (t->parent && (!t->parent->loaded || t->parent->unloaded))) {
+        tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
+        free(vt);
+        return -1;
+    }
     for (uint32_t i = 0; i < t->n_vt; i++) {
         tk_method *m = t->vt_methods[i];
         if (!m || !m->body) continue;               /* abstract: never called */
@@ -122,6 +132,7 @@ int tk_type_load(tk_runtime *rt, tk_type *t)
         t->nv_methods[i]->own_slot = tkr_get_tep(t->nv_methods[i]);
     __atomic_store_n(&t->vtable, vt, __ATOMIC_RELEASE);
     t->loaded = true;
+    tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
     if (ev_on(rt)) {
         for (uint32_t i = 0; i < t->n_vt; i++)
             if (vt[i]) {
@@ -147,22 +158,24 @@ int tk_type_load(tk_runtime *rt, tk_type *t)
 
 int tk_type_unload(tk_runtime *rt, tk_type *t)
 {
-    if (!t || !t->loaded || t->unloaded) return -1;
-    pthread_mutex_lock(&rt->obj_mtx);
-    for (tk_type *o = rt->types; o; o = o->next_all)
-        if (o->parent == t && o->loaded && !o->unloaded) { pthread_mutex_unlock(&rt->obj_mtx); return -1; }
-    pthread_mutex_unlock(&rt->obj_mtx);
+    if (!t) return -1;
+    tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
+    bool ok = t->loaded && !t->unloaded;
+    for (tk_type *o = rt->types; ok && o; o = o->next_all)
+        if (o->parent == t && o->loaded && !o->unloaded) ok = false;
+    if (ok) t->unloaded = true;    /* from here on no child can load, no second unload */
+    tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
+    if (!ok) return -1;
     uint64_t t0;
     tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
-    pthread_mutex_lock(&rt->cv_lock);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
     tkr_forget_type_slots(rt, t);
     for (uint32_t i = 0; i < t->n_vt; i++)
         if (t->vt_methods[i] && t->vt_methods[i]->decl == t) t->vt_methods[i]->dead = true;
     for (uint32_t i = 0; i < t->n_nv; i++) t->nv_methods[i]->dead = true;
     void **vt = t->vtable;
-    t->vtable = NULL;
-    t->unloaded = true;
-    pthread_mutex_unlock(&rt->cv_lock);
+    __atomic_store_n(&t->vtable, NULL, __ATOMIC_RELEASE);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     if (ev_on(rt)) {
         tk_event ev = {0};
         ev.kind = TK_EV_TYPE_UNLOAD; ev.type = t;

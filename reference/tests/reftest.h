@@ -18,4 +18,5 @@ void advance_and_drain(tk_runtime *rt, uint64_t ms);
 TCase *tcase_units(void);
 TCase *tcase_seed(void);
 TCase *tcase_threaded(void);
+TCase *tcase_impl(void);
 #endif

@@ -70,8 +70,10 @@ int main(void)
     suite_add_tcase(s, tcase_units());
     suite_add_tcase(s, tcase_seed());
     int threads_ok = threads_work();
-    if (threads_ok)
+    if (threads_ok) {
         suite_add_tcase(s, tcase_threaded());
+        suite_add_tcase(s, tcase_impl());
+    }
     else
         printf("tk-ref-tests: FAIL: pthread_create does not return on this host, the threaded tests "
                "cannot run (under qemu-user: guest ld.so and libc differ, see QEMU_ENV in the Makefile)\n");
