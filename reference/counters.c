@@ -1,7 +1,7 @@
 /* reference/counters.c — always-on counters (relaxed atomics), each split
  * into a non-final and a final phase.  An increment belongs to the final
  * phase iff the entry point being published/installed by the operation that
- * caused it is final-tier code (SPEC `ctr.phase`, docs/spec/20-runtime.md). */
+ * caused it is final-tier code (SPEC.md "Counters", `ctr.phase`). */
 #include "rt_internal.h"
 
 #include <string.h>

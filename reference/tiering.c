@@ -4,7 +4,7 @@
  * versions, stub deletion) run by tk_drain (deterministic) or the worker
  * thread (threaded).
  *
- * Strategies (docs/spec/20-runtime.md "Strategies"):
+ * Strategies (SPEC.md "Reference runtime", "Strategies"):
  *   forwarder      slots <- forwarder precode -> counting stub; every
  *                  entry-point change backpatches eagerly (pre-#124664).
  *   precode-reuse  slots <- temporary precode -> counting stub; native

@@ -1,5 +1,5 @@
 /* reference/trace.c — events: the in-process sink and the JSON Lines trace
- * (docs/spec/60-trace.md, trace_schema_version 1).  Every address in a
+ * (SPEC.md "Event trace", trace_schema_version 1).  Every address in a
  * trace line is classified at the moment of the event.  One mutex orders
  * seq numbers, sink calls and file lines identically.
 

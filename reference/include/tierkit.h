@@ -5,7 +5,7 @@
  * versions, tiers, the tiering delay, a background worker, slot recording in
  * the prestub and backpatching.  Five published strategies for moving
  * callers between code versions are selectable per runtime instance
- * (SPEC.md "Runtime", docs/spec/20-runtime.md).
+ * (SPEC.md "Reference runtime").
  *
  * Value types (type/method definitions, code context, events, counters,
  * address info, method state, TK_TIER_*) are the driver ABI's, from

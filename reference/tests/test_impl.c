@@ -1,5 +1,5 @@
 /* reference/tests/test_impl.c — the reference's implementation rules
- * (docs/spec/20-runtime.md "Implementation rules": impl.lock-order,
+ * (SPEC.md "Implementation rules": impl.lock-order,
  * impl.publish-before-record, impl.info-outlives-stub) and the fixes that
  * came with them: lock ranks, offline state across internal waits, config
  * rejection messages, concurrent load/unload of a hierarchy.  These tests
