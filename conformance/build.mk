@@ -72,6 +72,16 @@ conform-arm64-$(1): $(B64)/bin/tk-conform $(REF_DRIVER64)
 endef
 $(foreach s,$(CONF_STRATEGIES),$(eval $(call conf_strategy_suite_arm64,$(s))))
 
+# One strategy again with a 64 KiB guest page: STUB_PAGE_SIZE becomes 64 KiB
+# and the runtime runs on the 64 KiB stub templates (`stub.page-size`).
+conform-arm64-64k-lazy: $(B64)/bin/tk-conform $(REF_DRIVER64)
+	@mkdir -p $(RESULTS)
+	QEMU="$(QEMU) -p 65536" $(QEMU_ENV) ci/run-suite conform-arm64-64k-lazy tally -- $(QEMU) -p 65536 \
+	  $(B64)/bin/tk-conform --spawn --impl $(REF_DRIVER64) --config Strategy=lazy --timeout 180 \
+	  $(CONF_EXPECT_ARGS) --json $(RESULTS)/conform-arm64-64k-lazy.json
+TEST_TARGETS += conform-arm64-64k-lazy
+.PHONY: conform-arm64-64k-lazy
+
 # A second, much smaller implementation of the ABI (the workloads' fixture
 # driver: no tiering, no classification, no events): everything it lacks
 # must come out UNSUPPORTED, never FAIL.

@@ -271,8 +271,12 @@ static pid_t spawn_child(const tkt_test *t, int out, int rfd)
 {
     const char *argv[160];
     int n = 0;
-    const char *qemu = getenv("QEMU");
-    if (qemu && *qemu) argv[n++] = qemu;
+    /* $QEMU may carry options ("qemu-aarch64 -p 65536"): split on blanks. */
+    static char qemu[512];
+    const char *q = getenv("QEMU");
+    snprintf(qemu, sizeof qemu, "%s", q ? q : "");
+    for (char *save = NULL, *w = strtok_r(qemu, " \t", &save); w && n < 8; w = strtok_r(NULL, " \t", &save))
+        argv[n++] = w;
     argv[n++] = self_path;
     argv[n++] = "--run-one";
     argv[n++] = t->name;
