@@ -82,15 +82,17 @@ void tkr_backpatch(tk_runtime *rt, tk_method *m, void *ep, int phase, const char
 }
 
 /* Record a slot found by the prestub and write the entry point into it.
- * `ep` must have been read inside the backpatch lock (`inv.backpatch.record-under-lock`). */
+ * `ep` must have been read inside the backpatch lock (`inv.backpatch.record-under-lock`).
+ * The slot is &t->vtable[m->vslot]; t->slot_rec says in O(1) whether it is
+ * already recorded (a slot reset to the TEP by a reset comes back here). */
 void tkr_record_slot(tk_runtime *rt, tk_method *m, void **slot, tk_type *t, void *ep, int phase)
 {
-    for (uint32_t i = 0; i < m->n_slots; i++)
-        if (m->slots[i].slot == slot) {
-            if (__atomic_load_n(slot, __ATOMIC_RELAXED) != ep)
-                tkr_slot_write(rt, m, slot, TK_SLOT_VTABLE, ep, phase, "discover", true);
-            return;
-        }
+    uint32_t vs = m->vslot;
+    if (t->slot_rec[vs]) {
+        if (__atomic_load_n(slot, __ATOMIC_RELAXED) != ep)
+            tkr_slot_write(rt, m, slot, TK_SLOT_VTABLE, ep, phase, "discover", true);
+        return;
+    }
     if (m->n_slots == m->cap_slots) {
         uint32_t nc = m->cap_slots ? m->cap_slots * 2 : 4;
         tk_slot_rec *ns = realloc(m->slots, nc * sizeof *ns);
@@ -100,6 +102,7 @@ void tkr_record_slot(tk_runtime *rt, tk_method *m, void **slot, tk_type *t, void
     m->slots[m->n_slots].slot = slot;
     m->slots[m->n_slots].type = t;
     m->n_slots++;
+    t->slot_rec[vs] = m->n_slots;
     ctr_add(rt, C_SLOT_DISCOVERIES, phase, 1);
     if (ev_on(rt)) {
         tk_event ev = {0};
@@ -111,15 +114,24 @@ void tkr_record_slot(tk_runtime *rt, tk_method *m, void **slot, tk_type *t, void
 }
 
 /* Type unload: drop every recorded slot that lives in t's vtable, so no
- * later pass writes into freed memory (`inv.types.unload-removes-slots`). */
+ * later pass writes into freed memory (`inv.types.unload-removes-slots`).
+ * Only t's own vtable is examined: each recorded slot has its back-pointer
+ * in t->slot_rec, and a record leaves its method's array by swap-with-last
+ * (the moved record's back-pointer is updated).  Backpatch and code-version
+ * locks held. */
 void tkr_forget_type_slots(tk_runtime *rt, tk_type *t)
 {
-    tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
-    for (tk_method *m = rt->methods; m; m = m->next_all) {
-        uint32_t j = 0;
-        for (uint32_t i = 0; i < m->n_slots; i++)
-            if (m->slots[i].type != t) m->slots[j++] = m->slots[i];
-        m->n_slots = j;
+    for (uint32_t vs = 0; vs < t->n_vt; vs++) {
+        uint32_t idx1 = t->slot_rec[vs];
+        if (!idx1) continue;
+        atomic_fetch_add_explicit(&rt->dbg_unload_rec_visits, 1, memory_order_relaxed);
+        tk_method *m = t->vt_methods[vs];
+        uint32_t k = idx1 - 1, last = m->n_slots - 1;
+        if (k != last) {
+            m->slots[k] = m->slots[last];
+            m->slots[k].type->slot_rec[vs] = k + 1;
+        }
+        m->n_slots = last;
+        t->slot_rec[vs] = 0;
     }
-    tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
 }

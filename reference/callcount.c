@@ -96,6 +96,23 @@ void tkr_install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_COUNTING_BEGIN, m, nv->tier, nv->il->id, NULL);
 }
 
+/* The threshold was reached for info: queue it for completion unless it
+ * is already pending or complete (the stage check makes repeated triggers
+ * harmless: `inv.counting.threshold-once`).  Code-version lock held.
+ * Returns true if this call queued it. */
+static bool queue_completion_locked(tk_runtime *rt, tk_cc_info *info)
+{
+    if (info->stage >= CC_PENDING_COMPLETION) return false;
+    info->stage = CC_PENDING_COMPLETION;
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+    info->next_pending = NULL;
+    if (rt->pending_tail) rt->pending_tail->next_pending = info; else rt->pending_head = info;
+    rt->pending_tail = info;
+    pthread_cond_broadcast(&rt->tier_cv);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    return true;
+}
+
 /* Threshold trampoline handler; token = the cell.  Queues completion and
  * returns the counted version's code, so this call runs it. */
 void *tkr_threshold_handler(void *token, tk_arch_regs *regs)
@@ -105,21 +122,34 @@ void *tkr_threshold_handler(void *token, tk_arch_regs *regs)
     tk_native_version *nv = __atomic_load_n(&info->nv, __ATOMIC_ACQUIRE);
     tk_runtime *rt = __atomic_load_n(&info->rt, __ATOMIC_ACQUIRE);
     ctr_add(rt, C_THRESHOLD_HITS, phase_of_tier(nv->tier), 1);
-    bool queued = false;
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
-    if (info->stage < CC_PENDING_COMPLETION) {
-        info->stage = CC_PENDING_COMPLETION;
-        tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-        info->next_pending = NULL;
-        if (rt->pending_tail) rt->pending_tail->next_pending = info; else rt->pending_head = info;
-        rt->pending_tail = info;
-        pthread_cond_broadcast(&rt->tier_cv);
-        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
-        queued = true;
-    }
+    bool queued = queue_completion_locked(rt, info);
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     if (queued && ev_on(rt)) tkr_ev_simple(rt, TK_EV_THRESHOLD, nv->m, nv->tier, nv->il->id, NULL);
     return atomic_load(&nv->code);
+}
+
+/* A call that reached the prestub although nv is published and counting
+ * (a slot not yet recorded under `forwarder`, or a caller that loaded the
+ * precode's target before it was retargeted) is a counted call, as in
+ * CoreCLR's CallCountingManager::SetCodeEntryPoint(..., wasMethodCalled =
+ * true): decrement the same 16-bit cell the stub decrements and, at zero,
+ * queue completion exactly as the threshold handler does (threshold_hits
+ * and the `threshold` event included; the stage check keeps it
+ * idempotent).  The decrement shows in calls_counted like the stub's.  The
+ * prestub never calls this for the call that publishes the method
+ * (`inv.counting.first-call-not-counted`).  Code-version lock held.
+ * Returns true if the call was counted. */
+bool tkr_count_prestub_call(tk_runtime *rt, tk_method *m, tk_native_version *nv)
+{
+    tk_cc_info *info = m->counting;
+    if (!info || info->nv != nv) return false;
+    uint16_t left = __atomic_sub_fetch(&info->cell, 1, __ATOMIC_RELAXED);
+    if (left) return true;
+    ctr_add(rt, C_THRESHOLD_HITS, phase_of_tier(nv->tier), 1);
+    if (queue_completion_locked(rt, info) && ev_on(rt))
+        tkr_ev_simple(rt, TK_EV_THRESHOLD, m, nv->tier, nv->il->id, "prestub");
+    return true;
 }
 
 /* AsyncPromoteToTier1: a native version of the next tier, queued for the

@@ -50,9 +50,9 @@ size_t tk_counters(tk_runtime *rt, tk_counter *out, size_t cap)
     /* methods_at_<tier> is a gauge computed on read: the tier of each
      * published method's active native version. */
     /* Lock order (`impl.lock-order`): code-version lock, then the object
-     * lists.  Type unload holds backpatch -> code-version while it takes the
-     * object lists (tkr_forget_type_slots), so taking them the other way
-     * round here deadlocks a counter read against an unload. */
+     * lists, never the other way round (any path that nests the object
+     * lists inside backpatch -> code-version, as type unload once did,
+     * would deadlock against this read). */
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
     tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
     for (tk_method *m = rt->methods; m; m = m->next_all) {

@@ -9,7 +9,9 @@
  * vtable slot, found from `this` in the first argument register;
  * non-virtual: the owning slot) and write the entry point into it
  * (`inv.backpatch.record-under-lock`).  Returns the code this call runs: the active
- * version's native code (the first call is never counted). */
+ * version's native code.  The first (publishing) call is never counted; a
+ * later call that lands here while its version is counting is counted in C
+ * (tkr_count_prestub_call, CoreCLR's wasMethodCalled). */
 #include "rt_internal.h"
 
 static void do_backpatch(tk_runtime *rt, tk_method *m, tk_arch_regs *regs)
@@ -22,7 +24,7 @@ static void do_backpatch(tk_runtime *rt, tk_method *m, tk_arch_regs *regs)
     if (m->is_virtual) {
         tk_object *obj = (tk_object *)(uintptr_t)regs->gpr[0];
         tk_type *t = obj ? obj->type : NULL;
-        if (t && t != m->decl && t->vtable && m->vslot < t->n_vt && t->vt_methods[m->vslot] == m) {
+        if (t && t != m->decl && __atomic_load_n(&t->vtable, __ATOMIC_ACQUIRE) && m->vslot < t->n_vt && t->vt_methods[m->vslot] == m) {
             tkr_record_slot(rt, m, &t->vtable[m->vslot], t, ep, ph);
             return;
         }
@@ -52,7 +54,9 @@ void *tkr_prestub_handler(void *token, tk_arch_regs *regs)
     tkr_bp_lock(rt, ph, &t0);
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
     if (!atomic_load(&m->published) && m->active_il->active == nv)
-        tkr_set_code_entry_point(rt, m, nv, true);
+        tkr_set_code_entry_point(rt, m, nv, true);   /* the publishing call: not counted */
+    else
+        tkr_count_prestub_call(rt, m, nv);           /* counted if nv is counting */
 #ifndef TK_MUTANT_RECORD_OUTSIDE_LOCK
     do_backpatch(rt, m, regs);
 #endif

@@ -67,6 +67,13 @@ struct tk_cc_info {
 
 /* ---- slots ---------------------------------------------------------------- */
 
+/* A recorded slot of method m is always &type->vtable[m->vslot] (the
+ * prestub records only vtable slots that hold m); type->slot_rec[m->vslot]
+ * is 1 + the record's index in m->slots, so a duplicate is found and a
+ * type's records are dropped at unload in O(1) per slot, without walking
+ * other methods or types (both were linear scans: quadratic under type
+ * churn).  Records are removed by swap-with-last, so their order in
+ * m->slots is not stable (a backpatch pass does not depend on it). */
 typedef struct tk_slot_rec {
     void **slot;
     struct tk_drv_type *type;      /* type whose vtable holds it             */
@@ -122,6 +129,9 @@ struct tk_drv_type {
     uint32_t n_impls;
     tk_iface_impl_def *impls;
     bool loaded, unloaded;
+    uint32_t n_loaded_children;    /* loaded, not unloaded children (obj lists lock) */
+    uint32_t *slot_rec;            /* per vtable slot: 1 + record index in the slot's
+                                      method's `slots`, 0 = not recorded (backpatch lock) */
     struct tk_drv_type *next_all;
 };
 
@@ -160,6 +170,17 @@ struct tk_drv_runtime {
     bool worker_started;
 
     tk_cc_info *infos;             /* all infos (cv_lock); freed at destroy  */
+
+    /* Internal instrumentation for the reference's own tests (not counters
+     * of the driver ABI).  dbg_unload_rec_visits: slot records examined by
+     * type unloads; dbg_batches_abandoned: background batches cut short
+     * because a tiering delay began (tiering.c); dbg_item_hook, when set,
+     * runs before each item of a background optimize batch, with no lock
+     * held (tests use it to start a delay in the middle of a batch). */
+    _Atomic uint64_t dbg_unload_rec_visits;
+    _Atomic uint64_t dbg_batches_abandoned;
+    void (*dbg_item_hook)(struct tk_drv_runtime *rt, uint32_t index, void *user);
+    void *dbg_item_hook_user;
 
     _Atomic uint64_t now_ms;       /* deterministic clock                    */
 
@@ -259,6 +280,7 @@ TK_HIDDEN void tkr_worker_stop(struct tk_drv_runtime *rt);
 
 /* callcount.c */
 TK_HIDDEN void tkr_install_counting(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
+TK_HIDDEN bool tkr_count_prestub_call(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
 TK_HIDDEN void *tkr_threshold_handler(void *token, tk_arch_regs *regs);
 TK_HIDDEN void tkr_complete_counting(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_stop_counting(struct tk_drv_runtime *rt, struct tk_drv_method *m);

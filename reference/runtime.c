@@ -164,7 +164,7 @@ void tk_runtime_destroy(tk_runtime *rt)
     }
     for (tk_type *t = rt->types, *n; t; t = n) {
         n = t->next_all;
-        free(t->vt_methods); free(t->nv_methods); free(t->impls); free(t->vtable); free(t->name);
+        free(t->vt_methods); free(t->slot_rec); free(t->nv_methods); free(t->impls); free(t->vtable); free(t->name);
         free(t);
     }
     for (tk_cc_info *i = rt->infos, *n; i; i = n) { n = i->next_all; free(i); }

@@ -216,7 +216,40 @@ static bool expire_delay(tk_runtime *rt)
     return true;
 }
 
-static bool optimize_queued(tk_runtime *rt)
+/* Whether background work must give way to the tiering delay (CoreCLR
+ * TieredCompilationManager::DoBackgroundWork stops its batch as soon as a
+ * tiering delay is active, and BackgroundWorkerStart starts no work until
+ * the delay is over, so tier-0 activity is not slowed by background
+ * work).  Threaded mode: any active delay.  Deterministic mode: only a
+ * window that began after `gen0` (the batch's start); tk_drain runs to
+ * idle, so an abandoned batch resumes in the same drain (in the original
+ * order), and a delay that was already active when the drain began does
+ * not hold work back.  Tiering lock held. */
+static bool yield_to_delay_locked(tk_runtime *rt, uint64_t gen0)
+{
+    if (!rt->delay_active) return false;
+    return rt->cfg.mode == TK_MODE_THREADED || rt->delay_gen != gen0;
+}
+
+/* Puts the unprocessed tail of an abandoned optimize batch back at the
+ * front of the queue.  Tiering lock held. */
+static void requeue_front_locked(tk_runtime *rt, tk_native_version **rest, uint32_t n)
+{
+    uint32_t total = n + rt->n_opt;
+    tk_native_version **q = malloc((total ? total : 1) * sizeof *q);
+    if (!q) abort();
+    for (uint32_t i = 0; i < n; i++) q[i] = rest[i];
+    for (uint32_t i = 0; i < rt->n_opt; i++) q[n + i] = rt->opt_queue[i];
+    free(rt->opt_queue);
+    rt->opt_queue = q;
+    rt->n_opt = rt->cap_opt = total;
+}
+
+/* Compiles and publishes the queued versions, one item at a time; before
+ * each item, gives way to a tiering delay (yield_to_delay_locked): the
+ * rest of the batch goes back to the queue.  Returns true if it did or
+ * deferred anything. */
+static bool optimize_queued(tk_runtime *rt, uint64_t gen0)
 {
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     uint32_t n = rt->n_opt;
@@ -225,6 +258,17 @@ static bool optimize_queued(tk_runtime *rt)
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (!n) return false;
     for (uint32_t i = 0; i < n; i++) {
+        void (*hook)(tk_runtime *, uint32_t, void *) = __atomic_load_n(&rt->dbg_item_hook, __ATOMIC_ACQUIRE);
+        if (hook) hook(rt, i, rt->dbg_item_hook_user);
+        tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+        if (yield_to_delay_locked(rt, gen0)) {
+            requeue_front_locked(rt, q + i, n - i);
+            atomic_fetch_add_explicit(&rt->dbg_batches_abandoned, 1, memory_order_relaxed);
+            tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+            free(q);
+            return true;
+        }
+        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
         tk_native_version *nv = q[i];
         tk_method *m = nv->m;
         tkr_compile(rt, nv);
@@ -243,15 +287,19 @@ static bool optimize_queued(tk_runtime *rt)
     return true;
 }
 
+/* One background step: delay expiry, then (unless a tiering delay holds
+ * it back) counting completion as one unit under the locks, then the
+ * optimize batch item by item. */
 static bool run_once(tk_runtime *rt)
 {
     bool did = false;
     did |= expire_delay(rt);
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-    bool pending = rt->pending_head != NULL;
+    uint64_t gen0 = rt->delay_gen;
+    bool pending = rt->pending_head != NULL && !yield_to_delay_locked(rt, gen0);
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (pending) { tkr_complete_counting(rt); did = true; }
-    did |= optimize_queued(rt);
+    did |= optimize_queued(rt, gen0);
     if (did) tkr_maybe_delete_stubs(rt);
     return did;
 }
@@ -269,9 +317,14 @@ void tkr_wake_worker(tk_runtime *rt)
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
 }
 
+/* Work the worker can start now.  While a tiering delay is active the only
+ * work is its expiry: completion and compiles wait for the delay to end
+ * (CoreCLR BackgroundWorkerStart), and a batch under way gives way to a
+ * delay that begins (optimize_queued). */
 static bool has_work_locked(tk_runtime *rt)
 {
-    return rt->pending_head || rt->n_opt || (rt->delay_active && tkr_now_ms(rt) >= rt->delay_deadline_ms);
+    if (rt->delay_active) return tkr_now_ms(rt) >= rt->delay_deadline_ms;
+    return rt->pending_head || rt->n_opt;
 }
 
 static void deadline_ts(struct timespec *ts, uint64_t ms_from_now)

@@ -81,6 +81,8 @@ tk_type *tk_type_define(tk_runtime *rt, const tk_type_def *def, char *err, size_
     t->flags = def->flags;
     t->n_vt = n;
     t->vt_methods = calloc(n ? n : 1, sizeof *t->vt_methods);
+    t->slot_rec = calloc(n ? n : 1, sizeof *t->slot_rec);
+    if (!t->vt_methods || !t->slot_rec) abort();
     if (p) memcpy(t->vt_methods, p->vt_methods, base * sizeof *t->vt_methods);
     for (uint32_t i = 0; i < def->n_overrides; i++)
         t->vt_methods[def->overrides[i].slot] = method_new(rt, &def->overrides[i].method, t, true, def->overrides[i].slot);
@@ -132,6 +134,7 @@ int tk_type_load(tk_runtime *rt, tk_type *t)
         t->nv_methods[i]->own_slot = tkr_get_tep(t->nv_methods[i]);
     __atomic_store_n(&t->vtable, vt, __ATOMIC_RELEASE);
     t->loaded = true;
+    if (t->parent) t->parent->n_loaded_children++;
     tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
     if (ev_on(rt)) {
         for (uint32_t i = 0; i < t->n_vt; i++)
@@ -160,10 +163,13 @@ int tk_type_unload(tk_runtime *rt, tk_type *t)
 {
     if (!t) return -1;
     tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
-    bool ok = t->loaded && !t->unloaded;
-    for (tk_type *o = rt->types; ok && o; o = o->next_all)
-        if (o->parent == t && o->loaded && !o->unloaded) ok = false;
-    if (ok) t->unloaded = true;    /* from here on no child can load, no second unload */
+    /* O(1): each type counts its loaded children (walking every type ever
+     * defined made unload quadratic under type churn). */
+    bool ok = t->loaded && !t->unloaded && t->n_loaded_children == 0;
+    if (ok) {
+        t->unloaded = true;        /* from here on no child can load, no second unload */
+        if (t->parent) t->parent->n_loaded_children--;
+    }
     tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
     if (!ok) return -1;
     uint64_t t0;

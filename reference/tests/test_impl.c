@@ -303,6 +303,49 @@ START_TEST(impl_info_outlives_stub)
 }
 END_TEST
 
+
+/* ---- calls through the prestub while counting ------------------------------- */
+
+START_TEST(prestub_counts_while_counting)
+{
+    /* Under every counting strategy, a caller that reaches the prestub
+     * while the method is published and counting (it loaded the precode's
+     * old target, the prestub, before the retarget) is counted in the
+     * prestub; the publishing call is not (`inv.counting.first-call-not-counted`).
+     * With threshold 3: publish + 2 prestub calls leave it below the
+     * threshold, the 3rd counted call reaches it. */
+    int s = _i;
+    const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "3", NULL };
+    ifx f;
+    ifx_init(&f, tk_strategy_names[s], ex);
+    tk_method *m = tk_type_virtual_method(f.base, 0);
+    tk_arch_regs regs;
+    memset(&regs, 0, sizeof regs);
+    regs.gpr[0] = (uintptr_t)f.obj;
+    void *c0 = tkr_prestub_handler(m, &regs);                    /* publishes, not counted */
+    tk_native_version *nv = nv_of(m, 0, TK_TIER_0);
+    ck_assert_ptr_nonnull(nv);
+    ck_assert_ptr_eq(c0, atomic_load(&nv->code));
+    ck_assert_ptr_nonnull(m->counting);
+    ck_assert_uint_eq(nv->info->cell, 3);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ptr_eq(tkr_prestub_handler(m, &regs), c0);
+        ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 0);
+    }
+    ck_assert_uint_eq(nv->info->cell, 1);
+    tk_drain(f.rt);
+    ck_assert_int_eq(nv->info->stage, CC_MAY_BE_ACTIVE);         /* not promoted after 2 */
+    ck_assert_int_eq(call_slot(tk_vtable_slot(f.base, 0), f.obj, 4), 1004);   /* 3rd counted call */
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 1);
+    tk_drain(f.rt);
+    ck_assert_int_eq(counter_phase(f.rt, "calls_counted", 0), 3);
+    tk_method_state st;
+    tk_method_get_state(f.rt, m, &st);
+    ck_assert_int_eq(st.tier, TK_TIER_0_INSTRUMENTED);
+    ifx_done(&f);
+}
+END_TEST
+
 /* ---- stopped counting stubs are reclaimed ------------------------------------ */
 
 START_TEST(stopped_stub_reclaimed_and_resumed)
@@ -455,6 +498,323 @@ START_TEST(load_child_vs_unload_parent)
 }
 END_TEST
 
+
+/* ---- scaling under type churn ------------------------------------------------ */
+
+/* Every recorded slot of m has a back-pointer in its type, and no record
+ * lives in an unloaded type (`inv.types.unload-removes-slots`). */
+static void check_records(tk_method *m)
+{
+    for (uint32_t k = 0; k < m->n_slots; k++) {
+        tk_slot_rec *r = &m->slots[k];
+        ck_assert_msg(!r->type->unloaded, "record %u of %s lives in unloaded type %s", k, m->name, r->type->name);
+        ck_assert_ptr_eq(r->slot, &r->type->vtable[m->vslot]);
+        ck_assert_uint_eq(r->type->slot_rec[m->vslot], k + 1);
+    }
+}
+
+START_TEST(scale_type_churn)
+{
+    /* 20000 types load, get their inherited slot recorded by the prestub
+     * and unload again, 64 alive at a time (the megamorphic workload's
+     * churn).  Correctness at every step, and unload cost bounded by the
+     * type's own vtable: it examines at most n_vt records (it used to walk
+     * every record of every method ever created: quadratic). */
+    enum { N = 20000, LIVE = 64 };
+    int s = _i;
+    const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "30", NULL };
+    ifx f;
+    ifx_init(&f, tk_strategy_names[s], ex);
+    tk_method *m = tk_type_virtual_method(f.base, 0);
+    void **os = tk_vtable_slot(f.base, 0);
+    ck_assert_int_eq(call_slot(os, f.obj, 0), 1000);
+    static tk_type *types[N];
+    static tk_object *objs[N];
+    char err[256];
+    int lo = 0;
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "C%d", i);
+        tk_override_def ov[1] = { { 1, { name, ibody, (void *)(intptr_t)(100 + (i % 50)), 0 } } };
+        tk_type_def d = { name, f.base, 0, 0, NULL, 1, ov, 0, NULL, 0, NULL };
+        types[i] = tk_type_define(f.rt, &d, err, sizeof err);
+        ck_assert_msg(types[i] != NULL, "%s", err);
+        ck_assert_int_eq(tk_type_load(f.rt, types[i]), 0);
+        objs[i] = tk_object_new(f.rt, types[i]);
+        ck_assert_int_eq(call_slot(tk_vtable_slot(types[i], 0), objs[i], i & 511), 1000 + (i & 511));
+        ck_assert_int_eq(call_slot(tk_vtable_slot(types[i], 1), objs[i], 7), (100 + (i % 50)) * 1000 + 7);
+        if (i - lo + 1 > LIVE) {
+            ck_assert_int_eq(tk_type_unload(f.rt, f.base), -1);          /* children loaded */
+            uint64_t v0 = atomic_load(&f.rt->dbg_unload_rec_visits);
+            tk_object_free(f.rt, objs[lo]);
+            ck_assert_int_eq(tk_type_unload(f.rt, types[lo]), 0);
+            uint64_t v = atomic_load(&f.rt->dbg_unload_rec_visits) - v0;
+            ck_assert_msg(v <= types[lo]->n_vt, "unload of %s examined %llu slot records (vtable has %u slots)",
+                          types[lo]->name, (unsigned long long)v, types[lo]->n_vt);
+            ck_assert_ptr_null(tk_vtable_slot(types[lo], 0));
+            lo++;
+        }
+        if (i % 997 == 0) {
+            advance_and_drain(f.rt, 200);
+            check_records(m);
+        }
+    }
+    advance_and_drain(f.rt, 200);
+    for (int k = 0; k < 40; k++) call_slot(os, f.obj, k);
+    advance_and_drain(f.rt, 200);
+    for (int k = 0; k < 40; k++) call_slot(os, f.obj, k);
+    advance_and_drain(f.rt, 200);
+    /* Every live slot reaches Base.V0's final code, and no record is left
+     * in an unloaded type. */
+    for (int i = lo; i < N; i++) {
+        ck_assert_int_eq(call_slot(tk_vtable_slot(types[i], 0), objs[i], 3), 1003);
+        tk_addr_info ai;
+        ck_assert_int_eq(resolve(f.rt, *tk_vtable_slot(types[i], 0), &ai), TK_AC_NATIVE_CODE);
+        ck_assert_ptr_eq(ai.method, m);
+        ck_assert_int_eq(ai.tier, s == TK_STRATEGY_NOTIER ? TK_TIER_OPTIMIZED : TK_TIER_1);
+    }
+    check_records(m);
+    uint32_t live_recorded = m->n_slots;
+    ck_assert_uint_le(live_recorded, LIVE);
+    /* Duplicates: a new IL version resets every recorded slot to the TEP;
+     * the next call through each goes through the prestub again, which
+     * finds the slot already recorded (O(1)) and only rewrites it. */
+    int64_t disc = tk_counter_total(f.rt, "slot_discoveries");
+    ck_assert_int_eq(tk_version_request(f.rt, m), 1);
+    ck_assert_int_eq(call_slot(os, f.obj, 1), 1001);                  /* publishes IL 1 */
+    for (int rep = 0; rep < 3; rep++)
+        for (int i = lo; i < N; i++) ck_assert_int_eq(call_slot(tk_vtable_slot(types[i], 0), objs[i], 2), 1002);
+    ck_assert_uint_eq(m->n_slots, live_recorded);
+    ck_assert_int_eq(tk_counter_total(f.rt, "slot_discoveries"), disc);
+    check_records(m);
+    for (int i = lo; i < N; i++) {
+        tk_object_free(f.rt, objs[i]);
+        ck_assert_int_eq(tk_type_unload(f.rt, types[i]), 0);
+    }
+    ck_assert_uint_eq(m->n_slots, 0);
+    ck_assert_int_eq(tk_type_unload(f.rt, f.base), 0);                  /* no child left */
+    ifx_done(&f);
+}
+END_TEST
+
+
+/* ---- background work gives way to a new tiering delay ----------------------- */
+
+typedef struct bg_ev { int kind; tk_method *m; int32_t tier; } bg_ev;
+typedef struct bg_fx {
+    ifx f;
+    tk_type *fresh;
+    tk_object *fo;
+    int fired, fire_at, fresh_next, also_count;
+    bg_ev ev[256];
+    int n_ev;
+} bg_fx;
+
+static void bg_sink(void *user, const tk_event *ev)
+{
+    bg_fx *b = user;
+    if (ev->kind != TK_EV_VERSION_PUBLISH && ev->kind != TK_EV_DELAY_BEGIN && ev->kind != TK_EV_DELAY_END &&
+        ev->kind != TK_EV_COUNTING_COMPLETE)
+        return;
+    if (b->n_ev < 256) b->ev[b->n_ev++] = (bg_ev){ ev->kind, (tk_method *)ev->method, ev->tier };
+}
+
+/* A first call of a method nobody called yet: opens (or restarts) a delay. */
+static void bg_first_call(bg_fx *b)
+{
+    int k = b->fresh_next++;
+    ck_assert_int_lt(k, 4);
+    call_slot(tk_vtable_slot(b->fresh, (uint32_t)k), b->fo, 0);
+}
+
+/* Runs before each optimize item (no lock held): before the item with
+ * index fire_at, once, a first call starts a new tiering delay, as a
+ * mutator's first call would in the middle of the batch. */
+static void bg_hook(tk_runtime *rt, uint32_t index, void *user)
+{
+    (void)rt;
+    bg_fx *b = user;
+    if (b->fired || (int)index < b->fire_at) return;
+    b->fired = 1;
+    bg_first_call(b);
+    if (b->also_count) call_slot(tk_vtable_slot(b->fresh, 1), b->fo, 1);   /* Fresh.1's 2nd counted call */
+}
+
+static void bg_init(bg_fx *b, const char *strategy, const char *const *extra)
+{
+    char err[256];
+    memset(b, 0, sizeof *b);
+    ifx_init(&b->f, strategy, extra);
+    tk_method_def fv[4] = { { "F.0", ibody, (void *)40, 0 }, { "F.1", ibody, (void *)41, 0 },
+                            { "F.2", ibody, (void *)42, 0 }, { "F.3", ibody, (void *)43, 0 } };
+    tk_type_def fd = { "Fresh", NULL, 0, 4, fv, 0, NULL, 0, NULL, 0, NULL };
+    b->fresh = tk_type_define(b->f.rt, &fd, err, sizeof err);
+    ck_assert_msg(b->fresh != NULL, "%s", err);
+    ck_assert_int_eq(tk_type_load(b->f.rt, b->fresh), 0);
+    b->fo = tk_object_new(b->f.rt, b->fresh);
+}
+
+static void bg_done(bg_fx *b)
+{
+    tk_set_event_sink(b->f.rt, NULL, NULL);
+    tk_object_free(b->f.rt, b->fo);
+    ifx_done(&b->f);
+}
+
+/* V0, V1 and N each make 2 counted calls (threshold 2). */
+static void bg_reach_thresholds(bg_fx *b)
+{
+    for (int i = 0; i < 2; i++) {
+        call_slot(tk_vtable_slot(b->f.base, 0), b->f.obj, i);
+        call_slot(tk_vtable_slot(b->f.base, 1), b->f.obj, i);
+        call_slot(tk_method_slot(tk_type_nonvirtual_method(b->f.base, 0)), NULL, i);
+    }
+}
+
+static int bg_count_t0i(bg_fx *b, int from, int to)
+{
+    int n = 0;
+    for (int i = from; i < to; i++)
+        if (b->ev[i].kind == TK_EV_VERSION_PUBLISH && b->ev[i].tier == TK_TIER_0_INSTRUMENTED) n++;
+    return n;
+}
+
+static void bg_assert_all_t0i(bg_fx *b)
+{
+    tk_method *ms[3] = { tk_type_virtual_method(b->f.base, 0), tk_type_virtual_method(b->f.base, 1),
+                         tk_type_nonvirtual_method(b->f.base, 0) };
+    for (int k = 0; k < 3; k++) {
+        tk_method_state st;
+        tk_method_get_state(b->f.rt, ms[k], &st);
+        ck_assert_msg(st.tier == TK_TIER_0_INSTRUMENTED, "%s at tier %d", tk_method_name(ms[k]), st.tier);
+    }
+}
+
+START_TEST(bg_abandon_deterministic)
+{
+    /* Deterministic mode: a delay that begins in the middle of an optimize
+     * batch (hook before item 1) stops the batch there; the rest goes back
+     * to the front of the queue, and the drain, which runs to idle, resumes
+     * it with the next background step: pending completions first (the
+     * hook's call also made Fresh.1 reach its threshold), then the
+     * re-queued items in their order, then the newly promoted one. */
+    int s = _i;
+    const char *ex[] = { "CallCountThreshold", "2", NULL };
+    bg_fx *b = calloc(1, sizeof *b);
+    bg_init(b, tk_strategy_names[s], ex);
+    call_slot(tk_vtable_slot(b->f.base, 0), b->f.obj, 0);            /* first calls: delay */
+    call_slot(tk_vtable_slot(b->f.base, 1), b->f.obj, 0);
+    call_slot(tk_method_slot(tk_type_nonvirtual_method(b->f.base, 0)), NULL, 0);
+    bg_first_call(b);                                                  /* Fresh.0 */
+    call_slot(tk_vtable_slot(b->fresh, 1), b->fo, 0);                  /* Fresh.1: b->fresh_next skips it */
+    b->fresh_next = 2;
+    advance_and_drain(b->f.rt, 150);                                   /* all counting */
+    bg_reach_thresholds(b);
+    call_slot(tk_vtable_slot(b->fresh, 1), b->fo, 1);                  /* Fresh.1: 1 of 2 */
+    b->fire_at = 1;
+    b->also_count = 1;
+    b->f.rt->dbg_item_hook_user = b;
+    __atomic_store_n(&b->f.rt->dbg_item_hook, bg_hook, __ATOMIC_RELEASE);
+    tk_set_event_sink(b->f.rt, bg_sink, b);
+    tk_drain(b->f.rt);
+    ck_assert_int_eq(b->fired, 1);
+    ck_assert_uint_eq(b->f.rt->n_opt, 0);
+    bg_assert_all_t0i(b);
+    int db = -1;
+    for (int i = 0; i < b->n_ev; i++)
+        if (b->ev[i].kind == TK_EV_DELAY_BEGIN) { db = i; break; }
+    ck_assert_int_ge(db, 0);
+    ck_assert_int_eq(bg_count_t0i(b, 0, db), 1);                      /* item 0 before the delay */
+    ck_assert_int_eq(bg_count_t0i(b, db, b->n_ev), 3);                /* items 1, 2, Fresh.1 after */
+    /* Resumed with a fresh step: Fresh.1's completion comes before the
+     * re-queued items 1 and 2, and Fresh.1's compile after them (without
+     * the abandon, items 1 and 2 were published before Fresh.1 completed). */
+    tk_method *f1 = tk_type_virtual_method(b->fresh, 1);
+    int cc = -1, last = -1;
+    for (int i = db; i < b->n_ev; i++) {
+        if (b->ev[i].kind == TK_EV_COUNTING_COMPLETE && b->ev[i].m == f1 && cc < 0) cc = i;
+        if (b->ev[i].kind == TK_EV_VERSION_PUBLISH && b->ev[i].tier == TK_TIER_0_INSTRUMENTED) last = i;
+    }
+    ck_assert_int_gt(cc, db);
+    ck_assert_msg(bg_count_t0i(b, db, cc) == 0, "re-queued items ran before the next step's completion");
+    ck_assert_ptr_eq(b->ev[last].m, f1);
+    uint64_t abandoned = atomic_load(&b->f.rt->dbg_batches_abandoned);
+    ck_assert_uint_eq(abandoned, 1);
+    __atomic_store_n(&b->f.rt->dbg_item_hook, NULL, __ATOMIC_RELEASE);
+    bg_done(b);
+    free(b);
+}
+END_TEST
+
+START_TEST(bg_abandon_threaded)
+{
+    /* Threaded mode: the worker starts no completion or compile while a
+     * tiering delay is active, and abandons its optimize batch when one
+     * begins (CoreCLR DoBackgroundWork).  Ordering through events (no
+     * wall-clock assertion): between the delay_begin of the delay started
+     * before item 1 and its delay_end, the worker publishes nothing; the
+     * two remaining items are published after delay_end. */
+    int s = _i;
+    tk_config cfg;
+    char err[256];
+    tk_config_defaults(&cfg);
+    ck_assert_int_eq(tk_config_set(&cfg, "Strategy", tk_strategy_names[s], err, sizeof err), 0);
+    ck_assert_int_eq(tk_config_set(&cfg, "Mode", "threaded", err, sizeof err), 0);
+    ck_assert_int_eq(tk_config_set(&cfg, "CallCountingDelayMs", "200", err, sizeof err), 0);
+    ck_assert_int_eq(tk_config_set(&cfg, "CallCountThreshold", "2", err, sizeof err), 0);
+    bg_fx *b = calloc(1, sizeof *b);
+    b->f.rt = tk_runtime_create(&cfg, err, sizeof err);
+    ck_assert_msg(b->f.rt != NULL, "%s", err);
+    tk_method_def v[2] = { { "Base.V0", ibody, (void *)1, 0 }, { "Base.V1", ibody, (void *)2, 0 } };
+    tk_method_def n[1] = { { "Base.N", ibody, (void *)3, 0 } };
+    tk_type_def d = { "Base", NULL, 0, 2, v, 0, NULL, 1, n, 0, NULL };
+    b->f.base = tk_type_define(b->f.rt, &d, err, sizeof err);
+    ck_assert_int_eq(tk_type_load(b->f.rt, b->f.base), 0);
+    b->f.obj = tk_object_new(b->f.rt, b->f.base);
+    tk_method_def fv[4] = { { "F.0", ibody, (void *)40, 0 }, { "F.1", ibody, (void *)41, 0 },
+                            { "F.2", ibody, (void *)42, 0 }, { "F.3", ibody, (void *)43, 0 } };
+    tk_type_def fd = { "Fresh", NULL, 0, 4, fv, 0, NULL, 0, NULL, 0, NULL };
+    b->fresh = tk_type_define(b->f.rt, &fd, err, sizeof err);
+    ck_assert_int_eq(tk_type_load(b->f.rt, b->fresh), 0);
+    b->fo = tk_object_new(b->f.rt, b->fresh);
+    call_slot(tk_vtable_slot(b->f.base, 0), b->f.obj, 0);
+    call_slot(tk_vtable_slot(b->f.base, 1), b->f.obj, 0);
+    call_slot(tk_method_slot(tk_type_nonvirtual_method(b->f.base, 0)), NULL, 0);
+    tk_drain(b->f.rt);                               /* waits for the delay: all three counting */
+    /* Reach the three thresholds inside a new delay, so the worker (which
+     * waits for the delay) completes them as one batch afterwards. */
+    bg_first_call(b);                                /* Fresh.0 opens a delay */
+    bg_reach_thresholds(b);
+    b->fire_at = 1;
+    b->f.rt->dbg_item_hook_user = b;
+    tk_set_event_sink(b->f.rt, bg_sink, b);
+    __atomic_store_n(&b->f.rt->dbg_item_hook, bg_hook, __ATOMIC_RELEASE);
+    tk_drain(b->f.rt);
+    __atomic_store_n(&b->f.rt->dbg_item_hook, NULL, __ATOMIC_RELEASE);
+    tk_set_event_sink(b->f.rt, NULL, NULL);
+    ck_assert_int_eq(b->fired, 1);
+    bg_assert_all_t0i(b);
+    /* The hook's delay is the last delay_begin; find it and its delay_end. */
+    int db = -1, de = -1;
+    for (int i = 0; i < b->n_ev; i++)
+        if (b->ev[i].kind == TK_EV_DELAY_BEGIN) db = i;
+    ck_assert_int_ge(db, 0);
+    for (int i = db + 1; i < b->n_ev; i++)
+        if (b->ev[i].kind == TK_EV_DELAY_END) { de = i; break; }
+    ck_assert_int_gt(de, db);
+    ck_assert_int_eq(bg_count_t0i(b, 0, b->n_ev), 3);
+    ck_assert_int_ge(bg_count_t0i(b, 0, db), 1);                      /* item 0 before the delay */
+    ck_assert_msg(bg_count_t0i(b, db, de) == 0,
+                  "the worker published %d versions while the new delay was active", bg_count_t0i(b, db, de));
+    for (int i = db; i < de; i++)
+        ck_assert_msg(b->ev[i].kind != TK_EV_COUNTING_COMPLETE, "counting completed during the delay");
+    uint64_t abandoned = atomic_load(&b->f.rt->dbg_batches_abandoned);
+    ck_assert_uint_ge(abandoned, 1);
+    bg_done(b);
+    free(b);
+}
+END_TEST
+
 TCase *tcase_impl(void)
 {
     TCase *tc = tcase_create("impl");
@@ -468,5 +828,9 @@ TCase *tcase_impl(void)
     tcase_add_test(tc, offline_thread_stays_offline);
     tcase_add_test(tc, config_edge_cases);
     tcase_add_test(tc, load_child_vs_unload_parent);
+    tcase_add_loop_test(tc, scale_type_churn, 0, TK_STRATEGY_COUNT);
+    tcase_add_loop_test(tc, prestub_counts_while_counting, 0, TK_STRATEGY_NOTIER);
+    tcase_add_loop_test(tc, bg_abandon_deterministic, 0, TK_STRATEGY_NOTIER);
+    tcase_add_loop_test(tc, bg_abandon_threaded, 0, TK_STRATEGY_NOTIER);
     return tc;
 }

@@ -273,6 +273,78 @@ START_TEST(first_call_not_counted)
 }
 END_TEST
 
+
+START_TEST(prestub_call_counted_forwarder)
+{
+    /* Under `forwarder` a slot that is not recorded yet (a type loaded while
+     * the method counts) holds the TEP, whose target is the prestub.  The
+     * call that lands there is counted in the prestub (CoreCLR's
+     * wasMethodCalled) on the same cell as the stub: it used to run Tier0
+     * uncounted. */
+    const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "3", NULL };
+    fx f;
+    fx_init(&f, "forwarder", ex);
+    tk_method *m = tk_type_virtual_method(f.base, 0);
+    void **bs = tk_vtable_slot(f.base, 0);
+    ck_assert_int_eq(call_slot(bs, f.obj, 0), 1000);          /* publishes: not counted */
+    tk_method_state st;
+    tk_method_get_state(f.rt, m, &st);
+    ck_assert_int_eq(st.counting, 1);
+    tk_type *d = derive(&f, "D1", 0);
+    tk_object *o = tk_object_new(f.rt, d);
+    void **ds = tk_vtable_slot(d, 0);
+    tk_addr_info ai;
+    ck_assert_int_eq(cls_of(f.rt, *ds, &ai), TK_AC_PRECODE);
+    ck_assert_int_eq(call_slot(ds, o, 1), 1001);               /* prestub: counted (3 -> 2) */
+    ck_assert_int_eq(g_last->tier, TK_TIER_0);
+    ck_assert_int_eq(cls_of(f.rt, *ds, &ai), TK_AC_FORWARDER); /* recorded: now via F -> S */
+    ck_assert_int_eq(call_slot(bs, f.obj, 2), 1002);           /* stub: 2 -> 1 */
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 0);
+    ck_assert_int_eq(call_slot(ds, o, 3), 1003);               /* stub: 1 -> 0, threshold */
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 1);
+    tk_drain(f.rt);
+    ck_assert_int_eq(counter_phase(f.rt, "calls_counted", 0), 3);
+    tk_method_get_state(f.rt, m, &st);
+    ck_assert_int_eq(st.tier, TK_TIER_0_INSTRUMENTED);
+    tk_object_free(f.rt, o);
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(prestub_call_reaches_threshold)
+{
+    /* The prestub's decrement can be the one that reaches zero: it queues
+     * completion like the threshold handler (threshold_hits, one promotion),
+     * and a further prestub call before completion (the cell wraps) queues
+     * nothing again. */
+    const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "2", NULL };
+    fx f;
+    fx_init(&f, "forwarder", ex);
+    tk_method *m = tk_type_virtual_method(f.base, 0);
+    void **bs = tk_vtable_slot(f.base, 0);
+    call_slot(bs, f.obj, 0);                                    /* publishes */
+    call_slot(bs, f.obj, 0);                                    /* stub: 2 -> 1 */
+    tk_type *d1 = derive(&f, "D1", 0), *d2 = derive(&f, "D2", 0);
+    tk_object *o1 = tk_object_new(f.rt, d1), *o2 = tk_object_new(f.rt, d2);
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 0);
+    ck_assert_int_eq(call_slot(tk_vtable_slot(d1, 0), o1, 5), 1005);   /* prestub: 1 -> 0 */
+    ck_assert_int_eq(g_last->tier, TK_TIER_0);
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 1);
+    ck_assert_int_eq(call_slot(tk_vtable_slot(d2, 0), o2, 6), 1006);   /* prestub: wraps, no threshold */
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 1);
+    tk_drain(f.rt);
+    ck_assert_int_eq(tk_counter_total(f.rt, "promotions_tier0_to_tier0instr"), 1);
+    ck_assert_int_eq(counter_phase(f.rt, "calls_counted", 0), 3);      /* 2 - 0xFFFF mod 2^16 */
+    tk_method_state st;
+    tk_method_get_state(f.rt, m, &st);
+    ck_assert_int_eq(st.tier, TK_TIER_0_INSTRUMENTED);
+    ck_assert_int_eq(call_slot(tk_vtable_slot(d2, 0), o2, 7), 1007);
+    tk_object_free(f.rt, o1);
+    tk_object_free(f.rt, o2);
+    fx_done(&f);
+}
+END_TEST
+
 START_TEST(delay_restarts_window)
 {
     fx f;
@@ -455,6 +527,8 @@ TCase *tcase_units(void)
     tcase_add_test(tc, interface_dispatch);
     tcase_add_test(tc, classification);
     tcase_add_test(tc, first_call_not_counted);
+    tcase_add_test(tc, prestub_call_counted_forwarder);
+    tcase_add_test(tc, prestub_call_reaches_threshold);
     tcase_add_test(tc, delay_restarts_window);
     tcase_add_test(tc, type_unload_drops_slots);
     tcase_add_test(tc, version_request_revert);
