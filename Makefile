@@ -143,7 +143,7 @@ test-begin: deps
 	@mkdir -p $(RESULTS) && : > $(RESULTS)/summary.txt
 
 test: test-begin
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@status=0; for t in $(TEST_TARGETS); do \
 	  $(MAKE) --no-print-directory $$t || status=1; done; \
 	  ci/summarize $(RESULTS)/summary.txt || status=1; exit $$status
