@@ -511,6 +511,28 @@ static void conv_addr(tkv_names *names, tkv_addr *a, const void *v, const tk_add
     }
 }
 
+int tkt_to_tkv_event(tkv_names *names, const tk_event *e, tkv_event *t)
+{
+    memset(t, 0, sizeof *t);
+    t->ev = map_kind(e->kind);
+    if (t->ev == TKV_NONE) return 0;
+    t->seq = e->seq;
+    t->thread = e->thread;
+    t->method = intern_method(names, e->method);
+    t->slot = (uint64_t)(uintptr_t)e->slot;
+    t->slot_kind = e->slot_kind == TK_SLOT_VTABLE ? TKV_SK_VTABLE : TKV_SK_OWNING;
+    t->stub = (uint64_t)(uintptr_t)e->stub;
+    t->stub_kind = (int)e->stub_kind;
+    int is_value_ev = e->kind == TK_EV_SLOT_WRITE || e->kind == TK_EV_PRECODE_RETARGET;
+    conv_addr(names, &t->old, e->old_value, &e->old_info, is_value_ev);
+    conv_addr(names, &t->nw, e->new_value, &e->new_info, is_value_ev || e->kind == TK_EV_SLOT_RECORD);
+    t->tier = e->tier;
+    t->from_tier = e->kind == TK_EV_PROMOTE ? (int)e->aux : TKV_ABSENT;
+    t->il_version = (int)e->il_version;
+    t->reason = e->reason;
+    return 1;
+}
+
 size_t tkt_trace_check(tk_drv_runtime *rt, const char *const *anchors, tk_drv_method *const *methods)
 {
     if (!anchors) anchors = current ? current->anchors : NULL;
@@ -535,25 +557,9 @@ size_t tkt_trace_check(tk_drv_runtime *rt, const char *const *anchors, tk_drv_me
     for (size_t i = 0; i < n; i++) {
         const tk_event *e = &evs[i];
         tkv_event t;
-        memset(&t, 0, sizeof t);
-        t.ev = map_kind(e->kind);
-        if (t.ev == TKV_NONE) continue;
-        t.seq = e->seq;
-        t.thread = e->thread;
-        t.method = intern_method(names, e->method);
-        t.slot = (uint64_t)(uintptr_t)e->slot;
-        t.slot_kind = TKV_SK_VTABLE;
+        if (!tkt_to_tkv_event(names, e, &t)) continue;
         for (size_t k = 0; k < nown; k++)
             if (owner[k] == e->method && owning[k] == e->slot) t.slot_kind = TKV_SK_OWNING;
-        t.stub = (uint64_t)(uintptr_t)e->stub;
-        t.stub_kind = (int)e->stub_kind;
-        int is_value_ev = e->kind == TK_EV_SLOT_WRITE || e->kind == TK_EV_PRECODE_RETARGET;
-        conv_addr(names, &t.old, e->old_value, &e->old_info, is_value_ev);
-        conv_addr(names, &t.nw, e->new_value, &e->new_info, is_value_ev || e->kind == TK_EV_SLOT_RECORD);
-        t.tier = e->tier;
-        t.from_tier = e->kind == TK_EV_PROMOTE ? (int)e->aux : TKV_ABSENT;
-        t.il_version = (int)e->il_version;
-        t.reason = e->reason;
         tkv_feed(c, &t);
     }
     tkv_finish(c);

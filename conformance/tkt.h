@@ -68,6 +68,12 @@ const char *tkt_config_value(tk_drv_runtime *rt, const char *key);
 /* Whether the runtime tiers at all (not Strategy=notier, not
  * TieredCompilation=0 in its effective configuration). */
 int tkt_tiers(tk_drv_runtime *rt);
+
+/* Converts a driver event into the trace checker's record (tkv.h); returns 0
+ * for event kinds the checker does not use.  Names are interned in `names`. */
+struct tkv_names;
+struct tkv_event;
+int tkt_to_tkv_event(struct tkv_names *names, const tk_event *e, struct tkv_event *out);
 void tkt_require_tiering(tk_drv_runtime *rt);
 /* 1 for strategies that backpatch slots to final code (forwarder,
  * precode-reuse, lazy); 0 for entry-cell/notier/unknown designs. */

@@ -622,58 +622,6 @@ __attribute__((format(printf, 3, 4))) static void finding(ru_run *r, const char 
 }
 
 /* ---- live trace check ------------------------------------------------------------- */
-static tkv_ev map_kind(tk_event_kind k)
-{
-    switch (k) {
-    case TK_EV_SLOT_WRITE: return TKV_SLOT_WRITE;
-    case TK_EV_SLOT_RECORD: return TKV_SLOT_RECORD;
-    case TK_EV_PRECODE_RETARGET: return TKV_PRECODE_RETARGET;
-    case TK_EV_STUB_ALLOC: return TKV_STUB_ALLOC;
-    case TK_EV_STUB_FREE: return TKV_STUB_FREE;
-    case TK_EV_VERSION_PUBLISH: return TKV_PUBLISH;
-    case TK_EV_VERSION_ACTIVATE: return TKV_ACTIVATE;
-    case TK_EV_LOCK_ACQUIRE: return TKV_LOCK_ACQUIRE;
-    case TK_EV_LOCK_RELEASE: return TKV_LOCK_RELEASE;
-    case TK_EV_BACKPATCH_BEGIN: return TKV_BACKPATCH_BEGIN;
-    case TK_EV_BACKPATCH_END: return TKV_BACKPATCH_END;
-    case TK_EV_THRESHOLD: return TKV_THRESHOLD;
-    case TK_EV_PROMOTE: return TKV_PROMOTE;
-    case TK_EV_COUNTING_BEGIN: return TKV_COUNTING_BEGIN;
-    case TK_EV_COUNTING_COMPLETE: return TKV_COUNTING_COMPLETE;
-    case TK_EV_DELAY_BEGIN: return TKV_DELAY_BEGIN;
-    case TK_EV_DELAY_EXTEND: return TKV_DELAY_EXTEND;
-    case TK_EV_DELAY_END: return TKV_DELAY_END;
-    case TK_EV_SAFEPOINT_SYNC: return TKV_SAFEPOINT_SYNC;
-    case TK_EV_TYPE_LOAD: return TKV_TYPE_LOAD;
-    case TK_EV_TYPE_UNLOAD: return TKV_TYPE_UNLOAD;
-    default: return TKV_NONE;
-    }
-}
-
-static uint32_t intern_method(tkv_names *names, tk_drv_method *m)
-{
-    if (!m) return 0;
-    const char *n = D->method_name ? D->method_name(m) : NULL;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s@%p", n ? n : "?", (void *)m);
-    return tkv_intern_ptr(names, m, buf);
-}
-
-static void conv_addr(tkv_names *names, tkv_addr *a, const void *v, const tk_addr_info *i, int force)
-{
-    memset(a, 0, sizeof *a);
-    a->tier = a->il_version = TKV_ABSENT;
-    if (!force && !v && i->cls == TK_AC_UNKNOWN) return;
-    a->present = 1;
-    a->addr = (uint64_t)(uintptr_t)v;
-    a->cls = i->cls;
-    a->method = intern_method(names, i->method);
-    if (i->cls == TK_AC_NATIVE_CODE || i->cls == TK_AC_CALLCOUNT_STUB) {
-        a->tier = i->tier;
-        a->il_version = (int)i->il_version;
-    }
-}
-
 /* A violation found while an event was delivered (the runtime may hold its
  * locks: only recorded here, reported by check_trace_now after the call). */
 static void record_viol(ru_run *r, const char *anchor, const char *where, const char *msg)
@@ -792,30 +740,17 @@ static void model_event(ru_run *r, const tk_event *e)
 static void ru_sink(void *user, const tk_event *e)
 {
     ru_run *r = user;
-    tkv_event t;
-    memset(&t, 0, sizeof t);
-    t.ev = map_kind(e->kind);
-    if (t.ev == TKV_NONE) return;
     pthread_mutex_lock(&r->mu);
-    t.seq = e->seq;
-    t.thread = e->thread;
-    t.method = intern_method(r->names, e->method);
-    t.slot = (uint64_t)(uintptr_t)e->slot;
-    t.slot_kind = TKV_SK_VTABLE;
+    tkv_event t;
+    if (!tkt_to_tkv_event(r->names, e, &t)) {
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
     if (e->slot && e->method)
         for (int m = 0; m < r->p->n_methods; m++)
             if (r->dm[m] == e->method && r->own[m] == e->slot) t.slot_kind = TKV_SK_OWNING;
-    t.stub = (uint64_t)(uintptr_t)e->stub;
-    t.stub_kind = (int)e->stub_kind;
     if (e->kind > 0 && e->kind < TK_EV_KIND_COUNT) g_stats.ev[e->kind]++;
     if (e->kind == TK_EV_STUB_FREE && e->stub_kind == TK_AC_CALLCOUNT_STUB) g_stats.cc_frees++;
-    int is_value_ev = e->kind == TK_EV_SLOT_WRITE || e->kind == TK_EV_PRECODE_RETARGET;
-    conv_addr(r->names, &t.old, e->old_value, &e->old_info, is_value_ev);
-    conv_addr(r->names, &t.nw, e->new_value, &e->new_info, is_value_ev || e->kind == TK_EV_SLOT_RECORD);
-    t.tier = e->tier;
-    t.from_tier = e->kind == TK_EV_PROMOTE ? (int)e->aux : TKV_ABSENT;
-    t.il_version = (int)e->il_version;
-    t.reason = e->reason;
     tkv_feed(r->chk, &t);
     model_event(r, e);
     pthread_mutex_unlock(&r->mu);
