@@ -120,7 +120,13 @@ int tk_config_from_env(tk_config *c, char *err, size_t errlen)
     for (int i = 0; env_keys[i]; i++) {
         snprintf(name, sizeof name, "TK_%s", env_keys[i]);
         const char *v = getenv(name);
-        if (v && tk_config_set(c, env_keys[i], v, err, errlen)) return -1;
+        if (v && tk_config_set(c, env_keys[i], v, err, errlen)) {
+            /* Name the variable the user actually set. */
+            char why[256];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, errlen, "environment variable %s: %s", name, why);
+            return -1;
+        }
     }
     return 0;
 }
