@@ -3,9 +3,12 @@
 # it only runs binaries (tk-bench, valgrind) and reads their JSON/output.
 #   make reproduce                     full run, < 3 minutes on 2 cores
 #   make reproduce REPRODUCE_QUICK=1   quick run, < 60 s
+#   make reproduce-sensitivity         opt-in: the as-merged regression over a
+#                                      grid of tier0_cost x owning-slot share
+#                                      (results/sensitivity.json/.md, < 4 min)
 # Results: results/reproduce.json (harness/schema/reproduce.schema.json) and
 # results/reproduce.md.  See README.md "Reproducing the published figures".
-.PHONY: reproduce test-harness
+.PHONY: reproduce reproduce-sensitivity test-harness
 
 # The as-merged row of orchard-like (PR #124664 with the owning-slot bypass)
 # runs the reference's OWNING_SLOT_BYPASS mutant driver.  reference/build.mk
@@ -19,6 +22,10 @@ endif
 reproduce: deps
 	@$(MAKE) --no-print-directory native $(REPRO_AS_MERGED)
 	REPRODUCE_QUICK=$(REPRODUCE_QUICK) $(PY) harness/reproduce.py
+
+reproduce-sensitivity: deps
+	@$(MAKE) --no-print-directory native $(REPRO_AS_MERGED)
+	REPRODUCE_QUICK=$(REPRODUCE_QUICK) $(PY) harness/reproduce.py --sensitivity
 
 test-harness: $(B)/bin/tk-bench $(B)/lib/libtk_fake_driver.so
 	ci/run-suite harness pytest -- $(PY) -m pytest -q harness/tests

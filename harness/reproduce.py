@@ -11,6 +11,11 @@ output, and writes results/reproduce.json and results/reproduce.md.
      (cachegrind, run with N calls minus a run with 0 calls) per strategy as
      ratios against notier.
 
+With --sensitivity (make reproduce-sensitivity) it runs only the
+sensitivity analysis of the as-merged regression instead: forwarder vs the
+as-merged driver over a fixed grid of tier0_cost x owning-slot share
+(tk-bench --set), written to results/sensitivity.json and .md.
+
 Python 3 standard library only.  Quick mode: --quick or REPRODUCE_QUICK=1.
 Usage and output: README.md "Reproducing the published figures"; JSON schema:
 harness/schema/reproduce.schema.json (SPEC.md "Workloads").
@@ -34,6 +39,7 @@ import schema_check  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
 SCHEMA = os.path.join(HERE, "schema", "reproduce.schema.json")
+SENSITIVITY_SCHEMA = os.path.join(HERE, "schema", "sensitivity.schema.json")
 
 
 class RunError(Exception):
@@ -159,6 +165,7 @@ class Reproducer:
         agg = L.orchard_summary(runs, baseline="forwarder")
         verdict = L.orchard_verdict(agg)
         out = {"workload": self.workload_info(last), "reps": self.reps,
+               "window_ms": (next(iter(last["strategies"].values())).get("windows") or {}).get("window_ms"),
                "scale": self.a.orchard_scale, "time_scale": self.orchard_time_scale,
                "threads": last["workload"]["threads"],
                "order": [s for _, s in order], "strategies": {}, "verdict": verdict}
@@ -177,8 +184,77 @@ class Reproducer:
                 "lock_hold_share_pct": a["lock_hold_share_pct"],
                 "measured_bodies_pct": a["measured_bodies_pct"],
                 "time_to_steady_state_ms": a["time_to_steady_state_ms"],
+                "time_to_steady_state_closest_pct": a["time_to_steady_state_closest_pct"],
+                "time_to_steady_state_text": a["time_to_steady_state_text"],
                 "first_request_us": a["first_request_us"]}
         return out
+
+    # ---- sensitivity of the as-merged regression (--sensitivity) ------------------------------
+    def sensitivity(self):
+        """forwarder vs the as-merged driver over a fixed grid of tier0_cost x
+        owning-slot share (tk-bench --set), alternating, short runs."""
+        merged = self.as_merged_impl()
+        if not merged:
+            raise RunError("--sensitivity needs the as-merged driver (%s; `make reproduce-sensitivity` "
+                           "builds it) and the reference as --impl" % L.AS_MERGED_MUTANT)
+        reps = self.a.reps or (2 if self.a.quick else 4)
+        threads = self.a.threads or min(4, os.cpu_count() or 2)
+        extra = ["--quick", "--threads", str(threads)]
+        if self.a.orchard_scale != 1.0:
+            extra += ["--scale", str(self.a.orchard_scale)]
+        if self.a.quick:
+            extra += ["--time-scale", "0.6"]
+        points = L.sensitivity_points()
+        runs = {p["id"]: {"forwarder": [], L.AS_MERGED: []} for p in points}
+        order = []
+        n = len(points) * 2 * reps
+        k = 0
+        first = None
+        for rep in range(reps):
+            for p in points:
+                sets = [x for kv in p["sets"] for x in ("--set", kv)]
+                for row in ("forwarder", L.AS_MERGED):
+                    k += 1
+                    self.log("sensitivity %d/%d: %s, %s (repetition %d)" % (k, n, p["id"], row, rep + 1))
+                    if row == L.AS_MERGED:
+                        j = self.bench("orchard-like", L.AS_MERGED_STRATEGY, extra + sets,
+                                       tag="sens-%d-merged-r%d" % (k, rep), impl=merged)
+                        runs[p["id"]][row].append(j["strategies"][L.AS_MERGED_STRATEGY])
+                    else:
+                        j = self.bench("orchard-like", "forwarder", extra + sets, tag="sens-%d-r%d" % (k, rep))
+                        runs[p["id"]][row].append(j["strategies"]["forwarder"])
+                        first = first or j
+                    p["fingerprint"] = j["workload"]["fingerprint"]
+                    order.append("%s:%s" % (p["id"], row))
+        results = [L.sensitivity_point_summary(p, runs[p["id"]]["forwarder"], runs[p["id"]][L.AS_MERGED])
+                   for p in points]
+        pub = L.PUBLISHED["orchard_regression"]
+        return {
+            "schema_version": 1,
+            "tool": "tierkit-reproduce-sensitivity",
+            "note": L.SENSITIVITY_NOTE,
+            "quick": bool(self.a.quick),
+            "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "elapsed_s": round(time.monotonic() - self.t0, 1),
+            "git_revision": first.get("git_revision", "unknown"),
+            "machine": first["machine"],
+            "implementation": first["implementation"],
+            "as_merged_impl": merged,
+            "published": {"regression_pct": [pub["regression_pct_low"], pub["regression_pct_high"]],
+                          "source": pub["source"]},
+            "workload": "orchard-like",
+            "run": {"reps": reps, "threads": threads, "tk_bench_options": extra,
+                    "durations": "tk-bench --quick%s" % (" --time-scale 0.6" if self.a.quick else "")},
+            "grid": {"tier0_cost": L.SENSITIVITY_TIER0_COSTS,
+                     "tier0_instrumented_cost": "tier0_cost + %g" % L.SENSITIVITY_T0I_GAP,
+                     "owning_settings": L.SENSITIVITY_OWNING},
+            "order": order,
+            "points": results,
+            "consistent_points": [p["id"] for p in results if p["consistent_with_published"]],
+            "in_range_points": [p["id"] for p in results if p["in_published_range"]],
+            "brackets": L.sensitivity_brackets(results),
+            "commands": self.commands,
+        }
 
     # ---- 3. steady-state ----------------------------------------------------------------------
     def steady(self, strategies):
@@ -315,6 +391,13 @@ def render_text(doc, strategies, markdown=False):
     out.append("Tiering state per row (end of run, means over repetitions; body executions in "
                "the measured windows by the tier that ran them):\n")
     out.append(L.tiering_table(agg, rows, md))
+    out.append("")
+    tts = {s: {"time_to_steady_state_text": v.get("time_to_steady_state_text")}
+           for s, v in ol["strategies"].items()}
+    out.append("Time to steady state (end of the first %s window, from the start of warmup, whose "
+               "rate is within 2%% of the measured mean; per repetition; when there is none, the "
+               "window closest to the mean): %s"
+               % (("%g ms" % ol["window_ms"]) if ol.get("window_ms") else "sampling", L.tts_line(tts, rows)))
     # 3
     ss = doc["steady_state"]
     h("3. steady-state: ns/call and instructions/call against notier")
@@ -323,6 +406,36 @@ def render_text(doc, strategies, markdown=False):
     out.append("")
     for s in strategies:
         out.append(("- " if md else "  ") + "%s: %s" % (s, ss["strategies"][s]["why"]))
+    return "\n".join(out) + "\n"
+
+
+def render_sensitivity(doc, markdown=False):
+    md = markdown
+    out = []
+    m = doc["machine"]
+    lo, hi = doc["published"]["regression_pct"]
+    if md:
+        out.append("# tierkit: sensitivity of the as-merged orchard-like regression\n")
+    else:
+        out.append("== sensitivity of the as-merged orchard-like regression (PR #124664 as merged vs forwarder)")
+    out.append("git %s; %s %s %s, %d CPUs (%s); %s; %s mode; %.0f s"
+               % (doc["git_revision"], m["sysname"], m["release"], m["arch"], m["nproc"], m["cpu_model"],
+                  doc["as_merged_impl"], "quick" if doc["quick"] else "full", doc["elapsed_s"]))
+    out.append("")
+    out.append(("**Not a fit.** " if md else "NOT A FIT. ") + doc["note"])
+    out.append("")
+    out.append("%d repetition(s) per point, forwarder and as-merged alternating (%s, %d threads); "
+               "regression = 1 - as-merged/forwarder median req/s over both measured windows; noise as "
+               "in table 2 (spread, or 2x the window standard error); published %.0f-%.0f%%; "
+               "'consistent' = the published band overlaps regression +- noise\n"
+               % (doc["run"]["reps"], doc["run"]["durations"], doc["run"]["threads"], lo, hi))
+    out.append(L.sensitivity_table(doc["points"], md))
+    out.append("")
+    b = "- " if md else "  "
+    for line in doc["brackets"]:
+        out.append(b + line)
+    out.append(b + "within %.0f-%.0f%%: %s" % (lo, hi, ", ".join(doc["in_range_points"]) or "no grid point"))
+    out.append(b + "consistent within noise: %s" % (", ".join(doc["consistent_points"]) or "no grid point"))
     return "\n".join(out) + "\n"
 
 
@@ -354,6 +467,9 @@ def parse_args(argv):
                         % L.AS_MERGED_MUTANT)
     p.add_argument("--no-as-merged", action="store_true", help="leave out the as-merged row")
     p.add_argument("--skip-valgrind", action="store_true", help="no instruction counts")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="instead of the three tables: the as-merged regression over a grid of "
+                        "tier0_cost x owning-slot share (results/sensitivity.json, .md; < 4 min)")
     p.add_argument("--timeout", type=int, default=300, help="per-run timeout, seconds")
     a = p.parse_args(argv)
     if a.reps < 0 or a.steady_reps < 0 or a.threads < 0 or not a.orchard_scale > 0 \
@@ -371,6 +487,8 @@ def main(argv=None):
         sys.stderr.write("reproduce: implementation %s not found\n" % a.impl)
         return 2
     r = Reproducer(a)
+    if a.sensitivity:
+        return sensitivity_main(a, r)
     try:
         doc, strategies = r.run()
     except RunError as e:
@@ -389,6 +507,28 @@ def main(argv=None):
     write_atomic(os.path.join(a.out, "reproduce.json"), json.dumps(doc, indent=2, sort_keys=False) + "\n")
     write_atomic(os.path.join(a.out, "reproduce.md"), render_text(doc, strategies, markdown=True))
     r.log("wrote %s and %s" % (os.path.join(a.out, "reproduce.json"), os.path.join(a.out, "reproduce.md")))
+    return 0
+
+
+def sensitivity_main(a, r):
+    try:
+        doc = r.sensitivity()
+    except RunError as e:
+        sys.stderr.write("reproduce: %s\n" % e)
+        return 1
+    finally:
+        shutil.rmtree(r.tmp, ignore_errors=True)
+    with open(SENSITIVITY_SCHEMA) as f:
+        schema = json.load(f)
+    errors = schema_check.validate(doc, schema)
+    if errors:
+        sys.stderr.write("reproduce: output does not match %s:\n  %s\n"
+                         % (SENSITIVITY_SCHEMA, "\n  ".join(errors[:20])))
+        return 1
+    sys.stdout.write(render_sensitivity(doc))
+    write_atomic(os.path.join(a.out, "sensitivity.json"), json.dumps(doc, indent=2) + "\n")
+    write_atomic(os.path.join(a.out, "sensitivity.md"), render_sensitivity(doc, markdown=True))
+    r.log("wrote %s and %s" % (os.path.join(a.out, "sensitivity.json"), os.path.join(a.out, "sensitivity.md")))
     return 0
 
 

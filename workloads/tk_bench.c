@@ -2,7 +2,7 @@
  *
  *   tk-bench WORKLOAD [--strategy S[,S...]|all] [--impl LIB.so] [--threads N]
  *            [--scale X] [--seed N] [--json FILE] [--trace FILE]
- *            [--config K=V]... [--quick] [--deterministic] [--calls N]
+ *            [--config K=V]... [--set KEY=VALUE]... [--quick] [--deterministic] [--calls N]
  *            [--describe] [--help]
  *
  * Usage and output are documented in README.md "Reproducing the published figures", the JSON
@@ -44,6 +44,8 @@ static void usage(FILE *f)
 "  --trace FILE        pass Trace=FILE to the runtime (FILE.<strategy> when\n"
 "                      several strategies run)\n"
 "  --config K=V        extra runtime configuration (repeatable)\n"
+"  --set KEY=VALUE     override a workload key (repeatable; validated like the\n"
+"                      file, before --scale), e.g. --set tier0_cost=2\n"
 "  --quick             durations x 0.25\n"
 "  --time-scale X      multiply durations only (after --scale/--quick)\n"
 "  --deterministic     manual clock + drain on one thread (exact counters)\n"
@@ -269,6 +271,8 @@ static void write_universe(jw *w, const tk_wl_universe *u)
     jw_close(w, '}');
 }
 
+static const char *const *g_overrides;   /* --set KEY=VALUE, NULL-terminated */
+
 static void write_workload(jw *w, const tk_wl_spec *s, const tk_wl_universe *u, double scale, int quick,
                            int deterministic, int threads)
 {
@@ -284,6 +288,9 @@ static void write_workload(jw *w, const tk_wl_spec *s, const tk_wl_universe *u, 
     jw_kstr(w, "mode", deterministic ? "deterministic" : "threaded");
     jw_ki64(w, "threads", deterministic ? 1 : threads);
     jw_kstr(w, "fingerprint", fp);
+    jw_open(w, "overrides", '[');
+    for (size_t i = 0; g_overrides && g_overrides[i]; i++) { jw_sep(w, NULL); jw_str_raw(w, g_overrides[i]); }
+    jw_close(w, ']');
     write_universe(w, u);
     jw_open(w, "schedule", '{');
     jw_ki64(w, "calls_per_request", s->calls_per_request);
@@ -298,6 +305,7 @@ static void write_workload(jw *w, const tk_wl_spec *s, const tk_wl_universe *u, 
     jw_ki64(w, "det_requests_per_round", s->det_requests_per_round);
     jw_ki64(w, "det_advance_ms", s->det_advance_ms);
     jw_ki64(w, "det_measure_requests", s->det_measure_requests);
+    jw_ki64(w, "det_converge", s->det_converge);
     jw_knum(w, "tier0_cost", (double)s->tier0_cost_ppb / 1e9);
     jw_knum(w, "tier0_instrumented_cost", (double)s->tier0i_cost_ppb / 1e9);
     jw_knum(w, "tier1_cost", (double)s->tier1_cost_ppb / 1e9);
@@ -371,6 +379,30 @@ static void write_run(jw *w, const char *strategy, const tk_wl_run_result *r)
     jw_knum(w, "first_request_us", r->first_request_us);
     jw_knum(w, "time_to_steady_state_ms", r->tts_ms);
     jw_knum(w, "time_to_steady_state_after_burst_ms", r->tts_after_burst_ms);
+    if (!r->deterministic) {
+        /* why a time to steady state is null: the windows considered and
+         * the one closest to the measured mean */
+        jw_open(w, "time_to_steady_state_detail", '{');
+        jw_knum(w, "tolerance_pct", 2.0);
+        for (int k = 0; k < 2; k++) {
+            int has = k == 0 || r->phase[WL_P_MEASURE2].present;
+            jw_sep(w, k ? "after_burst" : "before_burst");
+            if (!has) { fputs("null", w->f); continue; }
+            w->first[++w->depth] = 1;
+            fputc('{', w->f);
+            uint32_t n = k ? r->tts_after_burst_windows : r->tts_windows;
+            double ms = k ? r->tts_after_burst_ms : r->tts_ms;
+            double cp = k ? r->tts_after_burst_closest_pct : r->tts_closest_pct;
+            double cm = k ? r->tts_after_burst_closest_ms : r->tts_closest_ms;
+            jw_ku64(w, "windows", n);
+            jw_knum(w, "ms", ms);
+            jw_sep(w, "closest_deviation_pct");
+            if (cm < 0) fputs("null", w->f); else fprintf(w->f, "%.3f", cp);
+            jw_knum(w, "closest_window_start_ms", cm);
+            jw_close(w, '}');
+        }
+        jw_close(w, '}');
+    }
     jw_open(w, "phases", '{');
     for (int ph = 0; ph < WL_P_COUNT; ph++) {
         const tk_wl_phase_result *p = &r->phase[ph];
@@ -420,6 +452,17 @@ static void write_run(jw *w, const char *strategy, const tk_wl_run_result *r)
     jw_knum(w, "bytes_per_counted_method", cm ? (double)lsb / (double)cm : -1);
     jw_ki64(w, "measured_calls", r->measured_calls);
     jw_knum(w, "ns_per_call", r->ns_per_call);
+    jw_sep(w, "warmup_convergence");
+    if (r->converge_rounds < 0) fputs("null", w->f);
+    else {
+        w->first[++w->depth] = 1;
+        fputc('{', w->f);
+        jw_ki64(w, "rounds", r->converge_rounds);
+        jw_ki64(w, "methods", r->converge_methods);
+        jw_ki64(w, "methods_not_final", r->converge_not_final);
+        jw_ki64(w, "calls", r->converge_calls);
+        jw_close(w, '}');
+    }
     jw_ku64(w, "rotations", r->rotations);
     jw_open(w, "churn", '{');
     jw_ku64(w, "candidates", r->churn_candidates);
@@ -550,6 +593,16 @@ static void fmt_num(char *buf, size_t n, double v, const char *f)
     else snprintf(buf, n, f, v);
 }
 
+/* "never (no window within 2% ...; closest +3.1% at 1200 ms)" */
+static void tts_why(char *buf, size_t n, uint32_t windows, double closest_pct, double closest_ms)
+{
+    if (closest_ms < 0)
+        snprintf(buf, n, "never (no full window sampled)");
+    else
+        snprintf(buf, n, "never (none of %u windows within 2%% of the measured mean; closest %+.1f%% at %.0f ms)",
+                 windows, closest_pct, closest_ms);
+}
+
 static void print_run(const char *strategy, const tk_wl_run_result *r)
 {
     printf("\n== strategy %s (%s, %d thread%s)\n", strategy,
@@ -566,13 +619,22 @@ static void print_run(const char *strategy, const tk_wl_run_result *r)
                p->duration_ms / 1000.0, (unsigned long long)p->requests, p->requests_per_s,
                p->calls_per_s, a, b);
     }
-    char t1[32], t2[32];
+    char t1[160], t2[160];
     fmt_num(t1, sizeof t1, r->tts_ms, "%.0f ms");
     fmt_num(t2, sizeof t2, r->tts_after_burst_ms, "%.0f ms");
+    if (!r->deterministic && r->tts_ms < 0) tts_why(t1, sizeof t1, r->tts_windows, r->tts_closest_pct, r->tts_closest_ms);
+    if (!r->deterministic && r->tts_after_burst_ms < 0)
+        tts_why(t2, sizeof t2, r->tts_after_burst_windows, r->tts_after_burst_closest_pct,
+                r->tts_after_burst_closest_ms);
     printf("startup %.1f ms, first request %.1f us, steady state after %s", r->startup_ms,
            r->first_request_us, r->deterministic ? "- (deterministic)" : t1);
     if (r->phase[WL_P_MEASURE2].present) printf(", after burst %s", t2);
     printf("\n");
+    if (r->converge_rounds >= 0)
+        printf("warmup convergence: %lld round%s, %lld methods reached, %lld not final, %lld calls\n",
+               (long long)r->converge_rounds, r->converge_rounds == 1 ? "" : "s",
+               (long long)r->converge_methods, (long long)r->converge_not_final,
+               (long long)r->converge_calls);
     if (r->ns_per_call >= 0)
         printf("measured: %lld calls, %.2f ns/call\n", (long long)r->measured_calls, r->ns_per_call);
     {
@@ -634,7 +696,8 @@ static void print_summary(run_entry *runs, int n)
 int main(int argc, char **argv)
 {
     const char *workload = NULL, *strategy = "all", *impl = NULL, *json = NULL, *trace = NULL;
-    const char *extra[256];
+    const char *extra[256], *sets[257];
+    int nsets = 0;
     int nextra = 0, quick = 0, deterministic = 0, describe = 0;
     uint64_t threads = 0, seed = 0, calls = 0;
     int have_seed = 0, have_calls = 0;
@@ -676,6 +739,12 @@ int main(int argc, char **argv)
                 die2("--config: use --strategy / --deterministic instead of '%s'", kv);
             if (nextra >= 250) die2("--config: too many");
             extra[nextra++] = kv;
+        } else if (!strcmp(a, "--set")) {
+            NEED_ARG();
+            const char *kv = argv[++i], *eq = strchr(kv, '=');
+            if (!eq || eq == kv || !eq[1]) die2("--set: '%s' is not KEY=VALUE", kv);
+            if (nsets >= 256) die2("--set: too many");
+            sets[nsets++] = kv;
         } else if (!strcmp(a, "--quick")) quick = 1;
         else if (!strcmp(a, "--deterministic")) deterministic = 1;
         else if (!strcmp(a, "--describe")) describe = 1;
@@ -684,6 +753,8 @@ int main(int argc, char **argv)
         else die2("more than one workload given ('%s' and '%s')", workload, a);
     }
     extra[nextra] = NULL;
+    sets[nsets] = NULL;
+    g_overrides = sets;
     if (!workload) { usage(stderr); return 2; }
 
     char path[PATH_MAX];
@@ -693,7 +764,7 @@ int main(int argc, char **argv)
              workload, workload);
     static tk_wl_spec spec;
     char err[1024];
-    if (tk_wl_parse_file(path, &spec, err, sizeof err)) die2("%s", err);
+    if (tk_wl_parse_file_ex(path, sets, &spec, err, sizeof err)) die2("%s", err);
     if (have_seed) spec.seed = seed;
     tk_wl_spec_scale(&spec, scale, quick);
     if (time_scale != 1.0) tk_wl_spec_scale_time(&spec, time_scale);

@@ -90,6 +90,7 @@ typedef struct tk_wl_spec {
     /* deterministic mode schedule */
     int64_t det_rounds, det_requests_per_round, det_advance_ms, det_measure_requests;
     int det_all_handlers;             /* det_warmup = all-handlers            */
+    int64_t det_converge;             /* max convergence rounds after warmup (0: off) */
 
     /* tiering config overrides ("config.Key = value") */
     uint32_t n_config;
@@ -103,6 +104,16 @@ typedef struct tk_wl_spec {
 int tk_wl_parse_file(const char *path, tk_wl_spec *out, char *err, size_t errlen);
 int tk_wl_parse_text(const char *path, const char *text, tk_wl_spec *out, char *err,
                   size_t errlen);
+/* The same with overrides ("KEY=VALUE", NULL-terminated, tk-bench --set):
+ * each replaces the file's value of a workload key (or sets a key the file
+ * leaves at its default) and is validated exactly like a file line; a
+ * problem is reported as "FILE: --set: key 'KEY': PROBLEM".  Cross-key
+ * checks see the overridden values.  `config.NAME` keys cannot be
+ * overridden (tk-bench --config sets runtime configuration). */
+int tk_wl_parse_file_ex(const char *path, const char *const *overrides, tk_wl_spec *out, char *err,
+                     size_t errlen);
+int tk_wl_parse_text_ex(const char *path, const char *text, const char *const *overrides,
+                     tk_wl_spec *out, char *err, size_t errlen);
 
 /* Apply --scale (sizes and durations) and --quick (durations x 0.25). */
 void tk_wl_spec_scale(tk_wl_spec *s, double scale, int quick);

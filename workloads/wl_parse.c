@@ -72,6 +72,7 @@ static const keydef KEYS[] = {
     {"det_advance_ms", K_INT, OFF(det_advance_ms), 0, 0, 3600000, "50"},
     {"det_measure_requests", K_INT, OFF(det_measure_requests), 0, 0, BIG, "100"},
     {"det_warmup", K_WARM, OFF(det_all_handlers), 0, 0, 0, "zipf"},
+    {"det_converge", K_INT, OFF(det_converge), 0, 0, 10000, "0"},
     /* tier-dependent body cost (an ASSUMPTION; SPEC.md "Workloads") */
     {"tier0_cost", K_FACTOR, OFF(tier0_cost_ppb), 0, 0, 0, "3.0"},
     {"tier0_instrumented_cost", K_FACTOR, OFF(tier0i_cost_ppb), 0, 0, 0, "3.5"},
@@ -99,7 +100,11 @@ static int fail(pstate *ps, int line, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (line > 0 && key)
+    if (line < 0 && key)          /* a tk-bench --set override */
+        snprintf(ps->err, ps->errlen, "%s: --set: key '%s': %s", ps->path, key, msg);
+    else if (line < 0)
+        snprintf(ps->err, ps->errlen, "%s: --set: %s", ps->path, msg);
+    else if (line > 0 && key)
         snprintf(ps->err, ps->errlen, "%s:%d: key '%s': %s", ps->path, line, key, msg);
     else if (line > 0)
         snprintf(ps->err, ps->errlen, "%s:%d: %s", ps->path, line, msg);
@@ -430,6 +435,43 @@ static int validate(pstate *ps, tk_wl_spec *s)
 
 int tk_wl_parse_text(const char *path, const char *text, tk_wl_spec *out, char *err, size_t errlen)
 {
+    return tk_wl_parse_text_ex(path, text, NULL, out, err, errlen);
+}
+
+/* --set KEY=VALUE overrides, applied after the file's lines: each is a
+ * known workload key, at most once, validated by set_value; its line is
+ * recorded as -1 so that any later message says "--set". */
+static int apply_overrides(pstate *ps, const char *const *ov, tk_wl_spec *out)
+{
+    int seen[NKEYS];
+    memset(seen, 0, sizeof seen);
+    for (size_t i = 0; ov && ov[i]; i++) {
+        char buf[4096];
+        if (strlen(ov[i]) >= sizeof buf) return fail(ps, -1, NULL, "'%.40s...' is too long", ov[i]);
+        snprintf(buf, sizeof buf, "%s", ov[i]);
+        char *eq = strchr(buf, '=');
+        if (!eq) return fail(ps, -1, NULL, "'%s' is not KEY=VALUE", ov[i]);
+        *eq = 0;
+        char *key = trim(buf), *val = trim(eq + 1);
+        if (!*key) return fail(ps, -1, NULL, "'%s': missing key before '='", ov[i]);
+        char *hash = strchr(val, '#');
+        if (hash) return fail(ps, -1, key, "values cannot contain '#'");
+        if (!strncmp(key, "config.", 7))
+            return fail(ps, -1, key, "runtime configuration is set with --config %s=VALUE", key + 7);
+        int ki = key_index(key);
+        if (ki < 0) return fail(ps, -1, key, "unknown key");
+        if (seen[ki]) return fail(ps, -1, key, "given twice");
+        seen[ki] = 1;
+        if (!*val) return fail(ps, -1, key, "empty value");
+        ps->line_of[ki] = -1;
+        if (set_value(ps, -1, &KEYS[ki], val, out)) return -1;
+    }
+    return 0;
+}
+
+int tk_wl_parse_text_ex(const char *path, const char *text, const char *const *overrides,
+                     tk_wl_spec *out, char *err, size_t errlen)
+{
     pstate ps;
     memset(&ps, 0, sizeof ps);
     ps.path = path;
@@ -497,13 +539,30 @@ int tk_wl_parse_text(const char *path, const char *text, tk_wl_spec *out, char *
         ps.line_of[ki] = lineno;
         if (set_value(&ps, lineno, &KEYS[ki], val, out)) return -1;
     }
+    if (apply_overrides(&ps, overrides, out)) return -1;
     for (size_t i = 0; i < NKEYS; i++)
         if (KEYS[i].required && !ps.line_of[i])
             return fail(&ps, 0, KEYS[i].name, "missing required key");
-    return validate(&ps, out);
+    int rc = validate(&ps, out);
+    if (rc && overrides && overrides[0]) {
+        /* a cross-key problem may come from an override: name them all */
+        size_t n = strlen(err);
+        for (size_t i = 0; overrides[i] && n + 1 < errlen; i++) {
+            snprintf(err + n, errlen - n, "%s%s", i ? ", " : " (with --set ", overrides[i]);
+            n = strlen(err);
+        }
+        if (n + 1 < errlen) snprintf(err + n, errlen - n, ")");
+    }
+    return rc;
 }
 
 int tk_wl_parse_file(const char *path, tk_wl_spec *out, char *err, size_t errlen)
+{
+    return tk_wl_parse_file_ex(path, NULL, out, err, errlen);
+}
+
+int tk_wl_parse_file_ex(const char *path, const char *const *overrides, tk_wl_spec *out, char *err,
+                     size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -525,7 +584,7 @@ int tk_wl_parse_file(const char *path, tk_wl_spec *out, char *err, size_t errlen
         snprintf(err, errlen, "%s: not a text file (contains NUL bytes)", path);
         return -1;
     }
-    int rc = tk_wl_parse_text(path, buf, out, err, errlen);
+    int rc = tk_wl_parse_text_ex(path, buf, overrides, out, err, errlen);
     free(buf);
     return rc;
 }

@@ -206,6 +206,8 @@ static int64_t tk_wl_factory(const tk_code_ctx *ctx, void *self, int64_t budget,
                           int64_t salt, int64_t a3)
 {
     worker *w = (worker *)(intptr_t)wp;
+    int32_t t = ctx->tier;
+    w->cur_tier[TK_TIER_IS_FINAL(t) ? TI_FINAL : t == TK_TIER_0_INSTRUMENTED ? TI_T0I : TI_T0]++;
     return (int64_t)pick(w, 1u << 30) + 1;
 }
 
@@ -586,6 +588,99 @@ static void latency(tk_wl_run_result *res, worker **ws, int nw)
     }
 }
 
+/* ---- deterministic warmup convergence (det_converge) ------------------------ */
+/* The method a receiver entry reaches (the same mapping as wl_gen.c's
+ * owning-slot marking). */
+static uint32_t recv_method(const tk_wl_universe *u, uint32_t si, uint32_t ri)
+{
+    const tk_wl_site *st = &u->sites[si];
+    const tk_wl_class *k = &u->classes[u->recv[ri]];
+    if (st->kind == WL_S_DIRECT) return st->target;
+    if (st->kind == WL_S_VIRT) return u->slot_impl[k->slot_base + st->slot];
+    for (uint32_t j = 0; j < k->n_impls; j++) {
+        const tk_wl_impl *x = &u->impls[k->first_impl + j];
+        if (x->iface == st->target && x->iface_slot == st->slot)
+            return u->slot_impl[k->slot_base + x->vtable_slot];
+    }
+    return WL_NONE;
+}
+
+/* One call through a receiver entry with budget 1 (the body does its work
+ * and makes no further call); returns 1 when the code that ran is final.
+ * The call is not recorded as a request (tier and owning tallies kept). */
+static int probe_call(worker *w, const rt_recv *r)
+{
+    uint64_t keep[TI_COUNT], own = w->cur_owning;
+    memcpy(keep, w->cur_tier, sizeof keep);
+    call_recv(r, 1, w, 0);
+    int fin = w->cur_tier[TI_FINAL] != keep[TI_FINAL];
+    memcpy(w->cur_tier, keep, sizeof keep);
+    w->cur_owning = own;
+    return fin;
+}
+
+#define WL_CONVERGE_CALLS 64   /* calls per non-final entry per round */
+
+/* After the warmup rounds: round after round, call every receiver entry of
+ * every built site (and the factory) whose method has not yet been seen
+ * running final code, WL_CONVERGE_CALLS times, then clock_advance +
+ * drain; stop when a round finds every reached method final, or after
+ * det_converge rounds.  Deterministic (no PRNG draws). */
+static void converge(runner *R, worker *w, tk_wl_run_result *res)
+{
+    const tk_wl_universe *u = R->u;
+    uint32_t ns = atomic_load(&R->late_ready) ? u->n_sites : u->n_early_sites;
+    uint8_t *st = calloc(u->n_methods + 1, 1);   /* 0 unseen, 1 non-final, 2 final */
+    int64_t rounds = 0, calls = 0;
+    for (;;) {
+        int64_t pending = 0;
+        for (uint32_t si = 0; si < ns; si++) {
+            const tk_wl_site *site = &u->sites[si];
+            for (uint32_t q = 0; q < site->n_recv; q++) {
+                uint32_t ri = site->first_recv + q;
+                if (R->unloaded && R->unloaded[u->recv[ri]]) continue;   /* a stand-in */
+                uint32_t m = recv_method(u, si, ri);
+                if (m == WL_NONE || st[m] == 2) continue;
+                calls++;
+                if (probe_call(w, &R->recv[ri])) { st[m] = 2; continue; }
+                st[m] = 1;
+                if (rounds >= R->s->det_converge) continue;   /* last look only */
+                pending++;
+                for (int k = 1; k < WL_CONVERGE_CALLS; k++) probe_call(w, &R->recv[ri]);
+                calls += WL_CONVERGE_CALLS - 1;
+            }
+        }
+        if (R->factory.slot && u->factory_method != WL_NONE && st[u->factory_method] != 2) {
+            uint32_t m = u->factory_method;
+            calls++;
+            if (probe_call(w, &R->factory)) st[m] = 2;
+            else {
+                st[m] = 1;
+                if (rounds < R->s->det_converge) {
+                    pending++;
+                    for (int k = 1; k < WL_CONVERGE_CALLS; k++) probe_call(w, &R->factory);
+                    calls += WL_CONVERGE_CALLS - 1;
+                }
+            }
+        }
+        if (!pending) break;
+        rounds++;
+        R->d->clock_advance(R->rt, (uint64_t)R->s->det_advance_ms);
+        R->d->drain(R->rt);
+        R->d->safepoint(R->rt);
+    }
+    int64_t reached = 0, nonfinal = 0;
+    for (uint32_t m = 0; m < u->n_methods; m++) {
+        reached += st[m] != 0;
+        nonfinal += st[m] == 1;
+    }
+    free(st);
+    res->converge_rounds = rounds;
+    res->converge_methods = reached;
+    res->converge_not_final = nonfinal;
+    res->converge_calls = calls;
+}
+
 /* ---- threaded mode -------------------------------------------------------------- */
 static void *worker_main(void *arg)
 {
@@ -723,11 +818,17 @@ static double run_phase(runner *R, tk_wl_run_result *res, int ph, double dur_ms,
         sleep_ms(dur_ms);
         return now_ms() - start;
     }
-    double wstart = start;
+    /* Windows lie on a fixed grid from the start of the phase (start + k *
+     * window_ms), so oversleeping never shifts the later ones; a window's
+     * rate uses its actual length, and a window counts (for time to steady
+     * state) when it is at least 95% of window_ms long: the last window of
+     * a phase, cut at its end, is kept unless the phase is not a multiple of
+     * the window. */
+    double wstart = start, grid = start + res->window_ms;
     uint64_t wreq = total_requests(ws, nw);
     int events = R->s->rotation_ms > 0 || R->s->churn_ms > 0;
     while (now_ms() < end - 0.5) {
-        double next = wstart + res->window_ms;
+        double next = grid;
         if (next > end) next = end;
         if (events) {
             /* wake up for the next rotation or churn event too */
@@ -746,11 +847,10 @@ static double run_phase(runner *R, tk_wl_run_result *res, int ph, double dur_ms,
                 while (R->next_churn_ms <= now_ms() - t_origin) R->next_churn_ms += (double)R->s->churn_ms;
                 t = now_ms();
             }
-            if (t - wstart < res->window_ms * 0.999 && t < end - 0.5) continue;
         }
+        if (t < grid - 0.05 && t < end - 0.5) continue;   /* woken early (an event) */
         uint64_t req = total_requests(ws, nw);
-        /* only full windows count toward time-to-steady-state */
-        if (t - wstart >= res->window_ms * 0.999 && res->n_windows < WL_MAX_WINDOWS) {
+        if (t - wstart >= res->window_ms * 0.95 && res->n_windows < WL_MAX_WINDOWS) {
             res->window_start_ms[res->n_windows] = wstart - t_origin;
             res->window_rps[res->n_windows] = (double)(req - wreq) * 1000.0 / (t - wstart);
             res->window_phase[res->n_windows] = (uint8_t)ph;
@@ -758,21 +858,34 @@ static double run_phase(runner *R, tk_wl_run_result *res, int ph, double dur_ms,
         }
         wstart = t;
         wreq = req;
+        while (grid <= t + 0.05) grid += res->window_ms;
     }
     return now_ms() - start;
 }
 
-static double steady_time(const tk_wl_run_result *res, double from_ms, double to_ms, double mean)
+double tk_wl_steady_time(const double *start_ms, const double *rps, uint32_t n, double window_ms,
+                         double from_ms, double to_ms, double mean, double tol, uint32_t *n_out,
+                         double *closest_pct, double *closest_ms)
 {
-    if (mean <= 0) return -1;
-    for (uint32_t i = 0; i < res->n_windows; i++) {
-        double s = res->window_start_ms[i];
+    double found = -1, best = -1;
+    uint32_t considered = 0;
+    *closest_pct = 0;
+    *closest_ms = -1;
+    for (uint32_t i = 0; i < n; i++) {
+        double s = start_ms[i];
         if (s < from_ms - 1e-6 || s >= to_ms) continue;
-        double d = res->window_rps[i] - mean;
-        if (d < 0) d = -d;
-        if (d <= 0.02 * mean) return s + res->window_ms - from_ms;
+        considered++;
+        if (mean <= 0) continue;
+        double dev = rps[i] - mean, d = dev < 0 ? -dev : dev;
+        if (best < 0 || d < best) {
+            best = d;
+            *closest_pct = dev / mean * 100.0;
+            *closest_ms = s - from_ms;
+        }
+        if (found < 0 && d <= tol * mean) found = s + window_ms - from_ms;
     }
-    return -1;
+    *n_out = considered;
+    return found;
 }
 
 static int create_runtime(runner *R, tk_wl_run_result *res)
@@ -816,6 +929,8 @@ int tk_wl_run(const tk_wl_universe *u, const tk_wl_run_opts *o, tk_wl_run_result
     memset(res, 0, sizeof *res);
     res->tts_ms = res->tts_after_burst_ms = -1;
     res->ns_per_call = -1;
+    res->tts_closest_ms = res->tts_after_burst_closest_ms = -1;
+    res->converge_rounds = res->converge_methods = res->converge_not_final = res->converge_calls = -1;
     res->deterministic = o->deterministic;
     runner R;
     memset(&R, 0, sizeof R);
@@ -915,6 +1030,11 @@ int tk_wl_run(const tk_wl_universe *u, const tk_wl_run_opts *o, tk_wl_run_result
                         goto out;
                     }
                 }
+            }
+            /* the last warmup part ends with the convergence pass */
+            if (part == (has_burst ? 1 : 0) && s->det_converge > 0) {
+                progress(&R, "warmup convergence, at most %lld rounds", (long long)s->det_converge);
+                converge(&R, mw, res);
             }
             close_phase(&R, res, ph, now_ms() - a, pnf, pfi, ws, 1);
         }
@@ -1033,11 +1153,16 @@ int tk_wl_run(const tk_wl_universe *u, const tk_wl_run_opts *o, tk_wl_run_result
         res->phase[WL_P_STARTUP].requests = 1;
         free(tmp);
     }
-    res->tts_ms = steady_time(res, 0, measure_end, res->phase[WL_P_MEASURE].requests_per_s);
+    res->tts_ms = tk_wl_steady_time(res->window_start_ms, res->window_rps, res->n_windows,
+                                    res->window_ms, 0, measure_end,
+                                    res->phase[WL_P_MEASURE].requests_per_s, 0.02, &res->tts_windows,
+                                    &res->tts_closest_pct, &res->tts_closest_ms);
     (void)measure_start;
     if (burst_start >= 0)
-        res->tts_after_burst_ms =
-            steady_time(res, burst_start, m2_end, res->phase[WL_P_MEASURE2].requests_per_s);
+        res->tts_after_burst_ms = tk_wl_steady_time(
+            res->window_start_ms, res->window_rps, res->n_windows, res->window_ms, burst_start, m2_end,
+            res->phase[WL_P_MEASURE2].requests_per_s, 0.02, &res->tts_after_burst_windows,
+            &res->tts_after_burst_closest_pct, &res->tts_after_burst_closest_ms);
     rc = 0;
 out:
     if (rc == 0 || res->n_counters == 0) {

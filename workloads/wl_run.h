@@ -47,6 +47,13 @@ typedef struct tk_wl_run_result {
     double startup_ms, first_request_us;
     tk_wl_phase_result phase[WL_P_COUNT];
     double tts_ms, tts_after_burst_ms;/* time to steady state, -1: never     */
+    /* why it may be never: the full windows considered (from the start of
+     * warmup / of the burst to the end of the measured window), and the
+     * one whose rate was closest to the measured mean (signed deviation in
+     * percent of the mean, and its start from the start of warmup/burst;
+     * -1 windows: no window) */
+    uint32_t tts_windows, tts_after_burst_windows;
+    double tts_closest_pct, tts_closest_ms, tts_after_burst_closest_pct, tts_after_burst_closest_ms;
     double window_ms;
     uint32_t n_windows;
     double window_rps[WL_MAX_WINDOWS];
@@ -57,6 +64,10 @@ typedef struct tk_wl_run_result {
     uint64_t counter_nonfinal[WL_MAX_COUNTERS], counter_final[WL_MAX_COUNTERS];
     uint32_t counter_split[WL_MAX_COUNTERS];
     int64_t measured_calls;           /* deterministic measured phase        */
+    /* deterministic warmup convergence (det_converge > 0): rounds run,
+     * distinct methods reached through the sites' receivers, those whose
+     * last call still ran non-final code, calls made; -1: not run */
+    int64_t converge_rounds, converge_methods, converge_not_final, converge_calls;
     double ns_per_call;               /* -1 when not measured                */
     uint64_t types_defined, objects;
     /* receiver rotation and type churn */
@@ -65,6 +76,15 @@ typedef struct tk_wl_run_result {
     char leak_counter[64];            /* its name, "" if none                */
     int threads, deterministic;
 } tk_wl_run_result;
+
+/* Time to steady state over the sampled windows: the end of the first
+ * window starting in [from_ms, to_ms) whose rate is within tol (0.02) of
+ * `mean`, in ms after from_ms; -1 if none.  *n_out: windows considered;
+ * *closest_pct / *closest_ms: signed deviation (percent of mean) and start
+ * (ms after from_ms) of the window closest to the mean (-1 ms if none). */
+double tk_wl_steady_time(const double *start_ms, const double *rps, uint32_t n, double window_ms,
+                         double from_ms, double to_ms, double mean, double tol, uint32_t *n_out,
+                         double *closest_pct, double *closest_ms);
 
 /* Runs the whole schedule for one strategy.  0 on success; -1 with
  * res->error set.  The runtime is created and destroyed inside. */

@@ -67,6 +67,10 @@ def _bench(*args, cwd=ROOT):
     (["seed-vtable-test", "--frobnicate"], "unknown option '--frobnicate'"),
     (["orchard-like", "--calls", "10"], "--calls needs deterministic mode"),
     (["workloads/tests/bad/dist-sum.wl"], "probabilities sum to 0.950000000, not 1"),
+    (["orchard-like", "--set", "tier0_cost=0"], "--set: key 'tier0_cost': 0 out of range [0.01, 100]"),
+    (["orchard-like", "--set", "nokey=1"], "--set: key 'nokey': unknown key"),
+    (["orchard-like", "--set", "tier0_cost"], "--set: 'tier0_cost' is not KEY=VALUE"),
+    (["orchard-like", "--set", "direct_call_share=0.9"], "(with --set direct_call_share=0.9)"),
 ])
 def test_tk_bench_usage_errors(tmp_path, args, fragment):
     out = tmp_path / "r.json"

@@ -44,3 +44,24 @@ def test_everything_promoted(result):
         c = r["counters"]
         assert c["methods_at_tier0"]["total"] == 0, s
         assert c["methods_at_tier1"]["total"] > 0, s
+
+
+@pytest.mark.parametrize("strategy", ["forwarder", "precode-reuse", "lazy", "entry-cell", "notier"])
+def test_steady_state_warmup_converges(tmp_path, strategy):
+    """steady-state's warmup (det_converge) drives every reached method to
+    the final tier: tk-bench reports 0 methods not final, and the runtime's
+    own counters agree (no method at Tier0 or Tier0Instrumented)."""
+    out = tmp_path / "ss.json"
+    p = subprocess.run([BIN, "steady-state", "--impl", REF, "--strategy", strategy, "--scale", "0.25",
+                        "--calls", "0", "--json", str(out)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                       cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())["strategies"][strategy]
+    conv = r["warmup_convergence"]
+    assert conv["methods"] > 0
+    assert conv["methods_not_final"] == 0, conv
+    assert conv["rounds"] < json.loads(out.read_text())["workload"]["schedule"]["det_converge"]
+    c = r["counters"]
+    assert c["methods_at_tier0"]["total"] == 0 and c["methods_at_tier0instr"]["total"] == 0
+    assert c["methods_at_tier1"]["total"] + c["methods_at_optimized"]["total"] == conv["methods"]

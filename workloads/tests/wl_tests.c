@@ -157,6 +157,58 @@ START_TEST(comments_lists_and_defaults)
 }
 END_TEST
 
+/* tk-bench --set KEY=VALUE: overrides validated like the file, applied
+ * before the cross-key checks; messages say "--set". */
+static void expect_set_error(const char *const *ov, const char *frag)
+{
+    tk_wl_spec s;
+    char err[1024] = "";
+    ck_assert_msg(tk_wl_parse_text_ex("inline.wl", MIN_OK "tier0_cost = 3\n", ov, &s, err, sizeof err) != 0,
+                  "accepted --set %s", ov[0]);
+    ck_assert_msg(strstr(err, frag) != NULL, "message '%s' lacks '%s'", err, frag);
+}
+
+START_TEST(set_overrides)
+{
+    tk_wl_spec s;
+    char err[1024];
+    const char *ok[] = {"tier0_cost=1.5", "tier0_instrumented_cost = 2", "direct_call_share=0.1",
+                        "det_converge=7", NULL};
+    ck_assert_msg(tk_wl_parse_text_ex("inline.wl", MIN_OK "tier0_cost = 3\n", ok, &s, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_uint_eq(s.tier0_cost_ppb, 1500000000ull);          /* replaces the file's value */
+    ck_assert_uint_eq(s.tier0i_cost_ppb, 2000000000ull);         /* sets a defaulted key */
+    ck_assert_uint_eq(s.direct_call_share_ppb, 100000000u);
+    ck_assert_int_eq(s.det_converge, 7);
+    const char *req[] = {"classes=20", NULL};               /* required keys too */
+    ck_assert(tk_wl_parse_text_ex("inline.wl", MIN_OK, req, &s, err, sizeof err) == 0);
+    ck_assert_int_eq(s.classes, 20);
+    const char *e1[] = {"tier0_cost=200", NULL};
+    expect_set_error(e1, "inline.wl: --set: key 'tier0_cost': 200 out of range [0.01, 100]");
+    const char *e2[] = {"bogus=1", NULL};
+    expect_set_error(e2, "--set: key 'bogus': unknown key");
+    const char *e3[] = {"config.TieredPGO=0", NULL};
+    expect_set_error(e3, "--config TieredPGO=VALUE");
+    const char *e4[] = {"tier0_cost=1", "tier0_cost=2", NULL};
+    expect_set_error(e4, "key 'tier0_cost': given twice");
+    const char *e5[] = {"noequals", NULL};
+    expect_set_error(e5, "'noequals' is not KEY=VALUE");
+    const char *e6[] = {"churn_ms=100", NULL};              /* cross-key: names the overrides */
+    expect_set_error(e6, "(with --set churn_ms=100)");
+    const char *e7[] = {"depth=1:0.5", NULL};
+    expect_set_error(e7, "--set: key 'depth': probabilities sum to");
+    /* overrides change the fingerprint like the file would */
+    tk_wl_spec a, b;
+    load_def("orchard-like", &a);
+    const char *t0[] = {"tier0_cost=2", NULL};
+    ck_assert(tk_wl_parse_file_ex("workloads/defs/orchard-like.wl", t0, &b, err, sizeof err) == 0);
+    ck_assert_uint_eq(b.tier0_cost_ppb, 2000000000ull);
+    ck_assert_uint_ne(fp_of(&a), fp_of(&b));
+    a.tier0_cost_ppb = 2000000000ull;
+    ck_assert_uint_eq(fp_of(&a), fp_of(&b));
+}
+END_TEST
+
 /* ---- determinism ----------------------------------------------------------------------- */
 START_TEST(same_seed_same_fingerprint)
 {
@@ -429,6 +481,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bad_fixtures_rejected);
     tcase_add_test(tc, inline_errors);
     tcase_add_test(tc, comments_lists_and_defaults);
+    tcase_add_test(tc, set_overrides);
     suite_add_tcase(s, tc);
     TCase *td = tcase_create("determinism");
     tcase_set_timeout(td, 60);
