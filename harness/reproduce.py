@@ -489,18 +489,11 @@ def main(argv=None):
     r = Reproducer(a)
     if a.sensitivity:
         return sensitivity_main(a, r)
-    try:
-        doc, strategies = r.run()
-    except RunError as e:
-        sys.stderr.write("reproduce: %s\n" % e)
+    ok, res = run_cleaned(r, r.run)
+    if not ok:
         return 1
-    finally:
-        shutil.rmtree(r.tmp, ignore_errors=True)
-    with open(SCHEMA) as f:
-        schema = json.load(f)
-    errors = schema_check.validate(doc, schema)
-    if errors:
-        sys.stderr.write("reproduce: output does not match %s:\n  %s\n" % (SCHEMA, "\n  ".join(errors[:20])))
+    doc, strategies = res
+    if not matches_schema(doc, SCHEMA):
         return 1
     text = render_text(doc, strategies)
     sys.stdout.write(text)
@@ -510,20 +503,36 @@ def main(argv=None):
     return 0
 
 
-def sensitivity_main(a, r):
+def run_cleaned(r, run):
+    """Calls run(); a RunError is reported on stderr.  The scratch directory
+    goes either way.  Returns (True, result), or (False, None) on error."""
     try:
-        doc = r.sensitivity()
+        return True, run()
     except RunError as e:
         sys.stderr.write("reproduce: %s\n" % e)
-        return 1
+        return False, None
     finally:
         shutil.rmtree(r.tmp, ignore_errors=True)
-    with open(SENSITIVITY_SCHEMA) as f:
+
+
+def matches_schema(doc, schema_path):
+    """Checks doc against the JSON schema at schema_path before anything is
+    written; reports the first 20 problems on stderr."""
+    with open(schema_path) as f:
         schema = json.load(f)
     errors = schema_check.validate(doc, schema)
     if errors:
         sys.stderr.write("reproduce: output does not match %s:\n  %s\n"
-                         % (SENSITIVITY_SCHEMA, "\n  ".join(errors[:20])))
+                         % (schema_path, "\n  ".join(errors[:20])))
+        return False
+    return True
+
+
+def sensitivity_main(a, r):
+    ok, doc = run_cleaned(r, r.sensitivity)
+    if not ok:
+        return 1
+    if not matches_schema(doc, SENSITIVITY_SCHEMA):
         return 1
     sys.stdout.write(render_sensitivity(doc))
     write_atomic(os.path.join(a.out, "sensitivity.json"), json.dumps(doc, indent=2) + "\n")

@@ -195,6 +195,16 @@ static void jw_knum(jw *w, const char *k, double v)
     if (v < 0 || v != v) fputs("null", w->f);
     else fprintf(w->f, "%.6g", v);
 }
+/* an array of n numbers with one decimal each */
+static void jw_knums1(jw *w, const char *k, const double *v, uint32_t n)
+{
+    jw_open(w, k, '[');
+    for (uint32_t i = 0; i < n; i++) {
+        jw_sep(w, NULL);
+        fprintf(w->f, "%.1f", v[i]);
+    }
+    jw_close(w, ']');
+}
 
 /* ---- machine ---------------------------------------------------------------------- */
 static void cpu_model(char *out, size_t len)
@@ -477,18 +487,8 @@ static void write_run(jw *w, const char *strategy, const tk_wl_run_result *r)
     jw_close(w, '}');
     jw_open(w, "windows", '{');
     jw_knum(w, "window_ms", r->window_ms);
-    jw_open(w, "start_ms", '[');
-    for (uint32_t i = 0; i < r->n_windows; i++) {
-        jw_sep(w, NULL);
-        fprintf(w->f, "%.1f", r->window_start_ms[i]);
-    }
-    jw_close(w, ']');
-    jw_open(w, "requests_per_s", '[');
-    for (uint32_t i = 0; i < r->n_windows; i++) {
-        jw_sep(w, NULL);
-        fprintf(w->f, "%.1f", r->window_rps[i]);
-    }
-    jw_close(w, ']');
+    jw_knums1(w, "start_ms", r->window_start_ms, r->n_windows);
+    jw_knums1(w, "requests_per_s", r->window_rps, r->n_windows);
     jw_open(w, "phase", '[');
     for (uint32_t i = 0; i < r->n_windows; i++) {
         jw_sep(w, NULL);

@@ -279,30 +279,31 @@ static int set_value(pstate *ps, int line, const keydef *k, char *v, tk_wl_spec 
         *(int64_t *)base = x;
         return 0;
     }
-    case K_PPB: {
-        uint64_t x;
-        int rc = parse_ppb(v, &x, 1);
-        if (rc == -2) return fail(ps, line, k->name, "%s out of range [0, 1]", v);
-        if (rc) return fail(ps, line, k->name, "'%s' is not a decimal number in [0, 1]", v);
-        *(uint32_t *)base = (uint32_t)x;
-        return 0;
-    }
-    case K_ZIPF: {
-        uint64_t x;
-        int rc = parse_ppb(v, &x, 4);
-        if (rc == -2) return fail(ps, line, k->name, "%s out of range [0, 4]", v);
-        if (rc) return fail(ps, line, k->name, "'%s' is not a decimal number in [0, 4]", v);
-        *(uint32_t *)base = (uint32_t)x;
-        return 0;
-    }
+    case K_PPB:
+    case K_ZIPF:
     case K_FACTOR: {
-        /* a cost factor: decimal in [0.01, 100], at most 9 fractional digits */
+        /* decimals stored in parts per billion, at most 9 fractional digits;
+         * a cost factor (K_FACTOR) is [0.01, 100] and needs 64 bits */
+        static const struct {
+            uint64_t max_units, min_ppb;
+            const char *range;
+            int wide;
+        } DEC[] = {
+            [K_PPB] = {1, 0, "[0, 1]", 0},
+            [K_ZIPF] = {4, 0, "[0, 4]", 0},
+            [K_FACTOR] = {100, WL_PPB / 100, "[0.01, 100]", 1},
+        };
         uint64_t x;
-        int rc = parse_ppb(v, &x, 100);
-        if (rc == -2 || (rc == 0 && x < WL_PPB / 100))
-            return fail(ps, line, k->name, "%s out of range [0.01, 100]", v);
-        if (rc) return fail(ps, line, k->name, "'%s' is not a decimal number in [0.01, 100]", v);
-        *(uint64_t *)base = x;
+        int rc = parse_ppb(v, &x, DEC[k->type].max_units);
+        if (rc == -2 || (rc == 0 && x < DEC[k->type].min_ppb))
+            return fail(ps, line, k->name, "%s out of range %s", v, DEC[k->type].range);
+        if (rc)
+            return fail(ps, line, k->name, "'%s' is not a decimal number in %s", v,
+                        DEC[k->type].range);
+        if (DEC[k->type].wide)
+            *(uint64_t *)base = x;
+        else
+            *(uint32_t *)base = (uint32_t)x;
         return 0;
     }
     case K_RANGE: {

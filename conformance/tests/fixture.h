@@ -21,6 +21,17 @@ static inline tk_drv_type *fx_define(tk_drv_runtime *rt, const tk_type_def *def,
     return t;
 }
 
+/* The interface NAME with n methods, defined and loaded when the driver
+ * has interfaces; NULL otherwise, so a test still covers its other paths
+ * under a driver without them. */
+static inline tk_drv_type *fx_iface_if_supported(tk_drv_runtime *rt, const char *name, uint32_t n,
+                                                 const tk_method_def *m)
+{
+    if (!(D->caps & TK_CAP_INTERFACES)) return NULL;
+    tk_type_def idef = { name, NULL, TK_TYPE_INTERFACE, n, m, 0, NULL, 0, NULL, 0, NULL };
+    return fx_define(rt, &idef, 1);
+}
+
 /* A class with n virtuals (new slots) and no overrides. */
 static inline tk_drv_type *fx_class(tk_drv_runtime *rt, const char *name, tk_drv_type *parent, uint32_t nv,
                                     const tk_method_def *v, uint32_t no, const tk_override_def *o)

@@ -97,13 +97,8 @@ TK_TEST(counting_no_bypass_owning_slot, "inv.counting.no-bypass", "inv.tiering.p
     const int n = 4;
     tk_drv_runtime *rt = tkt_create(FX_DET("4"));
     tkt_require_tiering(rt);
-    tk_drv_type *iface = NULL;
-    tk_iface_impl_def impl = { NULL, 0, 1 };
-    if (D->caps & TK_CAP_INTERFACES) {
-        tk_type_def idef = { "INB", NULL, TK_TYPE_INTERFACE, 1, nb_if, 0, NULL, 0, NULL, 0, NULL };
-        iface = fx_define(rt, &idef, 1);
-        impl.iface = iface;
-    }
+    tk_drv_type *iface = fx_iface_if_supported(rt, "INB", 1, nb_if);
+    tk_iface_impl_def impl = { iface, 0, 1 };
     tk_type_def def = { "NB", NULL, 0, 2, nb_v, 0, NULL, 1, nb_m, iface ? 1 : 0, &impl };
     tk_drv_type *t = fx_define(rt, &def, 1);
     tk_drv_object *o = fx_obj(rt, t);

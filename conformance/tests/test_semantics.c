@@ -30,13 +30,8 @@ static unsigned run_program(const char *strategy, const char *thr, const char *d
     char s_kv[64];
     snprintf(s_kv, sizeof s_kv, "Strategy=%s", strategy);
     tk_drv_runtime *rt = tkt_create("Mode=deterministic", "TieredPGO=0", thr, delay, s_kv);
-    tk_drv_type *iface = NULL;
-    tk_iface_impl_def impls[2] = { { NULL, 0, 0 }, { NULL, 1, 2 } };
-    if (D->caps & TK_CAP_INTERFACES) {
-        tk_type_def idef = { "SI", NULL, TK_TYPE_INTERFACE, 2, si_v, 0, NULL, 0, NULL, 0, NULL };
-        iface = fx_define(rt, &idef, 1);
-        impls[0].iface = impls[1].iface = iface;
-    }
+    tk_drv_type *iface = fx_iface_if_supported(rt, "SI", 2, si_v);
+    tk_iface_impl_def impls[2] = { { iface, 0, 0 }, { iface, 1, 2 } };
     tk_type_def bdef = { "S", NULL, 0, 3, sb_v, 0, NULL, 1, sb_n, iface ? 2 : 0, impls };
     tk_drv_type *ty[3];
     ty[0] = fx_define(rt, &bdef, 1);

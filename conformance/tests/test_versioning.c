@@ -76,13 +76,8 @@ TK_TEST(versioning_activate_republishes, "inv.versioning.activate-republishes", 
 {
     tkt_require_caps(TK_CAP_VERSIONING);
     tk_drv_runtime *rt = tkt_create(FX_DET("2"));
-    tk_drv_type *iface = NULL;
-    tk_iface_impl_def impl = { NULL, 0, 0 };
-    if (D->caps & TK_CAP_INTERFACES) {
-        tk_type_def idef = { "IVA", NULL, TK_TYPE_INTERFACE, 1, va_if, 0, NULL, 0, NULL, 0, NULL };
-        iface = fx_define(rt, &idef, 1);
-        impl.iface = iface;
-    }
+    tk_drv_type *iface = fx_iface_if_supported(rt, "IVA", 1, va_if);
+    tk_iface_impl_def impl = { iface, 0, 0 };
     tk_type_def def = { "VA", NULL, 0, 1, va_v, 0, NULL, 0, NULL, iface ? 1 : 0, &impl };
     tk_drv_type *t = fx_define(rt, &def, 1);
     tk_drv_type *d = fx_class(rt, "VAd", t, 0, NULL, 0, NULL);

@@ -755,16 +755,10 @@ START_TEST(bg_abandon_threaded)
      * before item 1 and its delay_end, the worker publishes nothing; the
      * two remaining items are published after delay_end. */
     int s = _i;
-    tk_config cfg;
     char err[256];
-    tk_config_defaults(&cfg);
-    ck_assert_int_eq(tk_config_set(&cfg, "Strategy", tk_strategy_names[s], err, sizeof err), 0);
-    ck_assert_int_eq(tk_config_set(&cfg, "Mode", "threaded", err, sizeof err), 0);
-    ck_assert_int_eq(tk_config_set(&cfg, "CallCountingDelayMs", "200", err, sizeof err), 0);
-    ck_assert_int_eq(tk_config_set(&cfg, "CallCountThreshold", "2", err, sizeof err), 0);
+    const char *ex[] = { "CallCountingDelayMs", "200", "CallCountThreshold", "2", NULL };
     bg_fx *b = calloc(1, sizeof *b);
-    b->f.rt = tk_runtime_create(&cfg, err, sizeof err);
-    ck_assert_msg(b->f.rt != NULL, "%s", err);
+    b->f.rt = rt_new_mode("threaded", tk_strategy_names[s], ex);
     tk_method_def v[2] = { { "Base.V0", ibody, (void *)1, 0 }, { "Base.V1", ibody, (void *)2, 0 } };
     tk_method_def n[1] = { { "Base.N", ibody, (void *)3, 0 } };
     tk_type_def d = { "Base", NULL, 0, 2, v, 0, NULL, 1, n, 0, NULL };

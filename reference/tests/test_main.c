@@ -11,10 +11,15 @@
 
 tk_runtime *rt_new(const char *strategy, const char *const *extra)
 {
+    return rt_new_mode("deterministic", strategy, extra);
+}
+
+tk_runtime *rt_new_mode(const char *mode, const char *strategy, const char *const *extra)
+{
     tk_config cfg;
     char err[256];
     tk_config_defaults(&cfg);
-    ck_assert_int_eq(tk_config_set(&cfg, "Mode", "deterministic", err, sizeof err), 0);
+    ck_assert_int_eq(tk_config_set(&cfg, "Mode", mode, err, sizeof err), 0);
     if (strategy) ck_assert_int_eq(tk_config_set(&cfg, "Strategy", strategy, err, sizeof err), 0);
     for (; extra && *extra; extra += 2)
         ck_assert_msg(tk_config_set(&cfg, extra[0], extra[1], err, sizeof err) == 0, "%s", err);

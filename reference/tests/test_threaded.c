@@ -71,17 +71,11 @@ static void add_type(world *w, int idx)
 START_TEST(threaded_mutators)
 {
     int s = _i;
-    tk_config cfg;
     char err[256];
-    tk_config_defaults(&cfg);
-    ck_assert_int_eq(tk_config_set(&cfg, "Strategy", tk_strategy_names[s], err, sizeof err), 0);
-    ck_assert_int_eq(tk_config_set(&cfg, "Mode", "threaded", err, sizeof err), 0);
-    ck_assert_int_eq(tk_config_set(&cfg, "CallCountingDelayMs", "1", err, sizeof err), 0);
-    ck_assert_int_eq(tk_config_set(&cfg, "CallCountThreshold", "8", err, sizeof err), 0);
-    ck_assert_int_eq(tk_config_set(&cfg, "DeleteCallCountingStubsAfter", "1", err, sizeof err), 0);
+    const char *ex[] = { "CallCountingDelayMs", "1", "CallCountThreshold", "8",
+                         "DeleteCallCountingStubsAfter", "1", NULL };
     world *w = calloc(1, sizeof *w);
-    w->rt = tk_runtime_create(&cfg, err, sizeof err);
-    ck_assert_msg(w->rt != NULL, "%s", err);
+    w->rt = rt_new_mode("threaded", tk_strategy_names[s], ex);
     tk_method_def v[2] = { { "Base.V0", tbody, (void *)1, 0 }, { "Base.V1", tbody, (void *)2, 0 } };
     tk_type_def bd = { "Base", NULL, TK_TYPE_ABSTRACT, 2, v, 0, NULL, 0, NULL, 0, NULL };
     w->base = tk_type_define(w->rt, &bd, err, sizeof err);

@@ -23,11 +23,17 @@ static void load_def(const char *name, tk_wl_spec *s)
     ck_assert_msg(rc == 0, "%s: %s", path, err);
 }
 
+/* Generates s's universe; a generator error fails the test with its message. */
+static void generate_ok(const tk_wl_spec *s, tk_wl_universe *u)
+{
+    char err[1024];
+    ck_assert_msg(tk_wl_generate(s, u, err, sizeof err) == 0, "%s", err);
+}
+
 static uint64_t fp_of(const tk_wl_spec *s)
 {
     tk_wl_universe u;
-    char err[1024];
-    ck_assert_msg(tk_wl_generate(s, &u, err, sizeof err) == 0, "%s", err);
+    generate_ok(s, &u);
     uint64_t fp = u.fingerprint;
     tk_wl_universe_free(&u);
     return fp;
@@ -40,8 +46,7 @@ START_TEST(defs_load_and_generate)
     load_def(DEFS[_i], &s);
     ck_assert_str_eq(s.name, DEFS[_i]);
     tk_wl_universe u;
-    char err[1024];
-    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    generate_ok(&s, &u);
     ck_assert_uint_gt(u.n_methods, 0);
     ck_assert_uint_gt(u.n_handlers, 0);
     tk_wl_universe_free(&u);
@@ -250,8 +255,8 @@ START_TEST(golden_fingerprints)
         tk_wl_spec s;
         load_def(name, &s);
         tk_wl_universe u;
-        char err[1024], got[17];
-        ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+        char got[17];
+        generate_ok(&s, &u);
         tk_wl_fingerprint_hex(&u, got);
         tk_wl_universe_free(&u);
         ck_assert_msg(!strcmp(got, hex), "%s: fingerprint %s, recorded %s", name, got, hex);
@@ -293,8 +298,7 @@ START_TEST(universe_is_sound)
     tk_wl_spec s;
     load_def(DEFS[_i], &s);
     tk_wl_universe u;
-    char err[1024];
-    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    generate_ok(&s, &u);
     ck_assert_uint_eq(u.n_early_classes, (uint32_t)s.classes);
     for (uint32_t c = 0; c < u.n_classes; c++) {
         const tk_wl_class *k = &u.classes[c];
@@ -337,8 +341,7 @@ START_TEST(inherited_share_is_respected)
     tk_wl_spec s;
     load_def("orchard-like", &s);
     tk_wl_universe u;
-    char err[1024];
-    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    generate_ok(&s, &u);
     double share = (double)u.n_inherited_not_overridden / (double)u.n_inherited_slots;
     ck_assert_msg(share > 0.45 && share < 0.55, "inherited-not-overridden share %.3f", share);
     /* the depth distribution: 25% roots */
@@ -379,8 +382,7 @@ START_TEST(owning_slot_receivers)
     tk_wl_spec s;
     load_def("orchard-like", &s);
     tk_wl_universe u;
-    char err[1024];
-    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    generate_ok(&s, &u);
     uint32_t own = 0, direct = 0;
     for (uint32_t i = 0; i < u.n_sites; i++) {
         const tk_wl_site *st = &u.sites[i];
@@ -409,8 +411,7 @@ START_TEST(churn_candidates)
     tk_wl_spec s;
     load_def("megamorphic", &s);
     tk_wl_universe u;
-    char err[1024];
-    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    generate_ok(&s, &u);
     ck_assert_uint_ge(u.n_churn, (uint32_t)s.churn_types);
     uint8_t *cand = calloc(u.n_classes, 1);
     for (uint32_t i = 0; i < u.n_churn; i++) {
@@ -435,8 +436,7 @@ START_TEST(seed_test_shape)
     tk_wl_spec s;
     load_def("seed-vtable-test", &s);
     tk_wl_universe u;
-    char err[1024];
-    ck_assert_msg(tk_wl_generate(&s, &u, err, sizeof err) == 0, "%s", err);
+    generate_ok(&s, &u);
     ck_assert(u.classes[0].abstract);
     ck_assert_uint_eq(u.classes[0].parent, WL_NONE);
     ck_assert_uint_ne(u.factory_method, WL_NONE);
