@@ -9,9 +9,16 @@ INSTR_CALLS ?= 1000000
 $(eval $(call tk_prog_native,tk-bench-stubs,bench/dispatch_bench.cc bench/dispatch_paths.c,tkarch,-lbenchmark -lpthread))
 $(eval $(call tk_prog_native,tk-instr-paths,bench/instr_paths.c bench/dispatch_paths.c,tkarch,))
 
-.PHONY: bench bench-instr
+.PHONY: bench bench-instr test-bench-instr
 bench: $(B)/bin/tk-bench-stubs
 	$< $(BENCH_ARGS)
 bench-instr: $(B)/bin/tk-instr-paths
 	@mkdir -p $(RESULTS)
 	$(PY) bench/instr_report.py $< $(INSTR_CALLS) $(RESULTS)/bench-instr.json
+
+# The same measurement as a test: every stub adds exactly the instructions
+# its documented template executes (deterministic under valgrind).
+test-bench-instr: $(B)/bin/tk-instr-paths
+	@mkdir -p $(RESULTS)
+	ci/run-suite bench-instr tally -- $(PY) bench/instr_report.py $< 100000 $(RESULTS)/bench-instr.json --check
+TEST_TARGETS += test-bench-instr

@@ -67,16 +67,19 @@ int tk_bench_setup(void)
     tk_stub_set_target(fx, entry);
     void *cc1 = tk_stub_alloc(g_cc, &g_cell1, entry);
     void *cc2 = tk_stub_alloc(g_cc, &g_cell2, entry);
-    void *sp2 = tk_stub_alloc(g_pre, NULL, cc1);
-    void *fwd = tk_stub_alloc(g_fix, NULL, tk_prestub_entry());
-    tk_stub_set_target(fwd, cc2);
-    if (!entry || !sp || !fx || !cc1 || !cc2 || !sp2 || !fwd)
+    /* As in the reference runtime: the temporary entry point is a
+     * FixupPrecode retargeted to the counting stub (precode-reuse, lazy);
+     * the per-method forwarder is a StubPrecode (forwarder). */
+    void *tep = tk_stub_alloc(g_fix, NULL, tk_prestub_entry());
+    tk_stub_set_target(tep, cc1);
+    void *fwd = tk_stub_alloc(g_pre, NULL, cc2);
+    if (!entry || !sp || !fx || !cc1 || !cc2 || !tep || !fwd)
         return -1;
     tk_bench_slots[TK_PATH_DIRECT] = (void *)tk_bench_direct;
     tk_bench_slots[TK_PATH_SLOT_ENTRY] = entry;
     tk_bench_slots[TK_PATH_STUBPRECODE] = sp;
     tk_bench_slots[TK_PATH_FIXUPPRECODE] = fx;
-    tk_bench_slots[TK_PATH_PRECODE_COUNT] = sp2;
+    tk_bench_slots[TK_PATH_PRECODE_COUNT] = tep;
     tk_bench_slots[TK_PATH_FORWARDER_COUNT] = fwd;
     /* sanity: every path computes x + 1 */
     for (int p = 0; p < TK_PATH_COUNT; p++)

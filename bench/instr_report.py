@@ -2,10 +2,22 @@
 """bench/instr_report.py — run tk-instr-paths under cachegrind and report
 instructions per call for every dispatch path.
 
-usage: instr_report.py BINARY N OUT.json
+usage: instr_report.py BINARY N OUT.json [--check]
 For each path: Ir(run with N calls) - Ir(run with 0 calls), divided by N.
 The loop overhead (slot load, add, refill test) is included in every path;
-compare against `direct` and `slot_entry`."""
+compare against `direct` and `slot_entry`.
+
+--check turns the table into a test (the deterministic CI signal: valgrind
+counts instructions, not time).  Each stub on a path must add exactly the
+instructions its template executes, as SPEC.md's byte tables list them
+(`stub.code-immutable`: what is documented is what runs):
+  x86-64  FixupPrecode 1 (jmp), StubPrecode 2 (mov r10; jmp),
+          CallCountingStub 4 (mov rax; dec; je; jmp)
+  arm64   FixupPrecode 2 (ldr; br), StubPrecode 3 (ldr; ldr; br),
+          CallCountingStub 7 (ldr; ldrh; subs; strh; b.eq; ldr; br)
+and a slot call must cost more than a direct call.  Prints one PASS/FAIL line
+per check and "N passed, N failed"."""
+import platform
 import json, os, re, subprocess, sys, tempfile, time
 
 def total_ir(binary, path, n):
@@ -24,8 +36,32 @@ def total_ir(binary, path, n):
         os.unlink(out)
     raise RuntimeError("no cachegrind summary for " + path)
 
+STUB_INSTRS = {
+    "x86_64": {"fixup": 1, "stubprecode": 2, "callcount": 4},
+    "aarch64": {"fixup": 2, "stubprecode": 3, "callcount": 7},
+}
+
+def checks(per_call, arch):
+    """(name, ok, detail) for every structural property of the paths."""
+    k = STUB_INSTRS[arch]
+    d = lambda a, b: per_call[a] - per_call[b]
+    exact = [
+        ("fixup precode adds %d" % k["fixup"], d("slot_fixupprecode_entry", "slot_entry"), k["fixup"]),
+        ("stub precode adds %d" % k["stubprecode"], d("slot_stubprecode_entry", "slot_entry"), k["stubprecode"]),
+        ("counting stub behind the temporary entry point adds %d" % k["callcount"],
+         d("slot_precode_callcount_entry", "slot_fixupprecode_entry"), k["callcount"]),
+        ("counting stub behind a forwarder adds %d" % k["callcount"],
+         d("slot_forwarder_callcount_entry", "slot_stubprecode_entry"), k["callcount"]),
+    ]
+    out = [(name, abs(got - want) < 0.01, "measured %+.2f" % got) for name, got, want in exact]
+    out.append(("a slot call costs more than a direct call", d("slot_entry", "direct") > 0,
+                "measured %+.2f" % d("slot_entry", "direct")))
+    return out
+
 def main():
-    binary, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    args = [a for a in sys.argv[1:] if a != "--check"]
+    check = "--check" in sys.argv[1:]
+    binary, n, out = args[0], int(args[1]), args[2]
     paths = subprocess.run([binary, "--list"], check=True, capture_output=True,
                            text=True).stdout.split()
     rows = []
@@ -48,6 +84,18 @@ def main():
         json.dump(doc, fh, indent=2)
         fh.write("\n")
     print("wrote " + out)
+    if check:
+        arch = platform.machine()
+        if arch not in STUB_INSTRS:
+            print("instr_report.py: no stub instruction table for %s" % arch, file=sys.stderr)
+            sys.exit(2)
+        per_call = {r["path"]: r["instructions_per_call"] for r in rows}
+        results = checks(per_call, arch)
+        for name, ok, detail in results:
+            print("%s %s (%s)" % ("PASS" if ok else "FAIL", name, detail))
+        failed = sum(1 for _, ok, _ in results if not ok)
+        print("%d passed, %d failed" % (len(results) - failed, failed))
+        sys.exit(1 if failed else 0)
 
 if __name__ == "__main__":
     main()
