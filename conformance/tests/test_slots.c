@@ -93,7 +93,7 @@ TK_TEST(slot_inherit_temporary_entry, "inv.slot.inherit-temporary-entry")
     tkt_destroy(rt);
 }
 
-/* inv.slot.new-slot-discovered / inv.slot.final-direct: seed 000's review
+/* inv.slot.new-slot-discovered / inv.slot.final-direct: PR #124664's review
  * defect.  A type loaded while the method is counting: calls through its
  * inherited slot reach current code, and end up at the final code. */
 TK_TEST(slot_new_slot_discovered, "inv.slot.new-slot-discovered", "inv.slot.final-direct")

@@ -1,5 +1,5 @@
 /* conformance/tests/test_versioning.c — IL versions: activation republishes
- * everywhere; resets leave no stale precode target (seed 001 review). */
+ * everywhere; resets leave no stale precode target (PR #125359's review). */
 #include "fixture.h"
 
 static const tk_method_def vb_v[] = { TKT_M("VB.V", 61) };
