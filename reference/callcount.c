@@ -108,7 +108,7 @@ static bool queue_completion_locked(tk_runtime *rt, tk_cc_info *info)
     info->next_pending = NULL;
     if (rt->pending_tail) rt->pending_tail->next_pending = info; else rt->pending_head = info;
     rt->pending_tail = info;
-    pthread_cond_broadcast(&rt->tier_cv);
+    tkr_work_queued_locked(rt);
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     return true;
 }
@@ -126,6 +126,7 @@ void *tkr_threshold_handler(void *token, tk_arch_regs *regs)
     bool queued = queue_completion_locked(rt, info);
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     if (queued && ev_on(rt)) tkr_ev_simple(rt, TK_EV_THRESHOLD, nv->m, nv->tier, nv->il->id, NULL);
+    tkr_worker_ensure(rt);   /* no lock held: create a worker if queuing claimed one */
     return atomic_load(&nv->code);
 }
 
@@ -174,6 +175,7 @@ void tkr_promote(tk_runtime *rt, tk_native_version *nv)
         rt->opt_queue = q; rt->cap_opt = nc;
     }
     rt->opt_queue[rt->n_opt++] = n2;
+    tkr_work_queued_locked(rt);
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (ev_on(rt)) {
         tk_event ev = {0};
@@ -274,6 +276,7 @@ void tkr_maybe_delete_stubs(tk_runtime *rt)
     if (n) {
 #ifndef TK_MUTANT_NO_SAFEPOINT_WAIT
         /* The waiter must not be a reader, and holds no runtime lock. */
+        tkr_check_no_locks("synchronize_rcu");
         bool was_online = tkr_begin_offline();
         synchronize_rcu();
         tkr_end_offline(was_online);

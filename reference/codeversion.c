@@ -1,4 +1,4 @@
-/* reference/codeversion.c — code versions (seed 002): per method a list of
+/* reference/codeversion.c — code versions (CoreCLR code-versioning design): per method a list of
  * IL versions (0 = default, then ReJIT-like explicit ones), each with
  * native versions per tier beneath it; one active IL version per method and
  * one active native version per IL version.  "Compiling" a native version

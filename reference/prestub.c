@@ -65,5 +65,8 @@ void *tkr_prestub_handler(void *token, tk_arch_regs *regs)
 #ifdef TK_MUTANT_RECORD_OUTSIDE_LOCK
     do_backpatch(rt, m, regs); /* MUTANT: entry point read and slot recorded/written without the lock */
 #endif
+    /* A delay begun or a completion queued above may have claimed a new
+     * background worker; it is created here, with no lock held. */
+    tkr_worker_ensure(rt);
     return code;
 }

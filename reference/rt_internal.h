@@ -3,7 +3,7 @@
  * Lock order everywhere (SPEC `impl.lock-order`): backpatch lock ->
  * code-version lock -> tiering lock -> object lists -> code heap -> events
  * (checked at run time, see tkr_lock).  No lock is held across
- * synchronize_rcu() or thread creation.
+ * synchronize_rcu() or thread creation (checked: tkr_check_no_locks).
  */
 #ifndef TK_RT_INTERNAL_H
 #define TK_RT_INTERNAL_H
@@ -32,7 +32,7 @@ enum {
     TK_COUNTER_COUNT
 };
 
-/* ---- code versions (seed 002) ------------------------------------------- */
+/* ---- code versions (CoreCLR code-versioning design) ------------------------------------------- */
 typedef struct tk_cc_info tk_cc_info;
 typedef struct tk_native_version {
     struct tk_drv_method *m;
@@ -165,9 +165,22 @@ struct tk_drv_runtime {
     tk_native_version **opt_queue;             /* versions to compile       */
     uint32_t n_opt, cap_opt;
     uint32_t completed_since_delete;
-    bool worker_busy, worker_stop;
+    /* The background worker (threaded mode) is created on demand and exits
+     * after BackgroundWorkerTimeoutMs of idleness (CoreCLR's ".NET Tiered
+     * JIT" thread).  worker_running: a worker exists or its creation has
+     * been claimed; it goes false only when the worker decides to exit,
+     * under the tiering lock with no work queued, so a producer that queues
+     * work under the same lock either is seen by the worker or sees
+     * worker_running == false and claims a new worker (no lost wake-up).
+     * worker_start_pending: a claimed creation not yet taken up; the
+     * claimant (or any thread) creates the thread after dropping every lock
+     * (tkr_worker_ensure).  worker: the handle of the worker that last
+     * started (each worker records itself and joins its predecessor, so
+     * destroy joins only this one); worker_joinable: it is set. */
+    bool worker_busy, worker_stop, worker_running;
+    _Atomic bool worker_start_pending;
     pthread_t worker;
-    bool worker_started;
+    bool worker_joinable;
 
     tk_cc_info *infos;             /* all infos (cv_lock); freed at destroy  */
 
@@ -179,6 +192,10 @@ struct tk_drv_runtime {
      * held (tests use it to start a delay in the middle of a batch). */
     _Atomic uint64_t dbg_unload_rec_visits;
     _Atomic uint64_t dbg_batches_abandoned;
+    /* dbg_worker_starts / dbg_worker_exits: background workers that began
+     * running / that exited (idle timeout or runtime destroy). */
+    _Atomic uint64_t dbg_worker_starts;
+    _Atomic uint64_t dbg_worker_exits;
     void (*dbg_item_hook)(struct tk_drv_runtime *rt, uint32_t index, void *user);
     void *dbg_item_hook_user;
 
@@ -221,6 +238,9 @@ TK_HIDDEN extern _Atomic uint64_t tkr_lock_order_violations;
 TK_HIDDEN void tkr_lock(pthread_mutex_t *mu, int rank);
 TK_HIDDEN void tkr_unlock(pthread_mutex_t *mu, int rank);
 TK_HIDDEN uint32_t tkr_locks_held(void);
+/* Counts a violation unless this thread holds no runtime lock; called
+ * right before thread creation and synchronize_rcu(). */
+TK_HIDDEN void tkr_check_no_locks(const char *what);
 /* Offline/online for a blocking wait: returns true if this call took a
  * registered, online thread offline (pass it to tkr_end_offline). */
 TK_HIDDEN bool tkr_begin_offline(void);
@@ -273,9 +293,13 @@ TK_HIDDEN void tkr_publish_native(struct tk_drv_runtime *rt, struct tk_drv_metho
 TK_HIDDEN void tkr_announce_publish(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
 TK_HIDDEN void tkr_reset_entry_point(struct tk_drv_runtime *rt, struct tk_drv_method *m);
 TK_HIDDEN bool tkr_strategy_eager(struct tk_drv_runtime *rt);
-TK_HIDDEN void tkr_wake_worker(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_run_background(struct tk_drv_runtime *rt);
-TK_HIDDEN int tkr_worker_start(struct tk_drv_runtime *rt);
+/* Work was queued (delay begun, completion, compile): wakes the worker or,
+ * if none is running (threaded mode), claims its creation.  Tiering lock
+ * held.  The caller calls tkr_worker_ensure after dropping every lock. */
+TK_HIDDEN void tkr_work_queued_locked(struct tk_drv_runtime *rt);
+/* Creates a claimed worker, if any.  No lock held. */
+TK_HIDDEN void tkr_worker_ensure(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_worker_stop(struct tk_drv_runtime *rt);
 
 /* callcount.c */

@@ -76,6 +76,16 @@ void tkr_unlock(pthread_mutex_t *mu, int rank)
 
 uint32_t tkr_locks_held(void) { return t_locks_held; }
 
+/* No runtime lock may be held across thread creation or synchronize_rcu()
+ * (`impl.lock-order`): the held-rank mask must be empty there. */
+void tkr_check_no_locks(const char *what)
+{
+    if (!t_locks_held) return;
+    if (atomic_fetch_add(&tkr_lock_order_violations, 1) == 0)
+        fprintf(stderr, "tierkit: lock-order violation (impl.lock-order): %s while holding mask 0x%x\n",
+                what, t_locks_held);
+}
+
 /* The backpatch lock: counted (acquisitions, trylock failures, hold time). */
 void tkr_bp_lock(tk_runtime *rt, int phase, uint64_t *t0)
 {
@@ -129,11 +139,7 @@ tk_runtime *tk_runtime_create(const tk_config *cfg, char *err, size_t errlen)
         if (err && errlen) snprintf(err, errlen, "config: cannot open trace file '%s' for key Trace", rt->cfg.trace_path);
         goto fail;
     }
-    if (rt->cfg.mode == TK_MODE_THREADED && tkr_worker_start(rt)) {
-        if (err && errlen) snprintf(err, errlen, "cannot start background worker");
-        tkr_trace_close(rt);
-        goto fail;
-    }
+    /* Threaded mode: no worker yet; the first queued work creates it. */
     return rt;
 fail:
     if (rt->fixup_heap) tk_stub_heap_destroy(rt->fixup_heap);

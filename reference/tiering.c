@@ -14,7 +14,7 @@
  *                  reset to the prestub, other slots found lazily (#125359,
  *                  corrected).
  *   entry-cell     slots always hold the temporary precode; only its
- *                  target changes (HotSpot/V8 style, seed 004).
+ *                  target changes (HotSpot/V8 style; hotspot-dev 2008 thread on relinking).
  *   notier         final code at first call, slots patched once. */
 #include "rt_internal.h"
 
@@ -30,7 +30,7 @@ bool tkr_strategy_eager(tk_runtime *rt)
 
 /* After a final-tier (or eager) native publish the temporary precode must
  * go back to the prestub, so slots nobody recorded yet are discovered and
- * patched (`inv.slot.new-slot-discovered`; seed 000 reviewer
+ * patched (`inv.slot.new-slot-discovered`; PR #124664 reviewer
  * defect 1: new slots must not bypass prestub discovery). */
 static void settle_tep(tk_runtime *rt, tk_method *m, void *code, int ph)
 {
@@ -96,7 +96,7 @@ void tkr_announce_publish(tk_runtime *rt, tk_method *m, tk_native_version *nv)
 }
 
 /* Reset: every slot back to the temporary entry point AND the precode back
- * to the prestub (seed 001 reviewer defect: a reset that leaves a
+ * to the prestub (PR #125359 reviewer defect: a reset that leaves a
  * retargeted precode stale; `inv.precode.no-stale-target`). */
 void tkr_reset_entry_point(tk_runtime *rt, tk_method *m)
 {
@@ -123,7 +123,7 @@ static void record_for_delay_locked(tk_runtime *rt, tk_method *m, bool first_cal
         rt->delay_gen++;
         rt->delay_deadline_ms = now + rt->cfg.call_counting_delay_ms;
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_BEGIN, NULL, TK_TIER_UNKNOWN, 0, NULL);
-        pthread_cond_broadcast(&rt->tier_cv);
+        tkr_work_queued_locked(rt);   /* the delay's expiry is work */
     } else if (first_call) {
         /* A method first called at a counted tier during the window
          * restarts it for a full window (`inv.tiering.delay-restart`). */
@@ -309,12 +309,21 @@ void tkr_run_background(tk_runtime *rt)
     while (run_once(rt)) { }
 }
 
-void tkr_wake_worker(tk_runtime *rt)
+/* Work was queued under the tiering lock: wake the worker, or, if none is
+ * running, claim the creation of one (threaded mode).  The claim is made
+ * under the same lock under which the worker decides to exit, so work
+ * queued while the worker is deciding is never lost: either the worker
+ * sees it, or this sees worker_running == false.  The thread itself is
+ * created by tkr_worker_ensure after the caller dropped every lock
+ * (`impl.lock-order`: no lock is held across thread creation).  Tiering
+ * lock held. */
+void tkr_work_queued_locked(tk_runtime *rt)
 {
     if (rt->cfg.mode != TK_MODE_THREADED) return;
-    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     pthread_cond_broadcast(&rt->tier_cv);
-    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    if (rt->worker_running || rt->worker_stop) return;
+    rt->worker_running = true;
+    atomic_store(&rt->worker_start_pending, true);
 }
 
 /* Work the worker can start now.  While a tiering delay is active the only
@@ -335,16 +344,34 @@ static void deadline_ts(struct timespec *ts, uint64_t ms_from_now)
     if (ts->tv_nsec >= 1000000000L) { ts->tv_sec++; ts->tv_nsec -= 1000000000L; }
 }
 
-/* The background worker (CoreCLR's ".NET Tiered JIT" thread): sleeps until
- * work arrives or the delay window ends; BackgroundWorkerTimeoutMs bounds
- * each idle wait (the reference keeps the thread for the runtime's life). */
+/* The background worker (CoreCLR's ".NET Tiered JIT" thread, created on
+ * demand): runs background work until there is none, sleeps until work
+ * arrives or the delay window ends, and exits once it has been idle (no
+ * work queued, no delay active) for BackgroundWorkerTimeoutMs.  The exit
+ * is decided under the tiering lock (worker_running = false); work queued
+ * afterwards creates a new worker (tkr_work_queued_locked). */
 static void *worker_main(void *arg)
 {
     tk_runtime *rt = arg;
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+    /* Record this thread as the one to join; join the previous worker,
+     * which had already decided to exit (worker_running was false when
+     * this one was claimed), so destroy joins only the last worker. */
+    pthread_t prev = rt->worker;
+    bool had_prev = rt->worker_joinable;
+    rt->worker = pthread_self();
+    rt->worker_joinable = true;
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    atomic_fetch_add_explicit(&rt->dbg_worker_starts, 1, memory_order_relaxed);
+    if (had_prev) pthread_join(prev, NULL);
+
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+    bool idle = false;
+    struct timespec idle_until;
     while (!rt->worker_stop) {
         if (has_work_locked(rt)) {
             rt->worker_busy = true;
+            idle = false;
             tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
             run_once(rt);
             tkr_lock(&rt->tier_lock, TKR_LK_TIER);
@@ -352,40 +379,78 @@ static void *worker_main(void *arg)
         }
         rt->worker_busy = false;
         pthread_cond_broadcast(&rt->idle_cv);
-        uint64_t wait = rt->cfg.worker_timeout_ms;
         if (rt->delay_active) {
+            /* Not idle: the delay's expiry is pending work. */
+            idle = false;
             uint64_t now = tkr_now_ms(rt);
-            wait = rt->delay_deadline_ms > now ? rt->delay_deadline_ms - now : 0;
+            struct timespec ts;
+            deadline_ts(&ts, rt->delay_deadline_ms > now ? rt->delay_deadline_ms - now : 0);
+            pthread_cond_timedwait(&rt->tier_cv, &rt->tier_lock, &ts);
+            continue;
         }
-        struct timespec ts;
-        deadline_ts(&ts, wait);
-        pthread_cond_timedwait(&rt->tier_cv, &rt->tier_lock, &ts);
+        if (!idle) {
+            idle = true;
+            deadline_ts(&idle_until, rt->cfg.worker_timeout_ms);
+        }
+        /* Idle: wait for work (every producer broadcasts tier_cv under
+         * this lock); when the idle time is used up with nothing to do,
+         * exit (the loop re-checks for work first after every wake-up). */
+        if (pthread_cond_timedwait(&rt->tier_cv, &rt->tier_lock, &idle_until) == ETIMEDOUT &&
+            !has_work_locked(rt) && !rt->delay_active)
+            break;
     }
+    rt->worker_running = false;
     rt->worker_busy = false;
+    atomic_fetch_add_explicit(&rt->dbg_worker_exits, 1, memory_order_relaxed);
     pthread_cond_broadcast(&rt->idle_cv);
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     return NULL;
 }
 
-int tkr_worker_start(tk_runtime *rt)
+/* Creates the worker whose creation was claimed (tkr_work_queued_locked),
+ * if that has not been done yet.  Called with no lock held (checked).
+ * Returns false if a claimed creation failed. */
+static bool worker_create_claimed(tk_runtime *rt)
 {
-    rt->worker_busy = false;
-    if (pthread_create(&rt->worker, NULL, worker_main, rt)) return -1;
-    rt->worker_started = true;
-    return 0;
+    if (rt->cfg.mode != TK_MODE_THREADED || !atomic_load(&rt->worker_start_pending)) return true;
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+    bool mine = atomic_exchange(&rt->worker_start_pending, false);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    if (!mine) return true;
+    tkr_check_no_locks("background worker creation");
+    pthread_t th;
+    if (pthread_create(&th, NULL, worker_main, rt) == 0) return true;   /* the worker records and is joined itself */
+    /* No worker: give the claim back; the next producer or tk_drain retries. */
+    static _Atomic int warned;
+    if (!atomic_exchange(&warned, 1)) fprintf(stderr, "tierkit: cannot create the background worker\n");
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+    rt->worker_running = false;
+    pthread_cond_broadcast(&rt->idle_cv);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    return false;
 }
 
+void tkr_worker_ensure(tk_runtime *rt)
+{
+    (void)worker_create_claimed(rt);
+}
+
+/* Runtime destroy: stop and join whichever worker exists (a claimed
+ * creation not yet taken up is cancelled; one under way is waited for). */
 void tkr_worker_stop(tk_runtime *rt)
 {
-    if (!rt->worker_started) return;
+    bool was_online = tkr_begin_offline();
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     rt->worker_stop = true;
     pthread_cond_broadcast(&rt->tier_cv);
+    if (atomic_exchange(&rt->worker_start_pending, false)) rt->worker_running = false;
+    while (rt->worker_running) pthread_cond_wait(&rt->idle_cv, &rt->tier_lock);
+    bool join = rt->worker_joinable;
+    pthread_t th = rt->worker;
+    rt->worker_joinable = false;
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
-    bool was_online = tkr_begin_offline();
-    pthread_join(rt->worker, NULL);
+    if (join) pthread_join(th, NULL);
     tkr_end_offline(was_online);
-    rt->worker_started = false;
 }
 
 void tk_drain(tk_runtime *rt)
@@ -396,11 +461,22 @@ void tk_drain(tk_runtime *rt)
     }
     bool was_online = tkr_begin_offline();   /* never block reclamation while waiting */
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-    /* Every producer of work wakes the worker under the tiering lock and
-     * the worker broadcasts idle_cv each time it goes idle, so this waits
-     * on the condvar instead of polling (the deadline only bounds a wait
-     * against a missed broadcast; it does not wake the worker). */
-    while (rt->worker_busy || rt->pending_head || rt->n_opt || rt->delay_active) {
+    /* Every producer of work wakes (or creates) the worker under the
+     * tiering lock and the worker broadcasts idle_cv each time it goes idle
+     * or exits, so this waits on the condvar instead of polling (the
+     * deadline only bounds a wait against a missed broadcast; it does not
+     * wake the worker).  Work without a worker (its creation failed) claims
+     * one, created here with the lock dropped. */
+    for (;;) {
+        bool work = rt->pending_head || rt->n_opt || rt->delay_active;
+        if (work && !rt->worker_running) tkr_work_queued_locked(rt);
+        if (atomic_load(&rt->worker_start_pending)) {
+            tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+            bool ok = worker_create_claimed(rt);
+            tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+            if (ok) continue;
+        }
+        if (!rt->worker_busy && !work) break;
         struct timespec ts;
         deadline_ts(&ts, 100);
         pthread_cond_timedwait(&rt->idle_cv, &rt->tier_lock, &ts);

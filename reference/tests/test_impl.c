@@ -108,6 +108,15 @@ START_TEST(impl_lock_order_checker_detects_inversion)
     }
     tkr_unlock(&cv, TKR_LK_CV);
     ck_assert_uint_eq(atomic_load(&tkr_lock_order_violations), v0 + 2);
+    /* No lock across thread creation or synchronize_rcu: the held-rank mask
+     * must be empty there (the worker's creation and stub deletion check it;
+     * the threaded worker tests require zero violations). */
+    tkr_check_no_locks("test: nothing held");
+    ck_assert_uint_eq(atomic_load(&tkr_lock_order_violations), v0 + 2);
+    tkr_lock(&tier, TKR_LK_TIER);
+    tkr_check_no_locks("test: thread creation");
+    tkr_unlock(&tier, TKR_LK_TIER);
+    ck_assert_uint_eq(atomic_load(&tkr_lock_order_violations), v0 + 3);
     pthread_mutex_destroy(&tier);
     pthread_mutex_destroy(&cv);
     ifx_done(&f);

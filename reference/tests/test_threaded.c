@@ -1,8 +1,13 @@
 /* reference/tests/test_threaded.c — threaded mode: mutator threads call
  * through slots while methods tier up, new types load and counting stubs
  * are deleted at safe points (DeleteCallCountingStubsAfter=1).  Every call
- * must land in a body of the right method.  No wall-clock assertions. */
+ * must land in a body of the right method.  The background worker exits
+ * after BackgroundWorkerTimeoutMs of idleness and is created again when
+ * work arrives, without losing work queued around its exit (these tests
+ * read the worker's internal start/exit counts through rt_internal.h).
+ * No wall-clock assertions (only generous bounded polling). */
 #include "reftest.h"
+#include "../rt_internal.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -10,6 +15,7 @@
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_OBJS 16
 #define ITERS 20000
@@ -113,10 +119,201 @@ START_TEST(threaded_mutators)
 }
 END_TEST
 
+/* ---- the worker's lifetime (CoreCLR: the ".NET Tiered JIT" thread exits
+ * after TC_BackgroundWorkerTimeoutMs idle and is created again on demand) -- */
+
+static void sleep_us(long us)
+{
+    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+    nanosleep(&ts, NULL);
+}
+
+/* Polls (offline, generous bound) until *v >= want; returns whether it got there. */
+static bool wait_u64_ge(tk_runtime *rt, _Atomic uint64_t *v, uint64_t want)
+{
+    tk_thread_offline(rt);
+    for (long i = 0; i < 60000 && atomic_load(v) < want; i++) sleep_us(1000);
+    tk_thread_online(rt);
+    return atomic_load(v) >= want;
+}
+
+static int32_t tier_of(tk_runtime *rt, tk_method *m)
+{
+    tk_method_state st;
+    tk_method_get_state(rt, m, &st);
+    return st.tier;
+}
+
+/* Calls m in rounds, draining after each, until it reaches Tier1 (bounded). */
+static void promote_to_tier1(tk_runtime *rt, tk_method *m, int64_t tag)
+{
+    void **slot = tk_method_slot(m);
+    for (int round = 0; round < 200 && tier_of(rt, m) != TK_TIER_1; round++) {
+        for (int j = 0; j < 8; j++) {
+            ck_assert_int_eq(call_slot(slot, NULL, j), tag * 100000 + j);
+            tk_safepoint(rt);
+        }
+        tk_drain(rt);
+    }
+    ck_assert_int_eq(tier_of(rt, m), TK_TIER_1);
+}
+
+START_TEST(worker_exits_when_idle_and_restarts)
+{
+    int s = _i;
+    char err[256];
+    const char *ex[] = { "BackgroundWorkerTimeoutMs", "20", "CallCountingDelayMs", "1",
+                         "CallCountThreshold", "4", NULL };
+    tk_runtime *rt = rt_new_mode("threaded", tk_strategy_names[s], ex);
+    uint64_t v0 = atomic_load(&tkr_lock_order_violations);
+    tk_method_def n[2] = { { "W.A", tbody, (void *)1, 0 }, { "W.B", tbody, (void *)2, 0 } };
+    tk_type_def d = { "W", NULL, 0, 0, NULL, 0, NULL, 2, n, 0, NULL };
+    tk_type *t = tk_type_define(rt, &d, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert_int_eq(tk_type_load(rt, t), 0);
+    tk_thread_register(rt);
+    /* No work, no worker: it is created on demand. */
+    ck_assert_uint_eq(atomic_load(&rt->dbg_worker_starts), 0);
+
+    tk_method *a = tk_type_nonvirtual_method(t, 0), *b = tk_type_nonvirtual_method(t, 1);
+    promote_to_tier1(rt, a, 1);
+    ck_assert_uint_ge(atomic_load(&rt->dbg_worker_starts), 1);
+    /* Idle for BackgroundWorkerTimeoutMs: the worker exits. */
+    ck_assert_msg(wait_u64_ge(rt, &rt->dbg_worker_exits, 1), "the idle worker did not exit");
+    ck_assert_msg(wait_u64_ge(rt, &rt->dbg_worker_exits, atomic_load(&rt->dbg_worker_starts)),
+                  "a worker is still running after the work finished");
+    uint64_t starts = atomic_load(&rt->dbg_worker_starts), exits = atomic_load(&rt->dbg_worker_exits);
+
+    /* New work (a new method's first call opens a delay; then threshold
+     * calls) starts a new worker, and the promotion completes. */
+    ck_assert_int_eq(call_slot(tk_method_slot(b), NULL, 5), 2 * 100000 + 5);
+    ck_assert_msg(wait_u64_ge(rt, &rt->dbg_worker_starts, starts + 1), "no worker for new work");
+    promote_to_tier1(rt, b, 2);
+    ck_assert_int_eq(tier_of(rt, a), TK_TIER_1);
+    ck_assert_msg(wait_u64_ge(rt, &rt->dbg_worker_exits, exits + 1), "the second worker did not exit");
+    ck_assert_uint_eq(atomic_load(&tkr_lock_order_violations), v0);
+    tk_thread_unregister(rt);
+    tk_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(worker_destroy_joins_running_worker)
+{
+    /* Destroy while a worker exists (long idle timeout): it is joined. */
+    char err[256];
+    const char *ex[] = { "BackgroundWorkerTimeoutMs", "3600000", "CallCountingDelayMs", "0",
+                         "CallCountThreshold", "2", NULL };
+    tk_runtime *rt = rt_new_mode("threaded", "lazy", ex);
+    tk_method_def n[1] = { { "J.A", tbody, (void *)3, 0 } };
+    tk_type_def d = { "J", NULL, 0, 0, NULL, 0, NULL, 1, n, 0, NULL };
+    tk_type *t = tk_type_define(rt, &d, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert_int_eq(tk_type_load(rt, t), 0);
+    void **slot = tk_method_slot(tk_type_nonvirtual_method(t, 0));
+    for (int j = 0; j < 4; j++) ck_assert_int_eq(call_slot(slot, NULL, j), 3 * 100000 + j);
+    tk_drain(rt);
+    ck_assert_uint_eq(atomic_load(&rt->dbg_worker_starts), 1);
+    ck_assert_uint_eq(atomic_load(&rt->dbg_worker_exits), 0);
+    tk_runtime_destroy(rt);
+}
+END_TEST
+
+/* Producers queue work in short bursts with tiny pauses while the worker
+ * (BackgroundWorkerTimeoutMs = 1) keeps deciding to exit: no queued work
+ * may be lost.  Nothing here calls tk_drain (which would create a missing
+ * worker itself): every method must reach Tier1 by the worker alone. */
+#define STRESS_THREADS 2
+#define STRESS_METHODS 48
+
+typedef struct stress {
+    tk_runtime *rt;
+    tk_method *m[STRESS_THREADS][STRESS_METHODS];
+    _Atomic long wrong;
+    _Atomic long stuck;
+} stress;
+
+typedef struct stress_arg { stress *st; int idx; } stress_arg;
+
+static void *stress_producer(void *arg)
+{
+    stress_arg *sa = arg;
+    stress *st = sa->st;
+    tk_runtime *rt = st->rt;
+    tk_thread_register(rt);
+    unsigned x = 2654435761u * (unsigned)(sa->idx + 1);
+    for (int k = 0; k < STRESS_METHODS; k++) {
+        tk_method *m = st->m[sa->idx][k];
+        int64_t tag = 100 + sa->idx * STRESS_METHODS + k;
+        void **slot = tk_method_slot(m);
+        long rounds = 0;
+        while (tier_of(rt, m) != TK_TIER_1) {
+            for (int j = 0; j < 3; j++)
+                if (call_slot(slot, NULL, j) != tag * 100000 + j) atomic_fetch_add(&st->wrong, 1);
+            tk_safepoint(rt);
+            x = x * 1103515245u + 12345u;
+            /* pause 0..3 ms: around the 1 ms idle timeout */
+            tk_thread_offline(rt);
+            sleep_us((long)((x >> 8) % 3000));
+            tk_thread_online(rt);
+            if (++rounds > 8000) { atomic_fetch_add(&st->stuck, 1); break; }
+        }
+    }
+    tk_thread_unregister(rt);
+    return NULL;
+}
+
+START_TEST(worker_restart_loses_no_work)
+{
+    int s = _i;
+    char err[256];
+    const char *ex[] = { "BackgroundWorkerTimeoutMs", "1", "CallCountingDelayMs", (s & 1) ? "1" : "0",
+                         "CallCountThreshold", "2", NULL };
+    stress *st = calloc(1, sizeof *st);
+    st->rt = rt_new_mode("threaded", tk_strategy_names[s], ex);
+    tk_runtime *rt = st->rt;
+    uint64_t v0 = atomic_load(&tkr_lock_order_violations);
+    static char names[STRESS_THREADS * STRESS_METHODS][24];
+    tk_method_def n[STRESS_THREADS * STRESS_METHODS];
+    for (int i = 0; i < STRESS_THREADS * STRESS_METHODS; i++) {
+        snprintf(names[i], sizeof names[i], "S.M%d", i);
+        n[i] = (tk_method_def){ names[i], tbody, (void *)(intptr_t)(100 + i), 0 };
+    }
+    tk_type_def d = { "S", NULL, 0, 0, NULL, 0, NULL, STRESS_THREADS * STRESS_METHODS, n, 0, NULL };
+    tk_type *t = tk_type_define(rt, &d, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert_int_eq(tk_type_load(rt, t), 0);
+    for (int i = 0; i < STRESS_THREADS; i++)
+        for (int k = 0; k < STRESS_METHODS; k++)
+            st->m[i][k] = tk_type_nonvirtual_method(t, (uint32_t)(i * STRESS_METHODS + k));
+    pthread_t th[STRESS_THREADS];
+    stress_arg args[STRESS_THREADS];
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        args[i] = (stress_arg){ st, i };
+        pthread_create(&th[i], NULL, stress_producer, &args[i]);
+    }
+    for (int i = 0; i < STRESS_THREADS; i++) pthread_join(th[i], NULL);
+    ck_assert_int_eq(atomic_load(&st->wrong), 0);
+    ck_assert_msg(atomic_load(&st->stuck) == 0, "%ld methods never reached Tier1 (lost work)",
+                  atomic_load(&st->stuck));
+    for (int i = 0; i < STRESS_THREADS; i++)
+        for (int k = 0; k < STRESS_METHODS; k++) ck_assert_int_eq(tier_of(rt, st->m[i][k]), TK_TIER_1);
+    /* The worker came and went repeatedly, and is gone when idle. */
+    ck_assert_uint_ge(atomic_load(&rt->dbg_worker_starts), 2);
+    ck_assert_msg(wait_u64_ge(rt, &rt->dbg_worker_exits, atomic_load(&rt->dbg_worker_starts)),
+                  "a worker is still running after the work finished");
+    ck_assert_uint_eq(atomic_load(&tkr_lock_order_violations), v0);
+    tk_runtime_destroy(rt);
+    free(st);
+}
+END_TEST
+
 TCase *tcase_threaded(void)
 {
     TCase *tc = tcase_create("threaded");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, threaded_mutators, 0, TK_STRATEGY_COUNT);
+    tcase_add_loop_test(tc, worker_exits_when_idle_and_restarts, 0, TK_STRATEGY_NOTIER);
+    tcase_add_test(tc, worker_destroy_joins_running_worker);
+    tcase_add_loop_test(tc, worker_restart_loses_no_work, 0, TK_STRATEGY_NOTIER);
     return tc;
 }
