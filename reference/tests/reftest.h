@@ -15,6 +15,11 @@ static inline int64_t call_slot(void **slot, void *self, int64_t a0)
  * (NULL: the default) and the extra key/value pairs (NULL-terminated). */
 tk_runtime *rt_new(const char *strategy, const char *const *extra);
 tk_runtime *rt_new_mode(const char *mode, const char *strategy, const char *const *extra);
+/* Base { V0 (tag 1), V1 (tag 2) ; nonvirtual N (tag 3) }, loaded, with one
+ * object; every method runs `body` (tag = tk_code_ctx.user). */
+typedef struct fx { tk_runtime *rt; tk_type *base; tk_object *obj; } fx;
+void fx_init_with(fx *f, const char *strategy, const char *const *extra, tk_body_fn body);
+void fx_done(fx *f);
 int64_t counter_phase(tk_runtime *rt, const char *name, int final);
 void advance_and_drain(tk_runtime *rt, uint64_t ms);
 

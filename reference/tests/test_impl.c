@@ -19,25 +19,9 @@ static int64_t ibody(const tk_code_ctx *ctx, void *self, int64_t a0, int64_t a1,
     return (intptr_t)ctx->user * 1000 + a0;
 }
 
-typedef struct ifx { tk_runtime *rt; tk_type *base; tk_object *obj; } ifx;
-
-static void ifx_init(ifx *f, const char *strategy, const char *const *extra)
+static void ifx_init(fx *f, const char *strategy, const char *const *extra)
 {
-    char err[256];
-    f->rt = rt_new(strategy, extra);
-    tk_method_def v[2] = { { "Base.V0", ibody, (void *)1, 0 }, { "Base.V1", ibody, (void *)2, 0 } };
-    tk_method_def n[1] = { { "Base.N", ibody, (void *)3, 0 } };
-    tk_type_def d = { "Base", NULL, 0, 2, v, 0, NULL, 1, n, 0, NULL };
-    f->base = tk_type_define(f->rt, &d, err, sizeof err);
-    ck_assert_msg(f->base != NULL, "%s", err);
-    ck_assert_int_eq(tk_type_load(f->rt, f->base), 0);
-    f->obj = tk_object_new(f->rt, f->base);
-}
-
-static void ifx_done(ifx *f)
-{
-    tk_object_free(f->rt, f->obj);
-    tk_runtime_destroy(f->rt);
+    fx_init_with(f, strategy, extra, ibody);
 }
 
 static tk_type *ichild(tk_runtime *rt, tk_type *parent, const char *name)
@@ -97,7 +81,7 @@ START_TEST(impl_lock_order_checker_detects_inversion)
     tkr_unlock(&tier, TKR_LK_TIER);
     ck_assert_uint_eq(atomic_load(&tkr_lock_order_violations), v0 + 1);
     /* Backpatch lock (rank 0) under the code-version lock is a violation too. */
-    ifx f;
+    fx f;
     ifx_init(&f, "lazy", NULL);
     uint64_t t0;
     tkr_lock(&cv, TKR_LK_CV);
@@ -119,7 +103,7 @@ START_TEST(impl_lock_order_checker_detects_inversion)
     ck_assert_uint_eq(atomic_load(&tkr_lock_order_violations), v0 + 3);
     pthread_mutex_destroy(&tier);
     pthread_mutex_destroy(&cv);
-    ifx_done(&f);
+    fx_done(&f);
 }
 END_TEST
 
@@ -133,7 +117,7 @@ START_TEST(impl_lock_order_all_paths)
     int s = _i;
     uint64_t v0 = atomic_load(&tkr_lock_order_violations);
     const char *ex[] = { "DeleteCallCountingStubsAfter", "1", "CallCountThreshold", "5", NULL };
-    ifx f;
+    fx f;
     ifx_init(&f, tk_strategy_names[s], ex);
     g_unlocked_slot_writes = 0;
     tk_set_event_sink(f.rt, lock_sink, NULL);
@@ -158,7 +142,7 @@ START_TEST(impl_lock_order_all_paths)
     ck_assert_int_eq(g_unlocked_slot_writes, 0);
     ck_assert_msg(atomic_load(&tkr_lock_order_violations) == v0, "%s: lock-order violations",
                   tk_strategy_names[s]);
-    ifx_done(&f);
+    fx_done(&f);
 }
 END_TEST
 
@@ -232,7 +216,7 @@ static void pbr_sink(void *user, const tk_event *ev)
 START_TEST(impl_publish_before_record)
 {
     int s = _i;
-    ifx f;
+    fx f;
     ifx_init(&f, tk_strategy_names[s], NULL);
     g_pbr_checked = g_pbr_bad = 0;
     tk_set_event_sink(f.rt, pbr_sink, f.rt);
@@ -247,7 +231,7 @@ START_TEST(impl_publish_before_record)
     tk_method_state st;
     tk_method_get_state(f.rt, tk_type_nonvirtual_method(f.base, 0), &st);
     ck_assert_int_eq(st.counting, 1);
-    ifx_done(&f);
+    fx_done(&f);
 }
 END_TEST
 
@@ -273,7 +257,7 @@ START_TEST(impl_info_outlives_stub)
     int s = _i;
     const char *ex[] = { "DeleteCallCountingStubsAfter", "1", "CallCountingDelayMs", "0",
                          "CallCountThreshold", "3", NULL };
-    ifx f;
+    fx f;
     ifx_init(&f, tk_strategy_names[s], ex);
     tk_method *m = tk_type_virtual_method(f.base, 0);
     void **slot = tk_vtable_slot(f.base, 0);
@@ -308,7 +292,7 @@ START_TEST(impl_info_outlives_stub)
     ck_assert_int_eq(tk_counter_total(f.rt, "promotions_tier0_to_tier0instr") +
                      tk_counter_total(f.rt, "promotions_tier0instr_to_tier1"), promos);
     ck_assert_int_eq(call_slot(slot, f.obj, 7), 1007);
-    ifx_done(&f);
+    fx_done(&f);
 }
 END_TEST
 
@@ -325,7 +309,7 @@ START_TEST(prestub_counts_while_counting)
      * threshold, the 3rd counted call reaches it. */
     int s = _i;
     const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "3", NULL };
-    ifx f;
+    fx f;
     ifx_init(&f, tk_strategy_names[s], ex);
     tk_method *m = tk_type_virtual_method(f.base, 0);
     tk_arch_regs regs;
@@ -351,7 +335,7 @@ START_TEST(prestub_counts_while_counting)
     tk_method_state st;
     tk_method_get_state(f.rt, m, &st);
     ck_assert_int_eq(st.tier, TK_TIER_0_INSTRUMENTED);
-    ifx_done(&f);
+    fx_done(&f);
 }
 END_TEST
 
@@ -366,7 +350,7 @@ START_TEST(stopped_stub_reclaimed_and_resumed)
     int s = _i;
     const char *ex[] = { "DeleteCallCountingStubsAfter", "1", "CallCountingDelayMs", "0",
                          "CallCountThreshold", "10", NULL };
-    ifx f;
+    fx f;
     ifx_init(&f, tk_strategy_names[s], ex);
     tk_method *a = tk_type_virtual_method(f.base, 0);
     void **sa = tk_vtable_slot(f.base, 0), **sb = tk_vtable_slot(f.base, 1);
@@ -392,7 +376,7 @@ START_TEST(stopped_stub_reclaimed_and_resumed)
     tk_method_state st;
     tk_method_get_state(f.rt, a, &st);
     ck_assert_int_eq(st.tier, TK_TIER_0_INSTRUMENTED);
-    ifx_done(&f);
+    fx_done(&f);
 }
 END_TEST
 
@@ -406,7 +390,7 @@ START_TEST(offline_thread_stays_offline)
      * synchronize_rcu on another thread would wait for it forever. */
     const char *ex[] = { "DeleteCallCountingStubsAfter", "1", "CallCountingDelayMs", "0",
                          "CallCountThreshold", "2", NULL };
-    ifx f;
+    fx f;
     ifx_init(&f, "lazy", ex);
     tk_thread_register(f.rt);
     void **slot = tk_vtable_slot(f.base, 0);
@@ -422,7 +406,7 @@ START_TEST(offline_thread_stays_offline)
     tk_drain(f.rt);                                   /* online caller: back online after */
     ck_assert(rcu_read_ongoing());
     tk_thread_unregister(f.rt);
-    ifx_done(&f);
+    fx_done(&f);
 }
 END_TEST
 
@@ -532,7 +516,7 @@ START_TEST(scale_type_churn)
     enum { N = 20000, LIVE = 64 };
     int s = _i;
     const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "30", NULL };
-    ifx f;
+    fx f;
     ifx_init(&f, tk_strategy_names[s], ex);
     tk_method *m = tk_type_virtual_method(f.base, 0);
     void **os = tk_vtable_slot(f.base, 0);
@@ -602,7 +586,7 @@ START_TEST(scale_type_churn)
     }
     ck_assert_uint_eq(m->n_slots, 0);
     ck_assert_int_eq(tk_type_unload(f.rt, f.base), 0);                  /* no child left */
-    ifx_done(&f);
+    fx_done(&f);
 }
 END_TEST
 
@@ -611,7 +595,7 @@ END_TEST
 
 typedef struct bg_ev { int kind; tk_method *m; int32_t tier; } bg_ev;
 typedef struct bg_fx {
-    ifx f;
+    fx f;
     tk_type *fresh;
     tk_object *fo;
     int fired, fire_at, fresh_next, also_count;
@@ -667,7 +651,7 @@ static void bg_done(bg_fx *b)
 {
     tk_set_event_sink(b->f.rt, NULL, NULL);
     tk_object_free(b->f.rt, b->fo);
-    ifx_done(&b->f);
+    fx_done(&b->f);
 }
 
 /* V0, V1 and N each make 2 counted calls (threshold 2). */

@@ -28,6 +28,26 @@ tk_runtime *rt_new_mode(const char *mode, const char *strategy, const char *cons
     return rt;
 }
 
+void fx_init_with(fx *f, const char *strategy, const char *const *extra, tk_body_fn body)
+{
+    char err[256];
+    f->rt = rt_new(strategy, extra);
+    tk_method_def v[2] = { { "Base.V0", body, (void *)1, 0 }, { "Base.V1", body, (void *)2, 0 } };
+    tk_method_def n[1] = { { "Base.N", body, (void *)3, 0 } };
+    tk_type_def d = { "Base", NULL, 0, 2, v, 0, NULL, 1, n, 0, NULL };
+    f->base = tk_type_define(f->rt, &d, err, sizeof err);
+    ck_assert_msg(f->base != NULL, "%s", err);
+    ck_assert_int_eq(tk_type_load(f->rt, f->base), 0);
+    f->obj = tk_object_new(f->rt, f->base);
+    ck_assert_ptr_nonnull(f->obj);
+}
+
+void fx_done(fx *f)
+{
+    tk_object_free(f->rt, f->obj);
+    tk_runtime_destroy(f->rt);
+}
+
 int64_t counter_phase(tk_runtime *rt, const char *name, int final)
 {
     tk_counter c[64];

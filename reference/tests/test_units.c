@@ -15,27 +15,9 @@ static int64_t body(const tk_code_ctx *ctx, void *self, int64_t a0, int64_t a1, 
     return (intptr_t)ctx->user * 1000 + a0;
 }
 
-/* Base { V0 (tag 1), V1 (tag 2) ; nonvirtual N (tag 3) } */
-typedef struct fx { tk_runtime *rt; tk_type *base; tk_object *obj; } fx;
-
 static void fx_init(fx *f, const char *strategy, const char *const *extra)
 {
-    char err[256];
-    f->rt = rt_new(strategy, extra);
-    tk_method_def v[2] = { { "Base.V0", body, (void *)1, 0 }, { "Base.V1", body, (void *)2, 0 } };
-    tk_method_def n[1] = { { "Base.N", body, (void *)3, 0 } };
-    tk_type_def d = { "Base", NULL, 0, 2, v, 0, NULL, 1, n, 0, NULL };
-    f->base = tk_type_define(f->rt, &d, err, sizeof err);
-    ck_assert_msg(f->base != NULL, "%s", err);
-    ck_assert_int_eq(tk_type_load(f->rt, f->base), 0);
-    f->obj = tk_object_new(f->rt, f->base);
-    ck_assert_ptr_nonnull(f->obj);
-}
-
-static void fx_done(fx *f)
-{
-    tk_object_free(f->rt, f->obj);
-    tk_runtime_destroy(f->rt);
+    fx_init_with(f, strategy, extra, body);
 }
 
 static tk_type *derive(fx *f, const char *name, int override_v0)
