@@ -69,6 +69,9 @@ $(B64)/obj/%.o: %.S
 	@mkdir -p $(@D)
 	$(XCC) $(CPPFLAGS) $(ASFLAGS) -MMD -MP -c $< -o $@
 
+# Lower-casing with make's own functions: no $(shell) in anything evaluated
+# per target (each one is a process on every parse of the makefiles).
+tk_lc = $(subst A,a,$(subst B,b,$(subst C,c,$(subst D,d,$(subst E,e,$(subst F,f,$(subst G,g,$(subst H,h,$(subst I,i,$(subst J,j,$(subst K,k,$(subst L,l,$(subst M,m,$(subst N,n,$(subst O,o,$(subst P,p,$(subst Q,q,$(subst R,r,$(subst S,s,$(subst T,t,$(subst U,u,$(subst V,v,$(subst W,w,$(subst X,x,$(subst Y,y,$(subst Z,z,$(1)))))))))))))))))))))))))))
 tk_objs = $(patsubst %,$(1)/obj/%.o,$(basename $(2)))
 tk_libfiles = $(patsubst %,$(1)/lib/lib%.a,$(2))
 
@@ -116,6 +119,10 @@ endef
 ALL_NATIVE :=
 ALL_ARM64  :=
 TEST_TARGETS :=
+# Files the suites need beyond `all` (sanitizer builds, mutant drivers):
+# `make test` builds them in its one parallel step, not one file at a time
+# inside the serial suite loop.
+TEST_BUILD :=
 
 include arch/build.mk
 -include reference/build.mk
@@ -143,7 +150,7 @@ test-begin: deps
 	@mkdir -p $(RESULTS) && : > $(RESULTS)/summary.txt
 
 test: test-begin
-	@$(MAKE) --no-print-directory -j$$(nproc) all
+	@$(MAKE) --no-print-directory -j$$(nproc) all $(TEST_BUILD)
 	@status=0; for t in $(TEST_TARGETS); do \
 	  $(MAKE) --no-print-directory $$t || status=1; done; \
 	  ci/summarize $(RESULTS)/summary.txt || status=1; exit $$status

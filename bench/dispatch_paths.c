@@ -8,11 +8,12 @@
 
 const char *const tk_bench_path_names[TK_PATH_COUNT] = {
     "direct",
+    "fnptr_table",
     "slot_entry",
     "slot_stubprecode_entry",
     "slot_fixupprecode_entry",
-    "slot_precode_callcount_entry",
-    "slot_forwarder_callcount_entry",
+    "slot_tep_fixupprecode_callcount_entry",
+    "slot_forwarder_stubprecode_callcount_entry",
 };
 
 void *volatile tk_bench_slots[TK_PATH_COUNT];
@@ -20,12 +21,21 @@ void *volatile tk_bench_slots[TK_PATH_COUNT];
 static tk_stub_heap *g_pre, *g_fix, *g_cc;
 static tk_code_heap *g_code;
 static uint16_t g_cell1, g_cell2;
-static const int g_ctx = 1;
+/* Not const: plain() must load it as body() loads *ctx (same work). */
+static int g_ctx = 1;
 
 __attribute__((noinline)) static long body(const void *ctx, long x)
 {
     __asm__ volatile("" ::: "memory");
     return x + *(const int *)ctx;
+}
+
+/* The limit: what a table of plain function pointers calls.  The same work
+ * as body() (one load, one add) without the runtime's emitted entry. */
+__attribute__((noinline)) static long plain(long x)
+{
+    __asm__ volatile("" ::: "memory");
+    return x + g_ctx;
 }
 
 __attribute__((noinline)) long tk_bench_direct(long x)
@@ -76,10 +86,11 @@ int tk_bench_setup(void)
     if (!entry || !sp || !fx || !cc1 || !cc2 || !tep || !fwd)
         return -1;
     tk_bench_slots[TK_PATH_DIRECT] = (void *)tk_bench_direct;
+    tk_bench_slots[TK_PATH_FNPTR_TABLE] = (void *)plain;
     tk_bench_slots[TK_PATH_SLOT_ENTRY] = entry;
     tk_bench_slots[TK_PATH_STUBPRECODE] = sp;
     tk_bench_slots[TK_PATH_FIXUPPRECODE] = fx;
-    tk_bench_slots[TK_PATH_PRECODE_COUNT] = tep;
+    tk_bench_slots[TK_PATH_TEP_COUNT] = tep;
     tk_bench_slots[TK_PATH_FORWARDER_COUNT] = fwd;
     /* sanity: every path computes x + 1 */
     for (int p = 0; p < TK_PATH_COUNT; p++)

@@ -5,13 +5,19 @@
 extern "C" {
 #endif
 
+/* Paths, named by the stubs a call goes through (the reference's kinds:
+ * the temporary entry point is a FixupPrecode, the forwarder a StubPrecode). */
 enum {
     TK_PATH_DIRECT = 0,          /* direct call of the body                     */
+    TK_PATH_FNPTR_TABLE,         /* slot -> compiled function: the limit, a plain
+                                    function-pointer table with no runtime entry */
     TK_PATH_SLOT_ENTRY,          /* slot -> emitted entry -> body               */
     TK_PATH_STUBPRECODE,         /* slot -> StubPrecode -> entry -> body        */
     TK_PATH_FIXUPPRECODE,        /* slot -> FixupPrecode -> entry -> body       */
-    TK_PATH_PRECODE_COUNT,       /* slot -> StubPrecode -> counting stub -> entry */
-    TK_PATH_FORWARDER_COUNT,     /* slot -> forwarder (Fixup) -> counting stub -> entry */
+    TK_PATH_TEP_COUNT,           /* slot -> temporary entry point (FixupPrecode)
+                                    -> counting stub -> entry (precode-reuse, lazy) */
+    TK_PATH_FORWARDER_COUNT,     /* slot -> forwarder (StubPrecode) -> counting
+                                    stub -> entry (forwarder strategy)           */
     TK_PATH_COUNT
 };
 

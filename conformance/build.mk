@@ -33,7 +33,7 @@ CONF_MUTANTS := $(shell awk '!/^\#/ && NF {print $$1}' conformance/mutants/list.
 ifneq ($(tk_ref_mutant),)
 $(foreach m,$(CONF_MUTANTS),$(eval $(call tk_ref_mutant,$(m))))
 endif
-CONF_MUTANT_SOS := $(foreach m,$(CONF_MUTANTS),$(B)/lib/mutants/libtk_mut_$(shell echo $(m) | tr A-Z a-z).so)
+CONF_MUTANT_SOS := $(foreach m,$(CONF_MUTANTS),$(B)/lib/mutants/libtk_mut_$(call tk_lc,$(m)).so)
 
 .PHONY: conform mutants conform-tools verify-tests conform-fake-driver \
         $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s) conform-arm64-$(s))
@@ -58,6 +58,7 @@ verify-tests: conform-tools $(B)/lib/conformance/libtk_bad_abi.so
 	ci/run-suite verify-tests tally -- conformance/tests/verify-tests.sh $(B)/bin/tk-verify $(B)/bin/tk-conform \
 	  $(REF_DRIVER) $(B)/lib/conformance/libtk_bad_abi.so
 
+TEST_BUILD += $(CONF_MUTANT_SOS) $(B)/lib/conformance/libtk_bad_abi.so
 mutants: conform-tools $(CONF_MUTANT_SOS)
 	ci/run-suite mutants tally -- conformance/run-mutants.sh $(B)/bin/tk-conform $(B)/lib/mutants
 

@@ -19,12 +19,14 @@ $(eval $(call tk_ref_mutant,OWNING_SLOT_BYPASS))
 REPRO_AS_MERGED := $(B)/lib/mutants/libtk_mut_owning_slot_bypass.so
 endif
 
+# -j: the as-merged mutant driver is a dozen objects; build them in parallel
+# also when `make reproduce` itself was started without -j.
 reproduce: deps
-	@$(MAKE) --no-print-directory native $(REPRO_AS_MERGED)
+	@$(MAKE) --no-print-directory -j$$(nproc) native $(REPRO_AS_MERGED)
 	REPRODUCE_QUICK=$(REPRODUCE_QUICK) $(PY) harness/reproduce.py
 
 reproduce-sensitivity: deps
-	@$(MAKE) --no-print-directory native $(REPRO_AS_MERGED)
+	@$(MAKE) --no-print-directory -j$$(nproc) native $(REPRO_AS_MERGED)
 	REPRODUCE_QUICK=$(REPRODUCE_QUICK) $(PY) harness/reproduce.py --sensitivity
 
 test-harness: $(B)/bin/tk-bench $(B)/lib/libtk_fake_driver.so

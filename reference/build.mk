@@ -43,13 +43,14 @@ test-tsan: $(B)/tsan/bin/tk-ref-tests
 	CK_FORK=no TSAN_OPTIONS="suppressions=$(CURDIR)/reference/tests/tsan.supp halt_on_error=1" \
 	  setarch -R ci/run-suite ref-tsan check -- $<
 TEST_TARGETS += test-asan test-tsan
+TEST_BUILD += $(B)/asan/bin/tk-ref-tests $(B)/tsan/bin/tk-ref-tests
 
 # ---- mutants: one driver .so per injected defect (native only) ---------------
 #   $(eval $(call tk_ref_mutant,SLOT_HOLDS_STUB))
 #     -> build/lib/mutants/libtk_mut_slot_holds_stub.so, objects in
 #        build/obj-mut/slot_holds_stub/, compiled with -DTK_MUTANT_SLOT_HOLDS_STUB.
 # Instantiating the same mutant twice is harmless.
-tk_ref_lc = $(shell echo '$(1)' | tr A-Z a-z)
+tk_ref_lc = $(call tk_lc,$(1))
 define tk_ref_mutant
 ifeq ($$(TK_REF_MUT_DONE_$(1)),)
 TK_REF_MUT_DONE_$(1) := 1
