@@ -90,7 +90,7 @@ static inline void *tk_stub_data(void *stub_code)
 typedef struct tk_stub_heap tk_stub_heap;
 
 tk_stub_heap *tk_stub_heap_create(tk_stub_kind kind);
-void tk_stub_heap_destroy(tk_stub_heap *heap);      /* unmaps everything    */
+void tk_stub_heap_destroy(tk_stub_heap *heap);      /* every group: pool or unmap */
 
 /* Allocation returns the code address of a stub whose data page is already
  * initialised:
@@ -101,10 +101,24 @@ void tk_stub_heap_destroy(tk_stub_heap *heap);      /* unmaps everything    */
  *             trampoline
  * Returns NULL on allocation failure (errno set). */
 void *tk_stub_alloc(tk_stub_heap *heap, void *token, void *target);
+/* Frees a live stub of `heap` (anything else aborts: a double free would hand
+ * the slot out twice).  When the last live stub of a page group is freed the
+ * group leaves the heap (`stub.page-release`): into the process-wide pool of
+ * empty groups of its kind, at most TK_STUB_POOL_BYTES, where its slots keep
+ * trapping and a heap of the same kind reuses it before mapping a new one;
+ * beyond that bound it is unmapped. */
 void tk_stub_free(tk_stub_heap *heap, void *stub);
+
+/* Bound of the empty-group pool, per stub kind, in bytes (code + data pages;
+ * at least one group). */
+#define TK_STUB_POOL_BYTES ((size_t)512 * 1024)
 
 /* Bytes of live (allocated, not freed) stubs, code + data. */
 size_t tk_stub_heap_live_bytes(const tk_stub_heap *heap);
+/* Bytes of the page groups the heap holds (2 * STUB_PAGE_SIZE each). */
+size_t tk_stub_heap_mapped_bytes(tk_stub_heap *heap);
+/* Bytes of empty page groups of `kind` pooled in this process. */
+size_t tk_stub_pool_bytes(tk_stub_kind kind);
 
 /* ---- retargeting (all on the data page; no icache flush, no mprotect) ---- */
 

@@ -198,24 +198,122 @@ static void set_dead_state(tk_stub_kind k, void *stub, bool prefill)
     }
 }
 
-/* ---- stub heap --------------------------------------------------------------- */
+/* ---- stub heap ---------------------------------------------------------------
+ * A heap owns page groups.  Each group counts its live stubs and keeps a
+ * bitmap of its freed slots; groups with freed slots are on the heap's
+ * `partial` list and are refilled first, so free slots are reused before a
+ * new group is generated.  A group whose every allocated slot has been freed
+ * leaves its heap (`stub.page-release`): into a process-wide pool of empty
+ * groups per kind (at most TK_STUB_POOL_BYTES each), or back to the OS.
+ * Pooled groups stay mapped and registered with every used slot in its
+ * freed state, so a stale call still reaches the freed-stub trap and
+ * tk_classify still says FREED_STUB; a heap of the same kind takes a pooled
+ * group before it maps a new one (no mmap, no mprotect: the code page
+ * already holds the template and stays read-execute, `stub.wx`). */
 
 typedef struct stub_page {
     tk__region reg;          /* first: registered code range                */
     void *map;               /* mmap base = code page                       */
-    struct stub_page *next;
+    size_t live;             /* allocated, not freed                        */
+    size_t nfree;            /* set bits in freebits                        */
+    size_t hw;               /* slots ever allocated since generation/reuse */
+    struct stub_page *pnext, *pprev;  /* heap's partial list, or pool list  */
+    bool on_partial;
+    uint64_t freebits[];     /* bit i: slot i is freed (i < reg.used)       */
 } stub_page;
 
 struct tk_stub_heap {
     tk_stub_kind kind;
     size_t stub_size;
     size_t page;
+    size_t nslots;           /* slots per group                            */
     pthread_mutex_t lock;
-    stub_page *pages;        /* newest first; allocation bumps pages->reg.used */
-    void **free_stubs;       /* LIFO of freed stub addresses                */
-    size_t nfree, capfree;
+    stub_page **pages;       /* sorted by address (tk_stub_free finds its group) */
+    size_t npages, cappages;
+    stub_page *bump;         /* group new slots are bumped from, or NULL    */
+    stub_page *partial;      /* groups with freed slots                     */
     size_t live;             /* live stubs (atomic)                         */
 };
+
+/* ---- pool of empty page groups (process-wide, per kind) -------------------- */
+
+static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static stub_page *g_pool[TK_STUB_KIND_COUNT];
+static size_t g_pool_groups[TK_STUB_KIND_COUNT];
+
+static size_t pool_max_groups(size_t page)
+{
+    size_t n = TK_STUB_POOL_BYTES / (2 * page);
+    return n ? n : 1;
+}
+
+static size_t page_words(size_t nslots)
+{
+    return (nslots + 63) / 64;
+}
+
+static void unmap_group(stub_page *pg, size_t page)
+{
+    tk__registry_remove(&pg->reg);
+    munmap(pg->map, 2 * page);
+    free(pg);
+}
+
+/* An empty group leaves its heap.  `forget`: the heap is being destroyed, so
+ * its addresses become unknown to tk_classify (high-water mark 0) as they
+ * did when a destroyed heap was unmapped; otherwise freed slots keep
+ * classifying as FREED_STUB while pooled. */
+static void pool_put(tk_stub_kind k, stub_page *pg, size_t page, bool forget)
+{
+    if (forget)
+        __atomic_store_n(&pg->reg.used, 0, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_pool_groups[k] < pool_max_groups(page)) {
+        pg->pnext = g_pool[k];
+        g_pool[k] = pg;
+        g_pool_groups[k]++;
+        pg = NULL;
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    if (pg)
+        unmap_group(pg, page);
+}
+
+/* A pooled group, back in its never-allocated state, or NULL. */
+static stub_page *pool_take(tk_stub_kind k, size_t nslots, size_t sz)
+{
+    pthread_mutex_lock(&g_pool_lock);
+    stub_page *pg = g_pool[k];
+    if (pg) {
+        g_pool[k] = pg->pnext;
+        g_pool_groups[k]--;
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    if (!pg)
+        return NULL;
+    /* High-water mark first (release): tk_classify stops reading the slots
+     * before they are rewritten; then the prefill state (`stub.fixup-prefill`). */
+    __atomic_store_n(&pg->reg.used, 0, __ATOMIC_RELEASE);
+    for (size_t i = 0; i < pg->hw; i++)
+        set_dead_state(k, (char *)pg->map + i * sz, true);
+    pg->hw = pg->live = pg->nfree = 0;
+    pg->pnext = pg->pprev = NULL;
+    pg->on_partial = false;
+    memset(pg->freebits, 0, page_words(nslots) * sizeof(uint64_t));
+    return pg;
+}
+
+size_t tk_stub_pool_bytes(tk_stub_kind kind)
+{
+    if ((unsigned)kind >= TK_STUB_KIND_COUNT)
+        return 0;
+    pthread_mutex_lock(&g_pool_lock);
+    size_t n = g_pool_groups[kind];
+    pthread_mutex_unlock(&g_pool_lock);
+    return n * 2 * tk_stub_page_size();
+}
+
+/* ---- heap ---------------------------------------------------------------------- */
 
 tk_stub_heap *tk_stub_heap_create(tk_stub_kind kind)
 {
@@ -230,6 +328,7 @@ tk_stub_heap *tk_stub_heap_create(tk_stub_kind kind)
     h->kind = kind;
     h->stub_size = len;
     h->page = tk_stub_page_size();
+    h->nslots = h->page / len;
     pthread_mutex_init(&h->lock, NULL);
     return h;
 }
@@ -238,26 +337,85 @@ void tk_stub_heap_destroy(tk_stub_heap *h)
 {
     if (!h)
         return;
-    stub_page *p = h->pages;
-    while (p) {
-        stub_page *n = p->next;
-        tk__registry_remove(&p->reg);
-        munmap(p->map, 2 * h->page);
-        free(p);
-        p = n;
+    for (size_t i = 0; i < h->npages; i++) {
+        stub_page *pg = h->pages[i];
+        /* Live stubs die with the heap: trap, as if freed (`stub.freed-trap`). */
+        for (size_t j = 0; j < pg->hw; j++)
+            if (!(pg->freebits[j / 64] >> (j % 64) & 1))
+                set_dead_state(h->kind, (char *)pg->map + j * h->stub_size, false);
+        pool_put(h->kind, pg, h->page, true);
     }
-    free(h->free_stubs);
+    free(h->pages);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }
 
-/* Generate one page group (called with h->lock held). */
+/* Index of the first group whose map is > addr (binary search). */
+static size_t page_upper(const tk_stub_heap *h, uintptr_t addr)
+{
+    size_t lo = 0, hi = h->npages;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)h->pages[mid]->map <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static stub_page *page_of(const tk_stub_heap *h, const void *stub)
+{
+    size_t i = page_upper(h, (uintptr_t)stub);
+    if (i == 0)
+        return NULL;
+    stub_page *pg = h->pages[i - 1];
+    return (uintptr_t)stub < (uintptr_t)pg->map + h->page ? pg : NULL;
+}
+
+static int page_insert(tk_stub_heap *h, stub_page *pg)
+{
+    if (h->npages == h->cappages) {
+        size_t nc = h->cappages ? h->cappages * 2 : 16;
+        stub_page **n = realloc(h->pages, nc * sizeof *n);
+        if (!n)
+            return -1;
+        h->pages = n;
+        h->cappages = nc;
+    }
+    size_t i = page_upper(h, (uintptr_t)pg->map);
+    memmove(&h->pages[i + 1], &h->pages[i], (h->npages - i) * sizeof *h->pages);
+    h->pages[i] = pg;
+    h->npages++;
+    return 0;
+}
+
+static void page_remove(tk_stub_heap *h, stub_page *pg)
+{
+    size_t i = page_upper(h, (uintptr_t)pg->map) - 1;
+    memmove(&h->pages[i], &h->pages[i + 1], (h->npages - i - 1) * sizeof *h->pages);
+    h->npages--;
+}
+
+static void partial_unlink(tk_stub_heap *h, stub_page *pg)
+{
+    if (pg->pprev)
+        pg->pprev->pnext = pg->pnext;
+    else
+        h->partial = pg->pnext;
+    if (pg->pnext)
+        pg->pnext->pprev = pg->pprev;
+    pg->pnext = pg->pprev = NULL;
+    pg->on_partial = false;
+}
+
+/* Generate one page group (`stub.init-order`). */
 static stub_page *new_page(tk_stub_heap *h)
 {
-    size_t P = h->page, sz = h->stub_size, n = P / sz;
+    size_t P = h->page, sz = h->stub_size, n = h->nslots;
     size_t tlen;
     const uint8_t *tpl = tk__arch_template(h->kind, P, &tlen);
-    stub_page *pg = calloc(1, sizeof *pg);
+    stub_page *pg = calloc(1, sizeof *pg + page_words(n) * sizeof(uint64_t));
     if (!pg)
         return NULL;
     uint8_t *code = mmap(NULL, 2 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -299,30 +457,54 @@ static stub_page *new_page(tk_stub_heap *h)
         free(pg);
         return NULL;
     }
-    pg->next = h->pages;
-    h->pages = pg;
     return pg;
+}
+
+/* A slot for a new stub (h->lock held): a freed one first, then the bump
+ * group, then a pooled or new group. */
+static void *take_slot(tk_stub_heap *h)
+{
+    stub_page *pg = h->partial;
+    if (pg) {
+        size_t w = 0;
+        while (!pg->freebits[w])
+            w++;
+        size_t i = w * 64 + (size_t)__builtin_ctzll(pg->freebits[w]);
+        pg->freebits[w] &= pg->freebits[w] - 1;
+        if (--pg->nfree == 0)
+            partial_unlink(h, pg);
+        pg->live++;
+        return (char *)pg->map + i * h->stub_size;
+    }
+    pg = h->bump;
+    if (!pg || pg->hw == h->nslots) {
+        pg = pool_take(h->kind, h->nslots, h->stub_size);
+        if (!pg)
+            pg = new_page(h);
+        if (!pg)
+            return NULL;
+        if (page_insert(h, pg) != 0) {
+            pool_put(h->kind, pg, h->page, true);
+            errno = ENOMEM;
+            return NULL;
+        }
+        h->bump = pg;
+    }
+    size_t i = pg->hw++;
+    pg->live++;
+    /* release: tk_classify on another thread sees the slot as allocated
+     * only after its data page is valid (it already is: prefilled). */
+    __atomic_store_n(&pg->reg.used, i + 1, __ATOMIC_RELEASE);
+    return (char *)pg->map + i * h->stub_size;
 }
 
 void *tk_stub_alloc(tk_stub_heap *h, void *token, void *target)
 {
-    void *stub = NULL;
     pthread_mutex_lock(&h->lock);
-    if (h->nfree) {
-        stub = h->free_stubs[--h->nfree];
-    } else {
-        stub_page *pg = h->pages;
-        if (!pg || __atomic_load_n(&pg->reg.used, __ATOMIC_RELAXED) == pg->reg.nslots)
-            pg = new_page(h);
-        if (!pg) {
-            pthread_mutex_unlock(&h->lock);
-            return NULL;
-        }
-        size_t i = pg->reg.used;
-        stub = (char *)pg->map + i * h->stub_size;
-        /* release: tk_classify on another thread sees the slot as allocated
-         * only after its data page is valid (it already is: prefilled). */
-        __atomic_store_n(&pg->reg.used, i + 1, __ATOMIC_RELEASE);
+    void *stub = take_slot(h);
+    if (!stub) {
+        pthread_mutex_unlock(&h->lock);
+        return NULL;
     }
     /* Initialise: every other field first, the target last with a release
      * store (`stub.init-order`). */
@@ -360,28 +542,49 @@ void tk_stub_free(tk_stub_heap *h, void *stub)
     if (!stub)
         return;
     pthread_mutex_lock(&h->lock);
-    if (h->nfree == h->capfree) {
-        size_t nc = h->capfree ? h->capfree * 2 : 64;
-        void **n = realloc(h->free_stubs, nc * sizeof *n);
-        if (!n) {
-            /* Cannot remember it: leave it trapped but unusable. */
-            set_dead_state(h->kind, stub, false);
-            __atomic_sub_fetch(&h->live, 1, __ATOMIC_RELAXED);
-            pthread_mutex_unlock(&h->lock);
-            return;
-        }
-        h->free_stubs = n;
-        h->capfree = nc;
+    stub_page *pg = page_of(h, stub);
+    size_t i = pg ? ((uintptr_t)stub - (uintptr_t)pg->map) / h->stub_size : 0;
+    if (!pg || i >= pg->hw || (pg->freebits[i / 64] >> (i % 64) & 1)) {
+        /* Not a live stub of this heap: a runtime defect.  Freeing it
+         * would hand the slot out twice. */
+        pthread_mutex_unlock(&h->lock);
+        fprintf(stderr, "tierkit: tk_stub_free of %p, not a live stub of this heap\n", stub);
+        abort();
     }
     set_dead_state(h->kind, stub, false);
-    h->free_stubs[h->nfree++] = stub;
+    pg->freebits[i / 64] |= (uint64_t)1 << (i % 64);
     __atomic_sub_fetch(&h->live, 1, __ATOMIC_RELAXED);
+    if (--pg->live == 0) {
+        /* Every slot handed out is free again: the group leaves the heap
+         * (`stub.page-release`), its slots still trapping. */
+        if (pg->on_partial)
+            partial_unlink(h, pg);
+        page_remove(h, pg);
+        if (h->bump == pg)
+            h->bump = NULL;
+        pool_put(h->kind, pg, h->page, false);
+    } else if (pg->nfree++ == 0) {
+        pg->pnext = h->partial;
+        pg->pprev = NULL;
+        if (h->partial)
+            h->partial->pprev = pg;
+        h->partial = pg;
+        pg->on_partial = true;
+    }
     pthread_mutex_unlock(&h->lock);
 }
 
 size_t tk_stub_heap_live_bytes(const tk_stub_heap *h)
 {
     return __atomic_load_n(&h->live, __ATOMIC_RELAXED) * h->stub_size * 2;
+}
+
+size_t tk_stub_heap_mapped_bytes(tk_stub_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    size_t n = h->npages;
+    pthread_mutex_unlock(&h->lock);
+    return n * 2 * h->page;
 }
 
 /* ---- retargeting ------------------------------------------------------------ */

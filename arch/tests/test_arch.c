@@ -538,6 +538,117 @@ START_TEST(freed_stub_traps)
 }
 END_TEST
 
+/* ---- page groups released when they empty (`stub.page-release`) ---------------- */
+
+/* Permissions of the mapping holding `addr` per /proc/self/maps ("r-xp"),
+ * or "" if no mapping holds it. */
+static void maps_perms(const void *addr, char perms[5])
+{
+    perms[0] = '\0';
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return;
+    char buf[1024];
+    while (fgets(buf, sizeof buf, f)) {
+        unsigned long lo, hi;
+        char p[5];
+        if (sscanf(buf, "%lx-%lx %4s", &lo, &hi, p) == 3 && (uintptr_t)addr >= lo &&
+            (uintptr_t)addr < hi) {
+            memcpy(perms, p, 5);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+START_TEST(page_groups_released)
+{
+    reset_counters();
+    g_h_return = (void *)trap_landing;
+    tk_set_freed_stub_handler(counting_handler);
+    const size_t P = tk_stub_page_size();
+    size_t pool_max = TK_STUB_POOL_BYTES / (2 * P);
+    if (pool_max == 0)
+        pool_max = 1;
+    const size_t G = pool_max + 3; /* more groups than the pool keeps */
+    tk_stub_kind kinds[3] = {TK_STUB_PRECODE, TK_STUB_FIXUP, TK_STUB_CALLCOUNT};
+    static uint16_t cell = 50;
+    for (int k = 0; k < 3; k++) {
+        size_t sz = tk_stub_size(kinds[k]), per = P / sz, n = G * per;
+        void *tok = kinds[k] == TK_STUB_CALLCOUNT ? (void *)&cell : NULL;
+        tk_stub_heap *h = tk_stub_heap_create(kinds[k]);
+        void **v = calloc(n, sizeof *v);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_ptr_nonnull(v[i] = tk_stub_alloc(h, tok, (void *)target16));
+        ck_assert_uint_eq(tk_stub_heap_mapped_bytes(h), G * 2 * P);
+
+        /* Half of group 0 freed: the group stays (it has live stubs) and its
+         * freed slots are reused before anything new is mapped. */
+        for (size_t i = 0; i < per; i += 2)
+            tk_stub_free(h, v[i]);
+        ck_assert_uint_eq(tk_stub_heap_mapped_bytes(h), G * 2 * P);
+        for (size_t i = 0; i < per; i += 2) {
+            void *s = tk_stub_alloc(h, tok, (void *)target16);
+            ck_assert(s >= v[0] && (char *)s < (char *)v[0] + P);
+            ck_assert_int_eq(((size_t)((char *)s - (char *)v[0])) % (2 * sz), 0);
+            v[i] = s;
+        }
+        ck_assert_uint_eq(tk_stub_heap_mapped_bytes(h), G * 2 * P);
+
+        /* Everything freed: the heap holds no group; at most the pool's bound
+         * stays mapped, the rest went back to the OS. */
+        for (size_t i = 0; i < n; i++)
+            tk_stub_free(h, v[i]);
+        ck_assert_uint_eq(tk_stub_heap_live_bytes(h), 0);
+        ck_assert_uint_eq(tk_stub_heap_mapped_bytes(h), 0);
+        ck_assert_uint_le(tk_stub_pool_bytes(kinds[k]), pool_max * 2 * P);
+        size_t still = 0;
+        for (size_t g = 0; g < G; g++) {
+            char *code = v[g * per];
+            char pc[5], pd[5];
+            maps_perms(code, pc);
+            maps_perms(code + P, pd);
+            if (!pc[0]) {
+                ck_assert_msg(!pd[0], "group %zu: code page unmapped, data page %s", g, pd);
+                continue;
+            }
+            still++;
+            /* a pooled group: same protections as ever (`stub.wx`), its
+             * slots still recognised as freed and still trapping */
+            ck_assert_str_eq(pc, "r-xp");
+            ck_assert_str_eq(pd, "rw-p");
+            ck_assert_int_eq(tk_classify(code), TK_ADDR_FREED_STUB);
+            int before = atomic_load(&g_h_calls);
+            ck_assert_int_eq(((long (*)(long))code)(7), 21);
+            ck_assert_int_eq(atomic_load(&g_h_calls), before + 1);
+        }
+        ck_assert_uint_le(still, pool_max);
+        ck_assert_uint_ge(still, 1);
+        char line[512];
+        ck_assert_msg(tk_wx_violations(line, sizeof line) == 0, "W+X mapping: %s", line);
+
+        /* Another heap of the kind takes a pooled group (no new mapping),
+         * back in its never-allocated state. */
+        size_t pool_before = tk_stub_pool_bytes(kinds[k]);
+        tk_stub_heap *h2 = tk_stub_heap_create(kinds[k]);
+        void *s = tk_stub_alloc(h2, tok, (void *)target16);
+        ck_assert_uint_eq(tk_stub_pool_bytes(kinds[k]), pool_before - 2 * P);
+        ck_assert_int_eq(tk_classify(s), kinds[k] == TK_STUB_PRECODE ? TK_ADDR_PRECODE
+                                         : kinds[k] == TK_STUB_FIXUP ? TK_ADDR_FIXUP
+                                                                     : TK_ADDR_CALLCOUNT);
+        ck_assert_int_eq(tk_classify((char *)s + sz), TK_ADDR_UNKNOWN); /* not yet allocated */
+        if (kinds[k] == TK_STUB_FIXUP) {
+            tk_fixup_data *nd = tk_stub_data((char *)s + sz);
+            ck_assert_ptr_eq(nd->target, (char *)s + sz); /* `stub.fixup-prefill` again */
+        }
+        tk_stub_heap_destroy(h2);
+        tk_stub_heap_destroy(h);
+        free(v);
+    }
+    tk_set_freed_stub_handler(NULL);
+}
+END_TEST
+
 START_TEST(fixup_prefill_and_accounting)
 {
     size_t P = tk_stub_page_size();
@@ -734,6 +845,7 @@ static Suite *arch_suite(void)
     tcase_add_test(tc, no_wx_mappings);
     tcase_add_test(tc, classify_exact);
     tcase_add_test(tc, freed_stub_traps);
+    tcase_add_test(tc, page_groups_released);
     tcase_add_test(tc, fixup_prefill_and_accounting);
     tcase_add_test(tc, spec_tables_match_templates);
     suite_add_tcase(s, tc);
