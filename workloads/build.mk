@@ -4,7 +4,11 @@
 WL_CORE_SRCS := workloads/wl_parse.c workloads/wl_gen.c
 
 $(eval $(call tk_lib,tkwl,$(WL_CORE_SRCS),,))
-$(eval $(call tk_prog,tk-bench,workloads/tk_bench.c workloads/wl_run.c,tkwl,$(DL_LIBS)))
+# --emit-csharp: the generator and the C# sources it embeds (.incbin, which
+# the assembler's dependency output does not list)
+WL_CSHARP_SRCS := workloads/wl_csharp.c workloads/wl_csharp_src.S
+$(B)/obj/workloads/wl_csharp_src.o $(B64)/obj/workloads/wl_csharp_src.o: workloads/csharp/Runner.cs workloads/csharp/Probe.cs
+$(eval $(call tk_prog,tk-bench,workloads/tk_bench.c workloads/wl_run.c $(WL_CSHARP_SRCS),tkwl,$(DL_LIBS)))
 $(eval $(call tk_so,libtk_fake_driver,workloads/tests/fake_driver.c,tkarch,))
 $(eval $(call tk_prog,tk-workload-tests,workloads/tests/wl_tests.c,tkwl,$(CHECK_LIBS)))
 

@@ -11,6 +11,7 @@
  * written to a temporary name and renamed, so it is complete or absent. */
 #include "workloads/wl.h"
 #include "workloads/wl_run.h"
+#include "workloads/wl_csharp.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -52,6 +53,8 @@ static void usage(FILE *f)
 "  --calls N           deterministic measured phase: exactly N calls\n"
 "                      (for ns/call and, under valgrind, instructions/call)\n"
 "  --describe          generate the universe and print it; no runtime needed\n"
+"  --emit-csharp DIR   write the universe as a C# project (tkgen.csproj) into DIR\n"
+"                      and exit; see SPEC.md \"CoreCLR observation\"\n"
 "  --help              this text\n"
 "exit status: 0 ok, 1 a run failed, 2 bad arguments or workload file\n",
             TK_BENCH_SCHEMA_VERSION);
@@ -699,6 +702,7 @@ int main(int argc, char **argv)
     const char *extra[256], *sets[257];
     int nsets = 0;
     int nextra = 0, quick = 0, deterministic = 0, describe = 0;
+    const char *emit_cs = NULL;
     uint64_t threads = 0, seed = 0, calls = 0;
     int have_seed = 0, have_calls = 0;
     double scale = 1.0, time_scale = 1.0;
@@ -748,6 +752,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--quick")) quick = 1;
         else if (!strcmp(a, "--deterministic")) deterministic = 1;
         else if (!strcmp(a, "--describe")) describe = 1;
+        else if (!strcmp(a, "--emit-csharp")) { NEED_ARG(); emit_cs = argv[++i]; }
         else if (a[0] == '-' && a[1]) die2("unknown option '%s' (see --help)", a);
         else if (!workload) workload = a;
         else die2("more than one workload given ('%s' and '%s')", workload, a);
@@ -775,6 +780,12 @@ int main(int argc, char **argv)
     if (tk_wl_generate(&spec, &u, err, sizeof err)) die2("%s", err);
     int nthreads = threads ? (int)threads : (int)spec.threads;
 
+    if (emit_cs) {
+        if (tk_wl_emit_csharp(&u, emit_cs, err, sizeof err)) die2("%s", err);
+        printf("tk-bench: wrote %s (workload %s, %u classes, %u sites); build: dotnet build %s\n",
+               emit_cs, spec.name, u.n_classes, u.n_sites, emit_cs);
+        return 0;
+    }
     if (describe) {
         print_universe(&spec, &u);
         if (json && write_json(json, argc, argv, "", NULL, &spec, &u, scale, quick, deterministic,
