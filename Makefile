@@ -125,6 +125,7 @@ TEST_TARGETS :=
 TEST_BUILD :=
 
 include arch/build.mk
+include cli/build.mk
 -include reference/build.mk
 -include conformance/build.mk
 -include workloads/build.mk

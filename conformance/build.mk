@@ -11,7 +11,8 @@
 CONF_STRATEGIES := forwarder precode-reuse lazy entry-cell notier
 CONF_TESTS      := $(sort $(wildcard conformance/tests/test_*.c))
 CONF_GEN        := $(B)/gen/conformance/spec_anchors.c
-CONF_SRCS       := conformance/runner.c conformance/tkt.c conformance/tkv.c conformance/json.c \
+CONF_SRCS       := conformance/runner.c conformance/driver_load.c conformance/expectations.c \
+                   conformance/isolation.c conformance/report.c conformance/tkt.c conformance/tkv.c conformance/json.c \
                    conformance/verify_cli.c $(CONF_TESTS) $(CONF_GEN)
 VERIFY_SRCS     := conformance/verify_main.c conformance/verify_cli.c conformance/tkv.c conformance/json.c
 REF_DRIVER      := $(B)/lib/libtk_ref_driver.so
@@ -25,8 +26,8 @@ $(CONF_GEN): SPEC.md conformance/gen-anchors.sh
 	conformance/gen-anchors.sh $< $@
 $(B)/obj/$(basename $(CONF_GEN)).o $(B64)/obj/$(basename $(CONF_GEN)).o: $(CONF_GEN)
 
-$(eval $(call tk_prog,tk-conform,$(CONF_SRCS),,$(DL_LIBS) $(CHECK_LIBS) -lpthread))
-$(eval $(call tk_prog,tk-verify,$(VERIFY_SRCS),,))
+$(eval $(call tk_prog,tk-conform,$(CONF_SRCS),tkcli,$(DL_LIBS) $(CHECK_LIBS) -lpthread))
+$(eval $(call tk_prog,tk-verify,$(VERIFY_SRCS),tkcli,))
 
 # ---- mutants (drivers built by reference/build.mk's tk_ref_mutant) ----------------
 CONF_MUTANTS := $(shell awk '!/^\#/ && NF {print $$1}' conformance/mutants/list.txt 2>/dev/null)
@@ -51,6 +52,11 @@ $(foreach s,$(CONF_STRATEGIES),$(eval $(call conf_strategy_suite,$(s))))
 
 # A driver with a wrong ABI version, for tk-conform's error-path tests.
 $(B)/lib/conformance/libtk_bad_abi.so: conformance/tests/bad_abi_driver.c conformance/tk_driver.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $<
+
+# A driver whose create() hangs, for the timeout and signal tests (cli/tests).
+$(B)/lib/conformance/libtk_hang.so: conformance/tests/hang_driver.c conformance/tk_driver.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $<
 

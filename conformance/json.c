@@ -1,6 +1,7 @@
 /* conformance/json.c — see json.h.  Recursive descent, depth-limited. */
 #include "json.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +146,16 @@ static tkj_node *number(parser *ps)
     tkj_node *v = node(ps, TKJ_NUM);
     if (!v) return NULL;
     v->num = strtod(buf, NULL);
-    if (integral && n <= 18) { v->is_int = 1; v->ival = strtoll(buf, NULL, 10); }
+    if (integral) {   /* exact: every int64 / uint64 literal, none rounded or truncated */
+        errno = 0;
+        long long x = strtoll(buf, NULL, 10);
+        if (errno == 0) { v->is_int = 1; v->ival = x; }
+        if (buf[0] != '-') {
+            errno = 0;
+            unsigned long long y = strtoull(buf, NULL, 10);
+            if (errno == 0) { v->is_uint = 1; v->uval = y; }
+        }
+    }
     return v;
 }
 

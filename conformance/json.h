@@ -16,7 +16,9 @@ typedef struct tkj_node tkj_node;
 struct tkj_node {
     tkj_type type;
     int is_int;          /* TKJ_NUM: the literal was an integer that fits  */
-    int64_t ival;
+    int64_t ival;        /*          in int64 (is_int) ...                 */
+    int is_uint;         /*          ... or, non-negative, in uint64       */
+    uint64_t uval;
     double num;
     int boolean;
     char *str;           /* TKJ_STR (NUL-terminated, may contain no NUL)   */

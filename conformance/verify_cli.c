@@ -9,8 +9,10 @@
 #include "json.h"
 #include "tkv.h"
 #include "tk_driver.h"
+#include "cli/outfile.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,26 +23,32 @@ typedef struct viol_rec {
     uint64_t seq;
 } viol_rec;
 
-static viol_rec *viols;
-static size_t nviols, capviols;
-static const char *trace_path;
+/* One call's state: tk_verify_main keeps nothing across calls (it runs
+ * inside tk-conform and under the fuzzer, fuzz/), and frees all of it. */
+typedef struct verify_run {
+    viol_rec *viols;
+    size_t nviols, capviols;
+    const char *trace_path;
+} verify_run;
 
 static void on_violation(void *user, const char *anchor, const tkv_event *ev, const char *method, const char *msg)
 {
-    (void)user;
-    printf("%s:%ld: seq %llu: %s: method %s: %s\n", trace_path, ev->line, (unsigned long long)ev->seq, anchor,
+    verify_run *vr = user;
+    printf("%s:%ld: seq %llu: %s: method %s: %s\n", vr->trace_path, ev->line, (unsigned long long)ev->seq, anchor,
            method, msg);
-    if (nviols == capviols) {
-        capviols = capviols ? capviols * 2 : 32;
-        viols = realloc(viols, capviols * sizeof *viols);
-        if (!viols) abort();
+    if (vr->nviols == vr->capviols) {
+        vr->capviols = vr->capviols ? vr->capviols * 2 : 32;
+        vr->viols = realloc(vr->viols, vr->capviols * sizeof *vr->viols);
+        if (!vr->viols) abort();
     }
-    viols[nviols++] = (viol_rec){ strdup(anchor), strdup(method), strdup(msg), ev->line, ev->seq };
+    vr->viols[vr->nviols++] = (viol_rec){ strdup(anchor), strdup(method), strdup(msg), ev->line, ev->seq };
 }
+
+static const char *g_trace_path;   /* for malformed(); set per call, never read across calls */
 
 static int malformed(long line, const char *fmt, const char *a, const char *b)
 {
-    fprintf(stderr, "%s:%ld: malformed trace: ", trace_path, line);
+    fprintf(stderr, "%s:%ld: malformed trace: ", g_trace_path, line);
     fprintf(stderr, fmt, a ? a : "", b ? b : "");
     fputc('\n', stderr);
     return 2;
@@ -72,12 +80,17 @@ static int req_str(ctx_t *cx, tkj_node *o, const char *k, const char **out)
     return 0;
 }
 
-static int req_int(ctx_t *cx, tkj_node *o, const char *k, int64_t *out)
+/* A non-negative integer field in [0, max] (seq and thread up to 2^64-1,
+ * il_version up to INT_MAX): never read negative, rounded or truncated. */
+static int req_uint(ctx_t *cx, tkj_node *o, const char *k, uint64_t max, uint64_t *out)
 {
     tkj_node *n = tkj_get(o, k);
     if (!n) { snprintf(cx->msg, sizeof cx->msg, "event '%s' lacks required field '%s'", cx->ev, k); return -1; }
-    if (n->type != TKJ_NUM || !n->is_int) { snprintf(cx->msg, sizeof cx->msg, "field '%s' must be an integer", k); return -1; }
-    *out = n->ival;
+    if (n->type != TKJ_NUM || !n->is_uint || n->uval > max) {
+        snprintf(cx->msg, sizeof cx->msg, "field '%s' must be an integer in [0, %llu]", k, (unsigned long long)max);
+        return -1;
+    }
+    *out = n->uval;
     return 0;
 }
 
@@ -131,10 +144,13 @@ static int req_addrobj(ctx_t *cx, tkv_names *names, tkj_node *o, const char *k, 
         snprintf(cx->msg, sizeof cx->msg, "address object '%.32s': %.200s", k, sub.msg);
         return -1;
     }
-    tkj_node *iv = tkj_get(n, "il_version");
-    if (iv) {
-        if (iv->type != TKJ_NUM || !iv->is_int) { snprintf(cx->msg, sizeof cx->msg, "address object '%s': il_version must be an integer", k); return -1; }
-        a->il_version = (int)iv->ival;
+    if (tkj_get(n, "il_version")) {
+        uint64_t v;
+        if (req_uint(&sub, n, "il_version", INT_MAX, &v)) {
+            snprintf(cx->msg, sizeof cx->msg, "address object '%.32s': %.200s", k, sub.msg);
+            return -1;
+        }
+        a->il_version = (int)v;
     }
     a->present = 1;
     return 0;
@@ -164,19 +180,19 @@ static unsigned required_fields(tkv_ev ev)
 static int convert(ctx_t *cx, tkv_names *names, tkj_node *o, tkv_event *e)
 {
     const char *s;
-    int64_t v;
+    uint64_t v;
     memset(e, 0, sizeof *e);
     e->tier = e->from_tier = e->il_version = TKV_ABSENT;
     e->old.tier = e->old.il_version = e->nw.tier = e->nw.il_version = TKV_ABSENT;
     if (req_str(cx, o, "type", &s)) return -1;
     if (strcmp(s, "event")) { snprintf(cx->msg, sizeof cx->msg, "\"type\" is \"%s\", expected \"event\"", s); return -1; }
-    if (req_int(cx, o, "seq", &v)) return -1;
-    e->seq = (uint64_t)v;
+    if (req_uint(cx, o, "seq", UINT64_MAX, &v)) return -1;
+    e->seq = v;
     if (req_str(cx, o, "ev", &s)) return -1;
     cx->ev = s;
     if ((e->ev = tkv_ev_from_name(s)) == TKV_NONE) { snprintf(cx->msg, sizeof cx->msg, "unknown ev \"%s\"", s); return -1; }
-    if (req_int(cx, o, "thread", &v)) return -1;
-    e->thread = (uint64_t)v;
+    if (req_uint(cx, o, "thread", UINT64_MAX, &v)) return -1;
+    e->thread = v;
     unsigned need = required_fields(e->ev);
     /* optional fields are parsed when present, required ones must be */
     if ((need & F_METHOD) || tkj_get(o, "method")) {
@@ -208,7 +224,7 @@ static int convert(ctx_t *cx, tkv_names *names, tkj_node *o, tkv_event *e)
     if (((need & F_TIER) || tkj_get(o, "tier")) && req_tier(cx, o, "tier", &e->tier)) return -1;
     if (((need & F_FROM) || tkj_get(o, "from_tier")) && req_tier(cx, o, "from_tier", &e->from_tier)) return -1;
     if ((need & F_IL) || tkj_get(o, "il_version")) {
-        if (req_int(cx, o, "il_version", &v)) return -1;
+        if (req_uint(cx, o, "il_version", INT_MAX, &v)) return -1;
         e->il_version = (int)v;
     }
     if ((need & F_REASON) || tkj_get(o, "reason")) {
@@ -218,23 +234,59 @@ static int convert(ctx_t *cx, tkv_names *names, tkj_node *o, tkv_event *e)
     return 0;
 }
 
+static void write_report(FILE *j, const verify_run *vr, const char *impl, const char *strategy, int rc, long events)
+{
+    fprintf(j, "{\"schema_version\":1,\"tool\":\"tk-verify\",\"trace\":");
+    tkj_write_str(j, vr->trace_path);
+    fprintf(j, ",\"implementation\":");
+    if (impl) tkj_write_str(j, impl); else fputs("null", j);
+    fprintf(j, ",\"strategy\":");
+    if (strategy) tkj_write_str(j, strategy); else fputs("null", j);
+    fprintf(j, ",\"result\":\"%s\",\"events\":%ld,\"checked_anchors\":[",
+            rc == 2 ? "malformed" : rc ? "violations" : "ok", events);
+    for (int i = 0; tkv_checked_anchors[i]; i++) {
+        if (i) fputc(',', j);
+        tkj_write_str(j, tkv_checked_anchors[i]);
+    }
+    fprintf(j, "],\"violations\":[");
+    for (size_t i = 0; i < vr->nviols; i++) {
+        fprintf(j, "%s{\"anchor\":", i ? "," : "");
+        tkj_write_str(j, vr->viols[i].anchor);
+        fprintf(j, ",\"line\":%ld,\"seq\":%llu,\"method\":", vr->viols[i].line, (unsigned long long)vr->viols[i].seq);
+        tkj_write_str(j, vr->viols[i].method);
+        fprintf(j, ",\"message\":");
+        tkj_write_str(j, vr->viols[i].msg);
+        fputc('}', j);
+    }
+    fprintf(j, "]}\n");
+}
+
 int tk_verify_main(int argc, char **argv)
 {
     const char *json_out = NULL, *strategy = NULL;
+    verify_run vr = { 0 };
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_out = argv[++i];
-        else if (!strcmp(argv[i], "--strategy") && i + 1 < argc) strategy = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "tk-verify: unknown or incomplete option '%s'\n", argv[i]);
+        else if ((!strcmp(argv[i], "--json") || !strcmp(argv[i], "--strategy")) && i + 1 >= argc) {
+            fprintf(stderr, "tk-verify: %s needs an argument (see --help)\n", argv[i]);
+            return 2;
+        } else if (!strcmp(argv[i], "--json")) json_out = argv[++i];
+        else if (!strcmp(argv[i], "--strategy")) {
+            strategy = argv[++i];
+            if (!*strategy) { fprintf(stderr, "tk-verify: --strategy: empty name\n"); return 2; }
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "tk-verify: unknown option '%s'\n", argv[i]);
             usage(stderr);
             return 2;
-        } else if (!trace_path) trace_path = argv[i];
-        else { fprintf(stderr, "tk-verify: more than one trace given ('%s')\n", argv[i]); return 2; }
+        } else if (!vr.trace_path) vr.trace_path = argv[i];
+        else { fprintf(stderr, "tk-verify: more than one trace given ('%s' and '%s')\n", vr.trace_path, argv[i]); return 2; }
     }
-    if (!trace_path) { usage(stderr); return 2; }
-    FILE *f = strcmp(trace_path, "-") ? fopen(trace_path, "r") : stdin;
-    if (!f) { fprintf(stderr, "tk-verify: cannot open '%s': %s\n", trace_path, strerror(errno)); return 2; }
+    if (!vr.trace_path) { usage(stderr); return 2; }
+    if (!*vr.trace_path) { fprintf(stderr, "tk-verify: empty trace path\n"); return 2; }
+    if (json_out && tk_out_check("tk-verify", "--json", json_out)) return 2;
+    g_trace_path = vr.trace_path;
+    FILE *f = strcmp(vr.trace_path, "-") ? fopen(vr.trace_path, "r") : stdin;
+    if (!f) { fprintf(stderr, "tk-verify: cannot open '%s': %s\n", vr.trace_path, strerror(errno)); return 2; }
 
     tkv_names *names = tkv_names_new();
     tkv_checker *chk = NULL;
@@ -249,6 +301,11 @@ int tk_verify_main(int argc, char **argv)
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (lineno == 1 && len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) {
+            rc = malformed(lineno, "starts with a UTF-8 byte order mark (JSON Lines allows none)%s%s", NULL, NULL);
+            break;
+        }
+        if (strlen(line) != (size_t)len) { rc = malformed(lineno, "NUL byte in the line%s%s", NULL, NULL); break; }
         size_t sp = strspn(line, " \t");
         if ((size_t)len == sp) {
             if (!saw_header) { rc = malformed(lineno, "empty line where the header was expected%s%s", NULL, NULL); break; }
@@ -273,7 +330,7 @@ int tk_verify_main(int argc, char **argv)
             if (st && st->type == TKJ_STR) header_strategy = strdup(st->str);
             if (im && im->type == TKJ_STR) impl = strdup(im->str);
             if (!strategy) strategy = header_strategy;
-            chk = tkv_new(strategy, names, on_violation, NULL);
+            chk = tkv_new(strategy, names, on_violation, &vr);
             saw_header = 1;
             tkj_free(d);
             continue;
@@ -299,44 +356,35 @@ int tk_verify_main(int argc, char **argv)
         events++;
         tkj_free(d);
     }
+    if (!rc && ferror(f)) {
+        fprintf(stderr, "tk-verify: cannot read '%s': %s\n", vr.trace_path, strerror(errno));
+        rc = 2;
+    }
     if (!rc && !saw_header) rc = malformed(lineno ? lineno : 1, "empty trace (no header)%s%s", NULL, NULL);
     if (f != stdin) fclose(f);
     free(line);
     if (!rc) {
         tkv_finish(chk);
-        rc = nviols ? 1 : 0;
-        printf("%s: %ld events, strategy %s: %zu violation%s\n", trace_path, events, strategy ? strategy : "(unknown)",
-               nviols, nviols == 1 ? "" : "s");
+        rc = vr.nviols ? 1 : 0;
+        printf("%s: %ld events, strategy %s: %zu violation%s\n", vr.trace_path, events, strategy ? strategy : "(unknown)",
+               vr.nviols, vr.nviols == 1 ? "" : "s");
     }
     if (json_out) {
-        FILE *j = fopen(json_out, "w");
-        if (!j) { fprintf(stderr, "tk-verify: cannot write '%s': %s\n", json_out, strerror(errno)); return 2; }
-        fprintf(j, "{\"schema_version\":1,\"tool\":\"tk-verify\",\"trace\":");
-        tkj_write_str(j, trace_path);
-        fprintf(j, ",\"implementation\":");
-        if (impl) tkj_write_str(j, impl); else fputs("null", j);
-        fprintf(j, ",\"strategy\":");
-        if (strategy) tkj_write_str(j, strategy); else fputs("null", j);
-        fprintf(j, ",\"result\":\"%s\",\"events\":%ld,\"checked_anchors\":[",
-                rc == 2 ? "malformed" : rc ? "violations" : "ok", events);
-        for (int i = 0; tkv_checked_anchors[i]; i++) {
-            if (i) fputc(',', j);
-            tkj_write_str(j, tkv_checked_anchors[i]);
-        }
-        fprintf(j, "],\"violations\":[");
-        for (size_t i = 0; i < nviols; i++) {
-            fprintf(j, "%s{\"anchor\":", i ? "," : "");
-            tkj_write_str(j, viols[i].anchor);
-            fprintf(j, ",\"line\":%ld,\"seq\":%llu,\"method\":", viols[i].line, (unsigned long long)viols[i].seq);
-            tkj_write_str(j, viols[i].method);
-            fprintf(j, ",\"message\":");
-            tkj_write_str(j, viols[i].msg);
-            fputc('}', j);
-        }
-        fprintf(j, "]}\n");
-        fclose(j);
+        tk_out out;
+        FILE *j = tk_out_open(&out, "tk-verify", "--json", json_out);
+        if (!j || (write_report(j, &vr, impl, strategy, rc, events), tk_out_commit(&out))) rc = 2;
     }
+    if (tk_out_stdout_check("tk-verify")) rc = 2;
     tkv_free(chk);
     tkv_names_free(names);
+    for (size_t i = 0; i < vr.nviols; i++) {
+        free(vr.viols[i].anchor);
+        free(vr.viols[i].method);
+        free(vr.viols[i].msg);
+    }
+    free(vr.viols);
+    free(header_strategy);
+    free(impl);
+    g_trace_path = NULL;
     return rc;
 }

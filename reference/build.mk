@@ -12,7 +12,7 @@ REF_DRIVER_LDLIBS := $(URCU_LIBS) -Wl,--version-script=reference/driver.map
 $(eval $(call tk_lib,tierkit,$(REF_SRCS),,))
 $(eval $(call tk_so,libtk_ref_driver,$(REF_SRCS),tkarch,$(REF_DRIVER_LDLIBS)))
 $(eval $(call tk_prog,tk-ref-tests,$(REF_TEST_SRCS),tierkit tkarch,$(CHECK_LIBS) $(URCU_LIBS)))
-$(eval $(call tk_prog,tk-seed-counters,reference/examples/seed_counters.c,tierkit tkarch,$(URCU_LIBS)))
+$(eval $(call tk_prog,tk-seed-counters,reference/examples/seed_counters.c,tierkit tkarch tkcli,$(URCU_LIBS)))
 
 .PHONY: test-ref test-ref-arm64 test-asan test-tsan ref-mutants
 test-ref: $(B)/bin/tk-ref-tests

@@ -8,8 +8,13 @@ $(eval $(call tk_lib,tkwl,$(WL_CORE_SRCS),,))
 # the assembler's dependency output does not list)
 WL_CSHARP_SRCS := workloads/wl_csharp.c workloads/wl_csharp_src.S
 $(B)/obj/workloads/wl_csharp_src.o $(B64)/obj/workloads/wl_csharp_src.o: workloads/csharp/Runner.cs workloads/csharp/Probe.cs
-$(eval $(call tk_prog,tk-bench,workloads/tk_bench.c workloads/wl_run.c $(WL_CSHARP_SRCS),tkwl,$(DL_LIBS)))
+$(eval $(call tk_prog,tk-bench,workloads/tk_bench.c workloads/wl_run.c $(WL_CSHARP_SRCS),tkwl tkcli,$(DL_LIBS)))
 $(eval $(call tk_so,libtk_fake_driver,workloads/tests/fake_driver.c,tkarch,))
+# The fixture driver with a NULL entry in its table (safepoint), for
+# tk-bench's "NULL function pointer" error (cli/tests/cli-tests.sh).
+$(B)/lib/tests/libtk_fake_null_fn.so: workloads/tests/fake_driver.c $(B)/lib/libtkarch.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DTK_FAKE_NULL_SAFEPOINT -shared -o $@ $< $(B)/lib/libtkarch.a
 $(eval $(call tk_prog,tk-workload-tests,workloads/tests/wl_tests.c,tkwl,$(CHECK_LIBS)))
 
 .PHONY: test-workloads test-workloads-arm64 test-workloads-arm64-smoke

@@ -7,11 +7,15 @@
  *
  * Usage and output are documented in README.md "Reproducing the published figures", the JSON
  * schema in SPEC.md "Workloads".  Exit status: 0 ok, 1 a run failed
- * (runtime error), 2 bad command line or workload file.  The JSON file is
- * written to a temporary name and renamed, so it is complete or absent. */
+ * (runtime error, or an output that cannot be written), 2 bad command line
+ * or workload file.  Output paths are checked before the run; the JSON is
+ * written by the shared output discipline (cli/outfile.h): complete or
+ * absent, devices and pipes written in place. */
 #include "workloads/wl.h"
 #include "workloads/wl_run.h"
 #include "workloads/wl_csharp.h"
+#include "cli/numarg.h"
+#include "cli/outfile.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -71,26 +75,22 @@ static void die2(const char *fmt, ...)
     exit(2);
 }
 
-static int parse_u64_arg(const char *s, uint64_t *out)
+/* A numeric option: decimal, in range, else exit 2 naming the option. */
+static uint64_t opt_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
 {
-    if (!s || !*s || *s == '-') return -1;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end) return -1;
-    *out = v;
-    return 0;
+    char why[160];
+    uint64_t v;
+    if (tk_arg_u64(s, min, max, &v, why, sizeof why)) die2("%s: '%s': %s", opt, s, why);
+    return v;
 }
 
-static int parse_double_arg(const char *s, double *out)
+static double opt_double(const char *opt, const char *s, double min, double max)
 {
-    if (!s || !*s) return -1;
-    errno = 0;
-    char *end;
-    double v = strtod(s, &end);
-    if (errno || *end || v != v) return -1;
-    *out = v;
-    return 0;
+    char why[160];
+    double v = 0;
+    if (tk_arg_double(s, min, max, &v, why, sizeof why)) die2("%s: '%s': %s", opt, s, why);
+    if (!(v > min)) die2("%s: '%s': must be greater than %g", opt, s, min);
+    return v;
 }
 
 static void exe_dir(char *out, size_t len)
@@ -110,15 +110,24 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int find_workload(const char *arg, char *out, size_t len)
+/* The workload file for arg: a path (it has a '/' or ends in .wl) or a
+ * name in workloads/defs.  Exits 2 with a message naming arg. */
+static void find_workload(const char *arg, char *out, size_t len)
 {
-    if (strchr(arg, '/') || strstr(arg, ".wl")) {
+    static const char known[] = "orchard-like, megamorphic, startup-storm, steady-state, seed-vtable-test";
+    size_t al = strlen(arg);
+    if (!al) die2("empty workload name (known: %s)", known);
+    if (strchr(arg, '/') || (al > 3 && !strcmp(arg + al - 3, ".wl"))) {
+        struct stat st;
+        if (stat(arg, &st)) die2("workload file '%s': %s", arg, strerror(errno));
+        if (!S_ISREG(st.st_mode)) die2("workload file '%s': not a regular file", arg);
         snprintf(out, len, "%s", arg);
-        return file_exists(out) ? 0 : -1;
+        return;
     }
     for (const char *p = arg; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-            return -1;
+            die2("unknown workload '%s' (a name is lower-case letters, digits, '-' and '_'; "
+                 "a file path needs a '/' or the .wl suffix; known: %s)", arg, known);
     char dir[PATH_MAX];
     exe_dir(dir, sizeof dir);
     const char *env = getenv("TK_WORKLOADS_DIR");
@@ -131,9 +140,10 @@ static int find_workload(const char *arg, char *out, size_t len)
     for (int i = 0; i < n; i++)
         if (file_exists(cands[i]) && strlen(cands[i]) < len) {
             memcpy(out, cands[i], strlen(cands[i]) + 1);
-            return 0;
+            return;
         }
-    return -1;
+    die2("unknown workload '%s' (no file %s.wl in workloads/defs%s; known: %s)", arg, arg,
+         env ? " or $TK_WORKLOADS_DIR" : "", known);
 }
 
 /* ---- JSON writer ----------------------------------------------------------------- */
@@ -506,17 +516,18 @@ static const char *cap_names[] = {"deterministic", "threaded", "interfaces", "ty
                                   "versioning", "stub_deletion", "classify", "events",
                                   "counters", "pgo", "trace_file"};
 
+/* failures: strategies whose run failed, with the error (the JSON keeps the
+ * strategies that finished and names the ones that did not) */
+typedef struct run_failure { const char *strategy; char error[1100]; } run_failure;
+
 static int write_json(const char *path, int argc, char **argv, const char *impl_path,
                       const tk_driver *d, const tk_wl_spec *s, const tk_wl_universe *u, double scale,
-                      int quick, int deterministic, int threads, run_entry *runs, int nruns)
+                      int quick, int deterministic, int threads, run_entry *runs, int nruns,
+                      const run_failure *fails, int nfails)
 {
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "tk-bench: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
+    tk_out out;
+    FILE *f = tk_out_open(&out, "tk-bench", "--json", path);
+    if (!f) return -1;
     jw w = {f, 0, {1}};
     fputc('{', f);
     w.first[0] = 1;
@@ -548,19 +559,16 @@ static int write_json(const char *path, int argc, char **argv, const char *impl_
     jw_open(&w, "strategies", '{');
     for (int i = 0; i < nruns; i++) write_run(&w, runs[i].strategy, runs[i].res);
     jw_close(&w, '}');
+    jw_open(&w, "failures", '[');
+    for (int i = 0; i < nfails; i++) {
+        jw_open(&w, NULL, '{');
+        jw_kstr(&w, "strategy", fails[i].strategy);
+        jw_kstr(&w, "error", fails[i].error);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
     fputs("\n}\n", f);
-    int bad = ferror(f);
-    if (fclose(f) || bad) {
-        fprintf(stderr, "tk-bench: error writing %s\n", tmp);
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path)) {
-        fprintf(stderr, "tk-bench: cannot rename %s to %s: %s\n", tmp, path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return tk_out_commit(&out);
 }
 
 /* ---- human tables ------------------------------------------------------------------------ */
@@ -714,28 +722,18 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--impl")) { NEED_ARG(); impl = argv[++i]; }
         else if (!strcmp(a, "--json")) { NEED_ARG(); json = argv[++i]; }
         else if (!strcmp(a, "--trace")) { NEED_ARG(); trace = argv[++i]; }
-        else if (!strcmp(a, "--threads")) {
+        else if (!strcmp(a, "--threads")) { NEED_ARG(); threads = opt_u64(a, argv[++i], 1, 1024); }
+        else if (!strcmp(a, "--seed")) {
             NEED_ARG();
-            if (parse_u64_arg(argv[++i], &threads) || threads < 1 || threads > 1024)
-                die2("--threads: '%s' is not an integer in [1, 1024]", argv[i]);
-        } else if (!strcmp(a, "--seed")) {
-            NEED_ARG();
-            if (parse_u64_arg(argv[++i], &seed)) die2("--seed: '%s' is not an unsigned integer", argv[i]);
+            seed = opt_u64(a, argv[++i], 0, UINT64_MAX);
             have_seed = 1;
         } else if (!strcmp(a, "--calls")) {
             NEED_ARG();
-            if (parse_u64_arg(argv[++i], &calls) || calls > (uint64_t)INT64_MAX / 2)
-                die2("--calls: '%s' is not a non-negative integer", argv[i]);
+            calls = opt_u64(a, argv[++i], 0, (uint64_t)INT64_MAX / 2);
             have_calls = 1;
-        } else if (!strcmp(a, "--scale")) {
-            NEED_ARG();
-            if (parse_double_arg(argv[++i], &scale) || !(scale > 0) || scale > 1000)
-                die2("--scale: '%s' is not a number in (0, 1000]", argv[i]);
-        } else if (!strcmp(a, "--time-scale")) {
-            NEED_ARG();
-            if (parse_double_arg(argv[++i], &time_scale) || !(time_scale > 0) || time_scale > 1000)
-                die2("--time-scale: '%s' is not a number in (0, 1000]", argv[i]);
-        } else if (!strcmp(a, "--config")) {
+        } else if (!strcmp(a, "--scale")) { NEED_ARG(); scale = opt_double(a, argv[++i], 0, 1000); }
+        else if (!strcmp(a, "--time-scale")) { NEED_ARG(); time_scale = opt_double(a, argv[++i], 0, 1000); }
+        else if (!strcmp(a, "--config")) {
             NEED_ARG();
             const char *kv = argv[++i], *eq = strchr(kv, '=');
             if (!eq || eq == kv || !eq[1]) die2("--config: '%s' is not KEY=VALUE", kv);
@@ -762,11 +760,12 @@ int main(int argc, char **argv)
     g_overrides = sets;
     if (!workload) { usage(stderr); return 2; }
 
+    /* outputs first: a run never ends in "cannot write" (cli/outfile.h) */
+    if (json && tk_out_check("tk-bench", "--json", json)) return 2;
+    if (trace && tk_out_check("tk-bench", "--trace", trace)) return 2;
+    if (!strcmp(strategy, "")) die2("--strategy: empty (give names separated by ',' or 'all')");
     char path[PATH_MAX];
-    if (find_workload(workload, path, sizeof path))
-        die2("unknown workload '%s' (not a file, and no %s.wl in workloads/defs; known: "
-             "orchard-like, megamorphic, startup-storm, steady-state, seed-vtable-test)",
-             workload, workload);
+    find_workload(workload, path, sizeof path);
     static tk_wl_spec spec;
     char err[1024];
     if (tk_wl_parse_file_ex(path, sets, &spec, err, sizeof err)) die2("%s", err);
@@ -789,9 +788,9 @@ int main(int argc, char **argv)
     if (describe) {
         print_universe(&spec, &u);
         if (json && write_json(json, argc, argv, "", NULL, &spec, &u, scale, quick, deterministic,
-                               nthreads, NULL, 0))
+                               nthreads, NULL, 0, NULL, 0))
             return 1;
-        return 0;
+        return tk_out_stdout_check("tk-bench") ? 1 : 0;
     }
 
     char implbuf[PATH_MAX + 64];
@@ -815,8 +814,13 @@ int main(int argc, char **argv)
     } else {
         char buf[1024];
         snprintf(buf, sizeof buf, "%s", strategy);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (strlen(strategy) >= sizeof buf) die2("--strategy: list too long");
+        for (char *t = buf, *next; t; t = next) {
+            next = strchr(t, ',');
+            if (next) *next++ = 0;
+            if (!*t) die2("--strategy '%s': empty name in the list", strategy);
+            for (int k = 0; k < nlist; k++)
+                if (list[k] && !strcmp(list[k], t)) die2("--strategy '%s': '%s' listed twice", strategy, t);
             int ok = 0;
             for (size_t i = 0; offers && d->strategies[i]; i++)
                 if (!strcmp(d->strategies[i], t)) { ok = 1; list[nlist++] = d->strategies[i]; break; }
@@ -829,9 +833,15 @@ int main(int argc, char **argv)
                 die2("unknown strategy '%s' (%s offers: %s)", t, d->name,
                      known[0] ? known : "no strategy names");
             }
-            if (nlist >= 64) break;
+            if (nlist >= 64) die2("--strategy: more than 64 names");
         }
     }
+    if (trace && nlist > 1)
+        for (int i = 0; i < nlist; i++) {
+            char tp[PATH_MAX + 64];
+            snprintf(tp, sizeof tp, "%s.%s", trace, list[i] ? list[i] : "default");
+            if (tk_out_check("tk-bench", "--trace", tp)) return 2;
+        }
 
     print_universe(&spec, &u);
     printf("implementation %s %s (%s), git %s\n", d->name, d->version, impl, TK_GIT_REV);
@@ -840,7 +850,8 @@ int main(int argc, char **argv)
                    spec.measure2_ms) / 1000.0;
     int prog = per_run_s * nlist > 3.0;
     run_entry runs[64];
-    int status = 0;
+    run_failure fails[64];
+    int status = 0, nruns = 0, nfails = 0;
     for (int i = 0; i < nlist; i++) {
         tk_wl_run_result *res = calloc(1, sizeof *res);
         char tracebuf[PATH_MAX + 64];
@@ -857,21 +868,33 @@ int main(int argc, char **argv)
                          .label = label};
         if (prog) fprintf(stderr, "tk-bench: %s: starting (%d/%d, ~%.0f s)\n", label, i + 1, nlist, per_run_s);
         if (tk_wl_run(&u, &o, res)) {
+            /* the other strategies still run and are reported; the exit is 1 */
             fprintf(stderr, "tk-bench: %s: %s\n", label, res->error);
             status = 1;
+            fails[nfails].strategy = list[i] ? list[i] : "default";
+            snprintf(fails[nfails].error, sizeof fails[nfails].error, "%s", res->error);
+            nfails++;
             tk_wl_run_result_free(res);
             free(res);
-            break;
+            continue;
         }
-        runs[i].strategy = list[i] ? list[i] : "default";
-        runs[i].res = res;
-        print_run(runs[i].strategy, res);
+        runs[nruns].strategy = list[i] ? list[i] : "default";
+        runs[nruns].res = res;
+        print_run(runs[nruns].strategy, res);
+        nruns++;
         fflush(stdout);
-        if (i + 1 == nlist) print_summary(runs, nlist);
     }
-    if (status == 0 && json &&
-        write_json(json, argc, argv, impl, d, &spec, &u, scale, quick, deterministic, nthreads,
-                   runs, nlist))
+    print_summary(runs, nruns);
+    if (nfails) {
+        fprintf(stderr, "tk-bench: %d of %d strategies failed:", nfails, nlist);
+        for (int i = 0; i < nfails; i++) fprintf(stderr, " %s", fails[i].strategy);
+        fputc('\n', stderr);
+    }
+    /* the JSON is written when some strategy finished (nothing to report
+     * otherwise: no half-written file) */
+    if (json && nruns && write_json(json, argc, argv, impl, d, &spec, &u, scale, quick, deterministic, nthreads,
+                                    runs, nruns, fails, nfails))
         status = 1;
+    if (tk_out_stdout_check("tk-bench")) status = 1;
     return status;
 }

@@ -219,6 +219,42 @@ static int poly_bucket(uint32_t n)
     return n <= 1 ? 0 : n <= 4 ? 1 : n <= 16 ? 2 : n <= 64 ? 3 : 4;
 }
 
+/* Candidate static types of virtual sites by receiver count: list[p] holds
+ * {n, classes...}: the early classes (index order) with a virtual slot and
+ * at least p concrete early classes in their subtree. */
+typedef struct virt_cache { uint32_t **list; uint32_t n; } virt_cache;
+
+static const uint32_t *virt_cands(virt_cache *vc, const tk_wl_universe *u, uint32_t N, uint32_t poly)
+{
+    if (poly >= vc->n) {
+        uint32_t n = poly + 1 > vc->n * 2 ? poly + 1 : vc->n * 2;
+        vc->list = realloc(vc->list, n * sizeof *vc->list);
+        memset(vc->list + vc->n, 0, (n - vc->n) * sizeof *vc->list);
+        vc->n = n;
+    }
+    if (!vc->list[poly]) {
+        uint32_t cnt = 0;
+        for (uint32_t cls = 0; cls < N; cls++) {
+            const tk_wl_class *k = &u->classes[cls];
+            cnt += k->vt_size && k->concrete_in_subtree && k->concrete_in_subtree >= poly;
+        }
+        uint32_t *l = malloc((cnt + 1) * sizeof *l);
+        l[0] = 0;
+        for (uint32_t cls = 0; cls < N; cls++) {
+            const tk_wl_class *k = &u->classes[cls];
+            if (k->vt_size && k->concrete_in_subtree && k->concrete_in_subtree >= poly) l[++l[0]] = cls;
+        }
+        vc->list[poly] = l;
+    }
+    return vc->list[poly];
+}
+
+static void virt_cache_free(virt_cache *vc)
+{
+    for (uint32_t i = 0; i < vc->n; i++) free(vc->list[i]);
+    free(vc->list);
+}
+
 /* ---- owning-slot receivers and churn candidates ------------------------------ */
 /* The method a receiver's call reaches and whether the slot called through
  * is that method's owning slot: its declaring class's own vtable slot (the
@@ -542,11 +578,17 @@ int tk_wl_generate(const tk_wl_spec *s, tk_wl_universe *u, char *err, size_t err
             u->classes[i].first_impl = per[i];
             u->classes[i].n_impls = per[i + 1] - per[i];
         }
-        /* pairs in class order, interface order preserved per class */
+        /* pairs in class order, interface order preserved per class: a
+         * stable counting sort of the pair indices by class (linear; the
+         * random draws happen in the same order as a scan per class) */
+        uint32_t *by_off = calloc(nc + 2, sizeof *by_off), *by = malloc((np + 1) * sizeof *by);
+        for (uint32_t q = 0; q < np; q++) by_off[pair_c[q] + 1]++;
+        for (uint32_t i = 0; i < nc; i++) by_off[i + 1] += by_off[i];
+        for (uint32_t q = 0; q < np; q++) by[by_off[pair_c[q]] + cur[pair_c[q]]++] = q;
+        memset(cur, 0, (nc + 1) * sizeof *cur);
         for (uint32_t cls = 0; cls < nc; cls++) {
-            if (!u->classes[cls].n_impls) continue;
-            for (uint32_t q = 0; q < np; q++) {
-                if (pair_c[q] != cls) continue;
+            for (uint32_t b = by_off[cls]; b < by_off[cls + 1]; b++) {
+                uint32_t q = by[b];
                 u->iface_implementers_count[pair_i[q]]++;
                 for (uint32_t j = 0; j < im; j++) {
                     tk_wl_impl *x = &u->impls[per[cls] + cur[cls]++];
@@ -556,7 +598,7 @@ int tk_wl_generate(const tk_wl_spec *s, tk_wl_universe *u, char *err, size_t err
                 }
             }
         }
-        free(per); free(cur);
+        free(per); free(cur); free(by_off); free(by);
     }
     free(pair_c); free(pair_i);
 
@@ -584,6 +626,14 @@ int tk_wl_generate(const tk_wl_spec *s, tk_wl_universe *u, char *err, size_t err
         if (u->methods[m].kind == WL_M_NONVIRTUAL && !u->methods[m].late) nonvirt[n_nonvirt++] = m;
     uint32_t *cand = malloc((nc + I + 1) * sizeof *cand);
     uint32_t *scratch = malloc((nc + 1) * sizeof *scratch), *pick = malloc((nc + 1) * sizeof *pick);
+    virt_cache vcache = {0};
+    uint32_t virt_best = WL_NONE;   /* the class with the most concrete classes below */
+    for (uint32_t cls = 0; cls < N; cls++) {
+        const tk_wl_class *k = &u->classes[cls];
+        if (k->vt_size && k->concrete_in_subtree &&
+            (virt_best == WL_NONE || k->concrete_in_subtree > u->classes[virt_best].concrete_in_subtree))
+            virt_best = cls;
+    }
     for (uint32_t i = 0; i < nsites; i++) {
         tk_wl_site st;
         memset(&st, 0, sizeof st);
@@ -626,23 +676,21 @@ int tk_wl_generate(const tk_wl_spec *s, tk_wl_universe *u, char *err, size_t err
             else { add_recv(&g, self); st.n_recv = 1; }
         }
         if (st.kind == WL_S_VIRT) {
-            uint32_t ncand = 0, best = WL_NONE;
-            for (uint32_t cls = 0; cls < N; cls++) {
-                const tk_wl_class *k = &u->classes[cls];
-                if (!k->vt_size || !k->concrete_in_subtree) continue;
-                if (k->concrete_in_subtree >= poly) cand[ncand++] = cls;
-                if (best == WL_NONE || k->concrete_in_subtree > u->classes[best].concrete_in_subtree)
-                    best = cls;
-            }
+            /* candidates: classes (index order) with a virtual slot and at
+             * least `poly` concrete classes below; one list per distinct
+             * poly, built once (their total size is at most the sum of
+             * subtree sizes, so generation stays linear in classes) */
+            const uint32_t *vc = virt_cands(&vcache, u, N, poly);
+            uint32_t ncand = vc ? vc[0] : 0, best = virt_best;
             if (best == WL_NONE) {
                 snprintf(err, errlen, "%s: no class has a virtual slot for virtual call sites",
                          s->path);
                 free(cand); free(scratch); free(pick); free(nonvirt); free(concrete);
-                free(impl_off); free(impl_cls);
+                free(impl_off); free(impl_cls); virt_cache_free(&vcache);
                 tk_wl_universe_free(u);
                 return -1;
             }
-            uint32_t cls = ncand ? cand[tk_wl_rng_below(&r, ncand)] : best;
+            uint32_t cls = ncand ? vc[1 + tk_wl_rng_below(&r, ncand)] : best;
             const tk_wl_class *k = &u->classes[cls];
             st.target = cls;
             st.slot = tk_wl_rng_below(&r, k->vt_size);
@@ -706,7 +754,7 @@ int tk_wl_generate(const tk_wl_spec *s, tk_wl_universe *u, char *err, size_t err
         VEC_PUSH(u->sites, u->n_sites, cap_sites, st);
     }
     free(cand); free(scratch); free(pick); free(nonvirt); free(concrete);
-    free(impl_off); free(impl_cls);
+    free(impl_off); free(impl_cls); virt_cache_free(&vcache);
 
     /* 6. outgoing calls of every body (plain early sites only) */
     tk_wl_rng_seed(&r, s->seed, ST_CALLS);

@@ -150,7 +150,8 @@ static int parse_u64(const char *s, uint64_t *out)
     errno = 0;
     char *end;
     if (!isdigit((unsigned char)*s)) return -1;
-    unsigned long long v = strtoull(s, &end, 0);
+    if (s[0] == '0' && s[1]) return -1;   /* decimal only: "010" is not octal 8 */
+    unsigned long long v = strtoull(s, &end, 10);
     if (errno || *end) return -1;
     *out = v;
     return 0;
@@ -268,7 +269,7 @@ static int set_value(pstate *ps, int line, const keydef *k, char *v, tk_wl_spec 
     }
     case K_U64:
         if (parse_u64(v, (uint64_t *)base))
-            return fail(ps, line, k->name, "'%s' is not an unsigned 64-bit integer", v);
+            return fail(ps, line, k->name, "'%s' is not a decimal unsigned 64-bit integer (no sign, no leading 0)", v);
         return 0;
     case K_INT: {
         int64_t x;
@@ -490,6 +491,9 @@ int tk_wl_parse_text_ex(const char *path, const char *text, const char *const *o
     }
 
     const char *p = text;
+    /* a UTF-8 byte order mark (editors on some systems write one) carries
+     * nothing; without this it would glue itself to the first key */
+    if (!strncmp(p, "\xEF\xBB\xBF", 3)) p += 3;
     int lineno = 0;
     while (*p) {
         const char *nl = strchr(p, '\n');

@@ -76,6 +76,7 @@ typedef struct runner {
     uint32_t *cls_recv_off, *cls_recv; /* receiver entries of each class     */
     uint32_t *churn_out, n_churn_out, churn_cursor;
     uint8_t *unloaded;                /* per class                           */
+    uint8_t *churn_cand;              /* per class: a churn candidate        */
     uint64_t churn_unloads, churn_loads, churn_events, rotations;
     double next_churn_ms, next_rotation_ms, t_origin;
     worker main_w;
@@ -351,6 +352,28 @@ static int define_class(runner *R, uint32_t c, char *err, size_t errlen)
 
 static int resolve_recv(runner *R, uint32_t si, uint32_t ri, char *err, size_t errlen);
 
+/* The stand-in for receiver entry ri while its class is unloaded: the first
+ * receiver of the same site whose class is not a churn candidate (one
+ * exists by construction, wl_gen.c pick_churn). */
+static int stand_in(runner *R, uint32_t si, uint32_t ri, char *err, size_t errlen)
+{
+    const tk_wl_universe *u = R->u;
+    const tk_wl_site *st = &u->sites[si];
+    for (uint32_t q = 0; q < st->n_recv; q++) {
+        uint32_t y = u->recv[st->first_recv + q];
+        if (!R->churn_cand[y]) {
+            R->recv[ri] = R->recv[st->first_recv + q];
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "churn: site %u has no stand-in receiver for C%u", si, u->recv[ri]);
+    return -1;
+}
+
+/* Resolves every receiver of site si; a receiver whose class churn has
+ * unloaded (a burst site built while its class is out) calls through its
+ * stand-in until churn loads the class again, exactly as the receivers of
+ * sites built before the unload do. */
 static int resolve_site(runner *R, uint32_t si, char *err, size_t errlen)
 {
     const tk_wl_universe *u = R->u;
@@ -360,7 +383,13 @@ static int resolve_site(runner *R, uint32_t si, char *err, size_t errlen)
     r->fanout = s->kind == WL_S_FANOUT;
     r->recv = &R->recv[s->first_recv];
     for (uint32_t q = 0; q < s->n_recv; q++)
-        if (resolve_recv(R, si, s->first_recv + q, err, errlen)) return -1;
+        if (!(R->unloaded && R->unloaded[u->recv[s->first_recv + q]]) &&
+            resolve_recv(R, si, s->first_recv + q, err, errlen))
+            return -1;
+    for (uint32_t q = 0; q < s->n_recv; q++)
+        if (R->unloaded && R->unloaded[u->recv[s->first_recv + q]] &&
+            stand_in(R, si, s->first_recv + q, err, errlen))
+            return -1;
     return 0;
 }
 
@@ -481,6 +510,8 @@ static void setup_tables(runner *R)
         R->cls_recv = calloc(u->n_recv + 1, sizeof *R->cls_recv);
         R->churn_out = calloc((size_t)R->s->churn_types + 1, sizeof *R->churn_out);
         R->unloaded = calloc(nc + 1, 1);
+        R->churn_cand = calloc(nc + 1, 1);
+        for (uint32_t i = 0; i < u->n_churn; i++) R->churn_cand[u->churn[i]] = 1;
         for (uint32_t i = 0; i < u->n_sites; i++)
             for (uint32_t q = 0; q < u->sites[i].n_recv; q++) R->recv_site[u->sites[i].first_recv + q] = i;
         for (uint32_t i = 0; i < u->n_recv; i++) R->cls_recv_off[u->recv[i] + 1]++;
@@ -507,7 +538,7 @@ static void teardown(runner *R)
     if (R->zcdf)
         for (uint32_t n = 0; n <= R->max_recv; n++) free(R->zcdf[n]);
     free(R->zcdf); free(R->recv_site); free(R->cls_recv_off); free(R->cls_recv);
-    free(R->churn_out); free(R->unloaded);
+    free(R->churn_out); free(R->unloaded); free(R->churn_cand);
     for (size_t i = 0; i < R->n_names; i++) free(R->names[i]);
     free(R->names);
 }
@@ -764,19 +795,7 @@ static int churn_step(runner *R, char *err, size_t errlen)
         uint32_t c = u->churn[R->churn_cursor++ % u->n_churn];
         for (uint32_t j = R->cls_recv_off[c]; j < R->cls_recv_off[c + 1]; j++) {
             uint32_t ri = R->cls_recv[j];
-            const tk_wl_site *st = &u->sites[R->recv_site[ri]];
-            uint32_t stand = WL_NONE;
-            for (uint32_t q = 0; q < st->n_recv && stand == WL_NONE; q++) {
-                uint32_t y = u->recv[st->first_recv + q], in = 0;
-                for (uint32_t z = 0; z < u->n_churn && !in; z++) in = u->churn[z] == y;
-                if (!in) stand = st->first_recv + q;
-            }
-            if (stand == WL_NONE) {
-                snprintf(err, errlen, "churn: site %u has no stand-in receiver for C%u",
-                         R->recv_site[ri], c);
-                return -1;
-            }
-            R->recv[ri] = R->recv[stand];
+            if (stand_in(R, R->recv_site[ri], ri, err, errlen)) return -1;
         }
         if (R->obj[c]) R->d->object_free(R->rt, R->obj[c]);
         R->obj[c] = NULL;
@@ -948,6 +967,16 @@ int tk_wl_run(const tk_wl_universe *u, const tk_wl_run_opts *o, tk_wl_run_result
     }
     if (!o->deterministic && !(R.d->caps & TK_CAP_THREADED)) {
         snprintf(res->error, sizeof res->error, "the implementation lacks TK_CAP_THREADED");
+        return -1;
+    }
+    /* functions only some runs call: checked against what this run does */
+    const char *absent = o->deterministic && !R.d->clock_advance ? "clock_advance"
+                       : o->deterministic && !R.d->drain ? "drain"
+                       : u->n_interfaces && !R.d->interface_slot ? "interface_slot"
+                       : s->churn_types > 0 && s->churn_ms > 0 && !R.d->type_unload ? "type_unload" : NULL;
+    if (absent) {
+        snprintf(res->error, sizeof res->error, "the driver table's '%s' is NULL and this run needs it",
+                 absent);
         return -1;
     }
     if (u->n_interfaces && !(R.d->caps & TK_CAP_INTERFACES)) {
@@ -1224,5 +1253,21 @@ const tk_driver *tk_wl_load_driver(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: driver table too small (%u bytes)", path, d->size);
         return NULL;
     }
+    /* Every function tk-bench calls must be present: a NULL entry would be
+     * a crash in the middle of a run (tk-conform rejects them the same way). */
+#define WL_NEED(fn) { #fn, d->fn == NULL }
+    const struct { const char *name; int missing; } need[] = {
+        WL_NEED(create), WL_NEED(destroy), WL_NEED(type_define), WL_NEED(type_load),
+        WL_NEED(nonvirtual_method), WL_NEED(object_new), WL_NEED(object_free),
+        WL_NEED(vtable_slot), WL_NEED(method_slot), WL_NEED(thread_attach), WL_NEED(thread_detach),
+        WL_NEED(safepoint), WL_NEED(thread_offline), WL_NEED(thread_online),
+    };
+#undef WL_NEED
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (need[i].missing) {
+            snprintf(err, errlen, "%s: the driver table's '%s' is NULL (tk-bench calls it)", path,
+                     need[i].name);
+            return NULL;
+        }
     return d;
 }

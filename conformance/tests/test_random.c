@@ -36,6 +36,7 @@
  * 64 when $QEMU is set, as in the arm64 suites), TK_RANDOM_DUMP=1 prints
  * each program before running it.  Default seeds: 1.. (random_differential),
  * 100001.. (random_trace), 200001.. (random_tiering). */
+#include "cli/numarg.h"
 #include "fixture.h"
 #include "tkv.h"
 
@@ -1275,7 +1276,10 @@ static size_t seed_list(uint64_t base, uint64_t *out, size_t cap)
             if (!*q) break;
             char *end;
             unsigned long long v = strtoull(q, &end, 0);
-            if (end == q) tkt_fail("TK_RANDOM_SEEDS: cannot parse '%s'", q);
+            if (end == q || (*end && *end != ',' && *end != ' ' && *end != '\t'))
+                tkt_fail("TK_RANDOM_SEEDS='%s': '%s' is not a seed (decimal or 0x hex, separated by ',')", env, q);
+            if (q[0] == '0' && q[1] >= '0' && q[1] <= '9')
+                tkt_fail("TK_RANDOM_SEEDS='%s': '%s' has a leading 0 (octal is not accepted)", env, q);
             out[n++] = v;
             q = end;
         }
@@ -1285,8 +1289,13 @@ static size_t seed_list(uint64_t base, uint64_t *out, size_t cap)
     const char *qemu = getenv("QEMU");       /* set by the arm64 suites (qemu-user) */
     if (qemu && *qemu) k = 64;
     const char *np = getenv("TK_RANDOM_PROGRAMS");
-    if (np && *np) k = strtol(np, NULL, 0);
-    if (k < 0) k = 0;
+    if (np) {   /* strict: "abc" or "0" must not quietly run no program and pass */
+        uint64_t v;
+        char why[160];
+        if (tk_arg_u64(np, 1, cap, &v, why, sizeof why))
+            tkt_fail("TK_RANDOM_PROGRAMS='%s': %s", np, why);
+        k = (long)v;
+    }
     for (long i = 0; i < k && n < cap; i++) out[n++] = base + (uint64_t)i;
     return n;
 }

@@ -60,9 +60,9 @@ def _bench(*args, cwd=ROOT):
 @pytest.mark.parametrize("args,fragment", [
     (["no-such-workload"], "unknown workload 'no-such-workload'"),
     (["seed-vtable-test", "--strategy", "bogus"], "unknown strategy 'bogus'"),
-    (["seed-vtable-test", "--threads", "zero"], "--threads: 'zero' is not an integer"),
-    (["seed-vtable-test", "--scale", "-1"], "--scale: '-1' is not a number in (0, 1000]"),
-    (["seed-vtable-test", "--seed", "1x"], "--seed: '1x' is not an unsigned integer"),
+    (["seed-vtable-test", "--threads", "zero"], "--threads: 'zero': not a decimal integer"),
+    (["seed-vtable-test", "--scale", "-1"], "--scale: '-1': out of range [0, 1000]"),
+    (["seed-vtable-test", "--seed", "1x"], "--seed: '1x': not a decimal integer"),
     (["seed-vtable-test", "--config", "Novalue"], "is not KEY=VALUE"),
     (["seed-vtable-test", "--frobnicate"], "unknown option '--frobnicate'"),
     (["orchard-like", "--calls", "10"], "--calls needs deterministic mode"),

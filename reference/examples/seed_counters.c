@@ -3,12 +3,41 @@
  * TieredPGO on) under all five strategies in deterministic mode and prints
  * the counters table (non-final / final phase per strategy). */
 #include "seed_scenario.h"
+#include "cli/numarg.h"
+#include "cli/outfile.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tk-seed-counters [THRESHOLD]\n"
+               "Runs the seed scenario (PR #125359: abstract base, derived types, factory,\n"
+               "hot loops, TieredPGO on) under every strategy in deterministic mode and\n"
+               "prints the counters (non-final/final phase per strategy).\n"
+               "  THRESHOLD   CallCountThreshold, a decimal integer in [1, 65535] (default 30)\n"
+               "TK_* environment variables configure the runtime as elsewhere.\n"
+               "Exit status: 0 ok, 1 the scenario failed or the output cannot be written,\n"
+               "2 bad arguments or configuration.\n");
+}
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) { usage(stdout); return 0; }
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+        fprintf(stderr, "tk-seed-counters: unexpected argument '%s'\n", argv[argc > 2 ? 2 : 1]);
+        usage(stderr);
+        return 2;
+    }
     const char *threshold = argc > 1 ? argv[1] : "30";
+    {
+        uint64_t v;
+        char why[160];
+        if (tk_arg_u64(threshold, 1, 65535, &v, why, sizeof why)) {
+            fprintf(stderr, "tk-seed-counters: THRESHOLD '%s': %s\n", threshold, why);
+            return 2;
+        }
+    }
     tk_counter tab[TK_STRATEGY_COUNT][64];
     size_t n = 0;
     int status = 0;
@@ -48,5 +77,6 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
+    if (tk_out_stdout_check("tk-seed-counters")) status = 1;
     return status;
 }

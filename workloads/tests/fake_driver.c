@@ -115,6 +115,14 @@ static tk_drv_runtime *fake_create(const char *const *config, char *err, size_t 
                 return NULL;
             }
             snprintf(rt->strategy, sizeof rt->strategy, "%s", eq + 1);
+            /* test hook: one strategy fails to start, the others run (tk-bench
+             * must still report those; cli/tests/cli-tests.sh) */
+            const char *fail = getenv("TKFAKE_FAIL_STRATEGY");
+            if (fail && !strcmp(fail, eq + 1)) {
+                snprintf(err, errlen, "fake driver: strategy '%s' fails (TKFAKE_FAIL_STRATEGY)", fail);
+                fake_destroy(rt);
+                return NULL;
+            }
         }
         if (!strcmp(config[i], "Mode=deterministic")) rt->deterministic = 1;
         size_t used = strlen(rt->config);
@@ -327,7 +335,9 @@ static const tk_driver k_driver = {
     .method_slot = fake_method_slot,
     .thread_attach = fake_noop,
     .thread_detach = fake_noop,
+#ifndef TK_FAKE_NULL_SAFEPOINT   /* the NULL-entry fixture (workloads/build.mk) */
     .safepoint = fake_noop,
+#endif
     .thread_offline = fake_noop,
     .thread_online = fake_noop,
     .clock_advance = fake_clock_advance,
