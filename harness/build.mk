@@ -32,3 +32,23 @@ reproduce-sensitivity: deps
 test-harness: $(B)/bin/tk-bench $(B)/lib/libtk_fake_driver.so
 	ci/run-suite harness pytest -- $(PY) -m pytest -q harness/tests
 TEST_TARGETS += test-harness
+
+# ---- tk-track: regression tracking (README "Tracking performance in CI") ----
+#   make track                 quick suite, HEAD vs its merge base with main
+#                              (or its parent), measured here, interleaved;
+#                              the base is built in a temporary git worktree.
+#                              TRACK_BASE=REV / TRACK_SUITE=NAME override.
+#   make track-calibrate       A/A false-positive rate + injected regressions
+#                              -> results/track-calibration.json (~15 min)
+#   make track-report          results/track-report/index.html from the history
+TRACK_SUITE ?= quick
+.PHONY: track track-calibrate track-report test-track
+track: deps $(B)/bin/tk-bench $(B)/lib/libtk_ref_driver.so
+	$(PY) harness/tk-track gate --suite $(TRACK_SUITE) $(if $(TRACK_BASE),--base $(TRACK_BASE)) \
+	  --markdown $(RESULTS)/track-gate.md --json $(RESULTS)/track-gate.json
+
+track-report:
+	$(PY) harness/tk-track report
+
+track-calibrate: deps $(B)/bin/tk-bench $(B)/lib/libtk_ref_driver.so
+	$(PY) harness/track_calibrate.py

@@ -19,7 +19,8 @@ as-merged driver over a fixed grid of tier0_cost x owning-slot share
 Python 3 standard library only.  Quick mode: --quick or REPRODUCE_QUICK=1.
 Usage and output: README.md "Reproducing the published figures"; JSON schema:
 harness/schema/reproduce.schema.json (SPEC.md "Workloads").
-Exit status: 0 ok, 1 a run failed or the output did not validate, 2 usage.
+Exit status: 0 ok, 1 a run failed or the output did not validate, 2 usage (or
+the run could not be recorded in the tk-track history, OUT/history.sqlite).
 """
 
 import argparse
@@ -471,6 +472,9 @@ def parse_args(argv):
                    help="instead of the three tables: the as-merged regression over a grid of "
                         "tier0_cost x owning-slot share (results/sensitivity.json, .md; < 4 min)")
     p.add_argument("--timeout", type=int, default=300, help="per-run timeout, seconds")
+    p.add_argument("--history", default=None,
+                   help="tk-track history to record the run in (default OUT/history.sqlite)")
+    p.add_argument("--no-history", action="store_true", help="do not record the run in the history")
     a = p.parse_args(argv)
     if a.reps < 0 or a.steady_reps < 0 or a.threads < 0 or not a.orchard_scale > 0 \
             or a.orchard_time_scale < 0:
@@ -500,6 +504,22 @@ def main(argv=None):
     write_atomic(os.path.join(a.out, "reproduce.json"), json.dumps(doc, indent=2, sort_keys=False) + "\n")
     write_atomic(os.path.join(a.out, "reproduce.md"), render_text(doc, strategies, markdown=True))
     r.log("wrote %s and %s" % (os.path.join(a.out, "reproduce.json"), os.path.join(a.out, "reproduce.md")))
+    return record_history(a, doc, r)
+
+
+def record_history(a, doc, r):
+    """Records the run into tk-track's history (README "Tracking performance
+    in CI"); a history that cannot be written is an infrastructure error."""
+    if a.no_history:
+        return 0
+    from track import history as H, ingest
+    path = a.history or os.path.join(a.out, "history.sqlite")
+    try:
+        rid = ingest.record_reproduce(doc, path)
+    except H.HistoryError as e:
+        sys.stderr.write("reproduce: not recorded in the history: %s\n" % e)
+        return 2
+    r.log("recorded as run %d in %s (tk-track log / report)" % (rid, path))
     return 0
 
 

@@ -34,3 +34,21 @@ def test_reproduce_with_fake_driver(tmp_path, capsys):
         assert heading in md
     assert "| forwarder |" in md
     assert "orchard-like 10/10" in out.err          # progress on stderr
+    # the run is recorded in the tk-track history beside the output
+    from track import history as H
+    h = H.open_history(str(tmp_path / "history.sqlite"), create=False)
+    runs = h.runs()
+    assert [r["source"] for r in runs] == ["reproduce"]
+    rec = h.load(runs[0]["id"])
+    h.close()
+    fwd = rec["benchmarks"]["reproduce/orchard-like/forwarder"]
+    assert fwd["metrics"]["requests_per_s"]["samples"] == doc["orchard_like"]["strategies"]["forwarder"]["requests_per_s"]["runs"]
+    assert "reproduce/steady-state/notier" in rec["benchmarks"]
+    assert rec["benchmarks"]["reproduce/seed-vtable-test/lazy"]["counters"]
+    # a history that cannot be written is an infrastructure error, named
+    bad = tmp_path / "corrupt.sqlite"
+    bad.write_bytes(b"x" * 4096)
+    args = reproduce.parse_args(["--out", str(tmp_path), "--history", str(bad)])
+    assert reproduce.record_history(args, doc, reproduce.Reproducer(args)) == 2
+    assert "corrupt.sqlite: not a tk-track history" in capsys.readouterr().err
+    assert bad.read_bytes() == b"x" * 4096
