@@ -11,8 +11,9 @@
 CONF_STRATEGIES := forwarder precode-reuse lazy entry-cell notier
 CONF_TESTS      := $(sort $(wildcard conformance/tests/test_*.c))
 CONF_GEN        := $(B)/gen/conformance/spec_anchors.c
+CONF_TKT_SRCS   := $(addprefix conformance/,tkt_registry.c tkt_config.c tkt_calllog.c tkt_introspect.c tkt_events.c tkt_time.c)
 CONF_SRCS       := conformance/runner.c conformance/driver_load.c conformance/expectations.c \
-                   conformance/isolation.c conformance/report.c conformance/tkt.c conformance/tkv.c conformance/json.c \
+                   conformance/isolation.c conformance/report.c $(CONF_TKT_SRCS) conformance/tkv.c conformance/json.c \
                    conformance/verify_cli.c $(CONF_TESTS) $(CONF_GEN)
 VERIFY_SRCS     := conformance/verify_main.c conformance/verify_cli.c conformance/tkv.c conformance/json.c
 REF_DRIVER      := $(B)/lib/libtk_ref_driver.so

@@ -31,9 +31,11 @@ int tkc_load_driver(const char *path)
                 path, d->abi_version, TK_DRIVER_ABI_VERSION);
         return -1;
     }
-    if (d->size < sizeof(tk_driver)) {
+    /* The first table of ABI v1 ends at fp_arg_regs; later additions are
+     * optional (TK_DRIVER_HAS). */
+    if (d->size < offsetof(tk_driver, fp_arg_regs)) {
         fprintf(stderr, "tk-conform: '%s' driver table is %u bytes; ABI v%u needs at least %zu\n", path, d->size,
-                TK_DRIVER_ABI_VERSION, sizeof(tk_driver));
+                TK_DRIVER_ABI_VERSION, offsetof(tk_driver, fp_arg_regs));
         return -1;
     }
 #define TKC_NEED(fn) { #fn, d->fn == NULL }

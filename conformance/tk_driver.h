@@ -19,8 +19,10 @@
  * it) to find the dispatching type, as CoreCLR's prestub does.
  *
  * Versioning of this header: additions go at the END of struct tk_driver
- * and are announced by a larger `size` field; a change that breaks layout
- * bumps TK_DRIVER_ABI_VERSION and the entry point name (tk_driver_v2).
+ * and are announced by a larger `size` field (test with TK_DRIVER_HAS); a
+ * change that breaks layout bumps TK_DRIVER_ABI_VERSION and the entry point
+ * name (tk_driver_v2).  Additions so far: fp_arg_regs (floating-point
+ * argument bodies, TK_METHOD_FP_ARGS).
  */
 #ifndef TK_DRIVER_H
 #define TK_DRIVER_H
@@ -77,6 +79,20 @@ typedef struct tk_method_def {
 } tk_method_def;
 
 #define TK_METHOD_NOT_TIERED   0x1u /* compiled straight at Optimized        */
+/* The body takes floating-point arguments: `body` is a tk_fp_body_fn cast
+ * to tk_body_fn, and callers call entry points as tk_fp_entry_fn.  Only for
+ * drivers whose fp_arg_regs (below) is non-zero. */
+#define TK_METHOD_FP_ARGS      0x2u
+
+/* Floating-point argument registers (xmm0-7 on SysV x86-64, v0-v7 on
+ * AAPCS64) reach the body unchanged through every entry point a slot can
+ * hold: precodes, call-counting stubs, trampolines and native entries
+ * (`inv.semantics.arguments-preserved`). */
+typedef double (*tk_fp_body_fn)(const tk_code_ctx *ctx, void *self, int64_t a0, int64_t a1, int64_t a2,
+                                 int64_t a3, double f0, double f1, double f2, double f3, double f4, double f5,
+                                 double f6, double f7);
+typedef double (*tk_fp_entry_fn)(void *self, int64_t a0, int64_t a1, int64_t a2, int64_t a3, double f0,
+                                 double f1, double f2, double f3, double f4, double f5, double f6, double f7);
 
 typedef struct tk_override_def {
     uint32_t slot;                 /* parent vtable slot being overridden    */
@@ -286,7 +302,19 @@ typedef struct tk_driver {
     /* Fills up to cap counters, returns how many exist. */
     size_t (*counters)(tk_drv_runtime *rt, tk_counter *out, size_t cap);
     void (*set_event_sink)(tk_drv_runtime *rt, tk_event_fn fn, void *user);
+
+    /* ---- additions within ABI version 1 (present when `size` covers them,
+     * see TK_DRIVER_HAS); a driver built against an older header has a
+     * smaller `size` and callers treat the field as 0. ---- */
+
+    /* Number of floating-point argument registers an entry point passes to
+     * a TK_METHOD_FP_ARGS body unchanged (8 on x86-64 and arm64); 0: such
+     * bodies are not supported. */
+    uint32_t fp_arg_regs;
 } tk_driver;
+
+/* Whether driver table d (of d->size bytes) has the field `f`. */
+#define TK_DRIVER_HAS(d, f) ((d)->size >= offsetof(tk_driver, f) + sizeof((d)->f))
 
 typedef const tk_driver *(*tk_driver_entry_fn)(void);
 #define TK_DRIVER_ENTRY_SYMBOL "tk_driver_v1"

@@ -1,4 +1,4 @@
-/* conformance/tkt_internal.h — between the runner and tkt.c. */
+/* conformance/tkt_internal.h — between the runner and the tkt_*.c test support. */
 #ifndef TK_TKT_INTERNAL_H
 #define TK_TKT_INTERNAL_H
 #include "tkt.h"

@@ -96,4 +96,37 @@ static inline void fx_calls(tk_drv_runtime *rt, void **slot, void *self, int id,
     D->drain(rt);
 }
 
+/* Call-counting stubs freed so far (recorded events). */
+static inline size_t fx_callcount_frees(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < tkt_events_count(); i++) {
+        tk_event e = tkt_event_at(i);
+        n += e.kind == TK_EV_STUB_FREE && e.stub_kind == TK_AC_CALLCOUNT_STUB;
+    }
+    return n;
+}
+
+/* The first call-counting stub allocated (recorded events), or NULL. */
+static inline void *fx_first_callcount_stub(void)
+{
+    for (size_t i = 0; i < tkt_events_count(); i++) {
+        tk_event e = tkt_event_at(i);
+        if (e.kind == TK_EV_STUB_ALLOC && e.stub_kind == TK_AC_CALLCOUNT_STUB) return e.stub;
+    }
+    return NULL;
+}
+
+/* A thread that runs drain() once and says when it is done (drain may wait
+ * for safe points of other threads). */
+typedef struct { tk_drv_runtime *rt; int done; } fx_drainer;
+
+static inline void *fx_drainer_main(void *p)
+{
+    fx_drainer *d = p;
+    D->drain(d->rt);
+    __atomic_store_n(&d->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
 #endif

@@ -7,25 +7,6 @@
 
 static const tk_method_def rc_v[] = { TKT_M("RC.V", 71), TKT_M("RC.W", 72) };
 
-static size_t count_frees(void)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < tkt_events_count(); i++) {
-        tk_event e = tkt_event_at(i);
-        if (e.kind == TK_EV_STUB_FREE && e.stub_kind == TK_AC_CALLCOUNT_STUB) n++;
-    }
-    return n;
-}
-
-static void *first_callcount_stub(void)
-{
-    for (size_t i = 0; i < tkt_events_count(); i++) {
-        tk_event e = tkt_event_at(i);
-        if (e.kind == TK_EV_STUB_ALLOC && e.stub_kind == TK_AC_CALLCOUNT_STUB) return e.stub;
-    }
-    return NULL;
-}
-
 typedef struct {
     tk_drv_runtime *rt;
     sem_t attached, pass, passed;
@@ -48,16 +29,6 @@ static void *mutator(void *p)
     return NULL;
 }
 
-typedef struct { tk_drv_runtime *rt; volatile int done; } drainer_t;
-
-static void *drainer(void *p)
-{
-    drainer_t *d = p;
-    D->drain(d->rt);
-    __atomic_store_n(&d->done, 1, __ATOMIC_RELEASE);
-    return NULL;
-}
-
 TK_TEST_F(reclaim_wait_safepoint, TKT_THREADED | TKT_SLOW, "inv.reclaim.wait-safepoint")
 {
     tkt_require_caps(TK_CAP_STUB_DELETION | TK_CAP_EVENTS);
@@ -69,7 +40,7 @@ TK_TEST_F(reclaim_wait_safepoint, TKT_THREADED | TKT_SLOW, "inv.reclaim.wait-saf
     tk_drv_object *o = fx_obj(rt, t);
     void **s = fx_vslot(t, 0);
     fx_start_counting(rt, s, o, 71);
-    void *stub = first_callcount_stub();
+    void *stub = fx_first_callcount_stub();
     if (!stub) tkt_unsupported("Strategy=%s allocated no call-counting stub", tkt_strategy(rt));
 
     mutator_t mu;
@@ -83,12 +54,12 @@ TK_TEST_F(reclaim_wait_safepoint, TKT_THREADED | TKT_SLOW, "inv.reclaim.wait-saf
     for (int i = 0; i < 2; i++) tkt_call_slot(s, o, 71, i);       /* threshold */
     D->safepoint(rt);
     D->thread_offline(rt);                                        /* we wait; the mutator does not */
-    drainer_t dr = { rt, 0 };
-    ck_assert_int_eq(pthread_create(&dt, NULL, drainer, &dr), 0);
+    fx_drainer dr = { rt, 0 };
+    ck_assert_int_eq(pthread_create(&dt, NULL, fx_drainer_main, &dr), 0);
     uint64_t t0 = tkt_now_ms();
     int early = 0;
     while (tkt_now_ms() - t0 < 400) {
-        if (count_frees()) { early = 1; break; }
+        if (fx_callcount_frees()) { early = 1; break; }
         tkt_sleep_ms(5);
     }
     tk_addr_info during = tkt_classify(rt, stub);
@@ -105,8 +76,8 @@ TK_TEST_F(reclaim_wait_safepoint, TKT_THREADED | TKT_SLOW, "inv.reclaim.wait-saf
     ck_assert_msg(finished, "drain() did not finish within 10 s after every thread passed a safe point");
     D->drain(rt);                               /* an implementation may defer the deletion */
     uint64_t t2 = tkt_now_ms();
-    while (!count_frees() && tkt_now_ms() - t2 < 2000) { D->drain(rt); tkt_sleep_ms(5); }
-    ck_assert_msg(count_frees() > 0, "no call-counting stub was freed after every thread passed a safe point");
+    while (!fx_callcount_frees() && tkt_now_ms() - t2 < 2000) { D->drain(rt); tkt_sleep_ms(5); }
+    ck_assert_msg(fx_callcount_frees() > 0, "no call-counting stub was freed after every thread passed a safe point");
     pthread_join(mt, NULL);
     D->thread_online(rt);
     tkt_call_slot(s, o, 71, 9);
@@ -159,7 +130,7 @@ TK_TEST(reclaim_unpublish_before_free, "inv.reclaim.unpublish-before-free", "inv
         for (int i = 0; i < 6; i++) fx_check_slot_value(rt, all[i], "a slot after stub deletion");
     }
     if (have_ev) {
-        ck_assert_msg(count_frees() > 0, "setup: no counting stub was freed with DeleteCallCountingStubsAfter=1");
+        ck_assert_msg(fx_callcount_frees() > 0, "setup: no counting stub was freed with DeleteCallCountingStubsAfter=1");
         tkt_trace_check(rt, NULL, (tk_drv_method *const[]){ v, w, NULL });
     }
     tkt_destroy(rt);
