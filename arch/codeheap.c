@@ -38,6 +38,53 @@ tk_code_heap *tk_code_heap_create(void)
     return h;
 }
 
+/* Empty chunks of destroyed heaps, reused by the next heap (a runtime
+ * created after another one destroyed pays no memfd_create, ftruncate, two
+ * mmaps and two munmaps): at most CHUNK_POOL_MAX, unregistered (tk_classify
+ * forgets their entries as it forgot those of an unmapped chunk) and filled
+ * with trapping code, so a stale entry pointer traps instead of running a
+ * destroyed runtime's entry.  Protections never change (`stub.wx`). */
+#define CHUNK_POOL_MAX 8
+static pthread_mutex_t g_chunk_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static chunk *g_chunk_pool;
+static size_t g_chunk_pool_n;
+
+static void chunk_release(chunk *c)
+{
+    tk__registry_remove(&c->reg);
+    tk__arch_fill_trap(c->rw, c->size);
+    tk__arch_flush_icache(c->rx, c->rx + c->size);
+    pthread_mutex_lock(&g_chunk_pool_lock);
+    if (g_chunk_pool_n < CHUNK_POOL_MAX) {
+        c->next = g_chunk_pool;
+        g_chunk_pool = c;
+        g_chunk_pool_n++;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&g_chunk_pool_lock);
+    if (c) {
+        munmap(c->rx, c->size);
+        munmap(c->rw, c->size);
+        free(c);
+    }
+}
+
+static chunk *chunk_reuse(void)
+{
+    pthread_mutex_lock(&g_chunk_pool_lock);
+    chunk *c = g_chunk_pool;
+    if (c) {
+        g_chunk_pool = c->next;
+        g_chunk_pool_n--;
+    }
+    pthread_mutex_unlock(&g_chunk_pool_lock);
+    if (c) {
+        c->next = NULL;
+        c->reg.used = 0;
+    }
+    return c;
+}
+
 void tk_code_heap_destroy(tk_code_heap *h)
 {
     if (!h)
@@ -45,10 +92,7 @@ void tk_code_heap_destroy(tk_code_heap *h)
     chunk *c = h->chunks;
     while (c) {
         chunk *n = c->next;
-        tk__registry_remove(&c->reg);
-        munmap(c->rx, c->size);
-        munmap(c->rw, c->size);
-        free(c);
+        chunk_release(c);
         c = n;
     }
     pthread_mutex_destroy(&h->lock);
@@ -59,7 +103,17 @@ static chunk *new_chunk(tk_code_heap *h)
 {
     size_t os = (size_t)sysconf(_SC_PAGESIZE);
     size_t size = CHUNK_MIN > os ? CHUNK_MIN : os;
-    chunk *c = calloc(1, sizeof *c);
+    chunk *c = chunk_reuse();
+    if (c) {
+        if (tk__registry_add(&c->reg) != 0) {
+            chunk_release(c);
+            return NULL;
+        }
+        c->next = h->chunks;
+        h->chunks = c;
+        return c;
+    }
+    c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     int fd = memfd_create("tierkit-code", MFD_CLOEXEC);

@@ -649,6 +649,36 @@ START_TEST(page_groups_released)
 }
 END_TEST
 
+/* A destroyed code heap's chunk is reused by the next heap: same mapping,
+ * never writable through its executable view, old entries forgotten and
+ * overwritten with trapping code until emitted again. */
+START_TEST(code_chunks_reused)
+{
+    static const int c1 = 1, c2 = 2;
+    tk_code_heap *h1 = tk_code_heap_create();
+    void *e1 = tk_emit_entry(h1, (void *)body6, &c1);
+    ck_assert_ptr_nonnull(e1);
+    tk_code_heap_destroy(h1);
+    ck_assert_int_eq(tk_classify(e1), TK_ADDR_UNKNOWN);
+    char perms[5];
+    maps_perms(e1, perms);
+    ck_assert_str_eq(perms, "r-xs"); /* pooled, still mapped read-execute */
+    ck_assert(!tk_emitted_ctx(e1));
+    tk_code_heap *h2 = tk_code_heap_create();
+    void *e2 = tk_emit_entry(h2, (void *)body6, &c2);
+    ck_assert_ptr_eq(e2, e1);
+    ck_assert_int_eq(tk_classify(e2), TK_ADDR_EMITTED);
+    ck_assert_ptr_eq(tk_emitted_ctx(e2), &c2);
+    ck_assert_int_eq(tk_classify((char *)e2 + 64), TK_ADDR_UNKNOWN); /* not yet emitted */
+    atomic_store(&g_body_bad, 0);
+    ck_assert_int_eq(((entry5_t)e2)(10, -20, 30, 0x40000000000L, 50), 70 + 2000);
+    ck_assert_int_eq(atomic_load(&g_body_bad), 0);
+    char line[512];
+    ck_assert_msg(tk_wx_violations(line, sizeof line) == 0, "W+X mapping: %s", line);
+    tk_code_heap_destroy(h2);
+}
+END_TEST
+
 START_TEST(fixup_prefill_and_accounting)
 {
     size_t P = tk_stub_page_size();
@@ -846,6 +876,7 @@ static Suite *arch_suite(void)
     tcase_add_test(tc, classify_exact);
     tcase_add_test(tc, freed_stub_traps);
     tcase_add_test(tc, page_groups_released);
+    tcase_add_test(tc, code_chunks_reused);
     tcase_add_test(tc, fixup_prefill_and_accounting);
     tcase_add_test(tc, spec_tables_match_templates);
     suite_add_tcase(s, tc);
