@@ -20,6 +20,9 @@
 # run one suite and append its result line to $(RESULTS)/summary.txt).
 
 .DEFAULT_GOAL := all
+# Every rule is explicit: no built-in implicit rules or suffixes to search.
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
 SHELL := /bin/bash
 
 CC        ?= gcc
@@ -119,9 +122,10 @@ endef
 ALL_NATIVE :=
 ALL_ARM64  :=
 TEST_TARGETS :=
-# Files the suites need beyond `all` (sanitizer builds, mutant drivers):
-# `make test` builds them in its one parallel step, not one file at a time
-# inside the serial suite loop.
+# Files the suites need beyond `all` (sanitizer builds, mutant drivers, fuzz
+# targets, CLI fixtures): `make test` builds them in one parallel step, not
+# one file at a time inside the serial suite loop; a failure there fails
+# only the suites that need them.
 TEST_BUILD :=
 
 include arch/build.mk
@@ -152,7 +156,8 @@ test-begin: deps
 	@mkdir -p $(RESULTS) && : > $(RESULTS)/summary.txt
 
 test: test-begin
-	@$(MAKE) --no-print-directory -j$$(nproc) all $(TEST_BUILD)
+	@$(MAKE) --no-print-directory -j$$(nproc) all
+	@$(MAKE) --no-print-directory -k -j$$(nproc) $(TEST_BUILD) || echo "make test: a suite's build failed; that suite fails below"
 	@status=0; for t in $(TEST_TARGETS); do \
 	  $(MAKE) --no-print-directory $$t || status=1; done; \
 	  ci/summarize $(RESULTS)/summary.txt || status=1; exit $$status
@@ -160,4 +165,9 @@ test: test-begin
 clean:
 	rm -rf $(B)
 
+# Dependency files: an empty rule for them, and no built-in rules at all
+# (MAKEFLAGS below), so make does not search implicit rules to remake each
+# of several hundred included .d files on every start (that search was most
+# of an up-to-date make's time).
+%.d: ;
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -11,3 +11,4 @@ CLI_TEST_DEPS = $(B)/bin/tk-bench $(B)/bin/tk-verify $(B)/bin/tk-conform $(B)/bi
 test-cli: $(CLI_TEST_DEPS)
 	ci/run-suite cli tally -- cli/tests/cli-tests.sh $(B)
 TEST_TARGETS += test-cli
+TEST_BUILD += $(CLI_TEST_DEPS)

@@ -36,3 +36,4 @@ fuzz: $(FUZZ_BINS)
 test-fuzz: $(FUZZ_BINS)
 	ci/run-suite fuzz tally -- fuzz/run-fuzz.sh $(B) $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
 TEST_TARGETS += test-fuzz
+TEST_BUILD += $(FUZZ_BINS)
