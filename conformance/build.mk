@@ -105,3 +105,29 @@ conform:
 
 TEST_TARGETS += $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s)) verify-tests mutants conform-fake-driver \
                 $(foreach s,$(CONF_STRATEGIES),conform-arm64-$(s))
+
+# ---- generated mutants (conformance/mutate/) ------------------------------------------
+#   make mutate                 every generated mutant (long: see README), results/mutate.json
+#   make mutate MUTATE_SAMPLE=N a fixed random sample of N
+#   make mutate-sample          the fixed sample `make test` runs (MUTATE_TEST_SAMPLE)
+MUTATE_SOURCES     = $(REF_SRCS) $(ARCH_PORTABLE) $(ARCH_X86_64)
+# Mutated: every C source of the driver except arch/wx.c, the W^X checker
+# that only the arch tests call (the driver never runs it).
+MUTATE_TARGETS     = $(filter-out arch/wx.c %.S,$(MUTATE_SOURCES))
+MUTATE_SAMPLE      ?= 0
+MUTATE_TEST_SAMPLE ?= 12
+MUTATE_JOBS        ?= 2
+MUTATE_ARGS = --sources '$(MUTATE_SOURCES)' --mutate '$(MUTATE_TARGETS)' --objdir $(B)/obj --cc '$(CC)' --cflags '$(CPPFLAGS) $(CFLAGS)' \
+              --ldflags '$(LDFLAGS) $(REF_DRIVER_LDLIBS)' --conform $(B)/bin/tk-conform $(CONF_EXPECT_ARGS) \
+              --jobs $(MUTATE_JOBS)
+.PHONY: mutate mutate-sample mutate-list
+mutate: conform-tools
+	@mkdir -p $(RESULTS)
+	conformance/mutate/tk-mutate $(MUTATE_ARGS) --sample $(MUTATE_SAMPLE) --json $(RESULTS)/mutate.json
+mutate-list:
+	@conformance/mutate/tk-mutate $(MUTATE_ARGS) --list
+mutate-sample: conform-tools
+	@mkdir -p $(RESULTS)
+	ci/run-suite mutate-sample tally -- conformance/mutate/tk-mutate $(MUTATE_ARGS) --sample $(MUTATE_TEST_SAMPLE) \
+	  --json $(RESULTS)/mutate-sample.json
+TEST_TARGETS += mutate-sample

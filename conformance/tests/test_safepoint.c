@@ -125,3 +125,77 @@ TK_TEST_F(reclaim_two_mutators, TKT_THREADED | TKT_SLOW, "inv.reclaim.wait-safep
     tkt_require_caps(TK_CAP_STUB_DELETION | TK_CAP_EVENTS);
     for (int v = 0; v < 3; v++) sp_variant(v);
 }
+
+/* A thread that ran background work itself (drain: completion, deletion
+ * with its safe-point wait, or in threaded mode waiting for the worker) is
+ * an online mutator again afterwards: a later deletion by another thread
+ * (a drain thread, the background worker) waits for its next safe point. */
+static void sq_run(int threaded)
+{
+    static const tk_method_def two[] = { TKT_M("SQ.V", 102), TKT_M("SQ.W", 103) };
+    const char *mode = threaded ? "threaded" : "deterministic";
+    tk_drv_runtime *rt = threaded ? tkt_create("Mode=threaded", "TieredPGO=0", "CallCountingDelayMs=20",
+                                               "CallCountThreshold=2", "DeleteCallCountingStubsAfter=1")
+                                  : tkt_create(FX_DET("2"), "DeleteCallCountingStubsAfter=1");
+    tkt_require_tiering(rt);
+    tkt_events_start(rt);
+    D->thread_attach(rt);
+    tk_drv_type *t = fx_class(rt, "SQ", NULL, 2, two, 0, NULL);
+    tk_drv_object *o = fx_obj(rt, t);
+    void **sv = fx_vslot(t, 0), **sw = fx_vslot(t, 1);
+    tkt_call_slot(sv, o, 102, 0);
+    tkt_call_slot(sw, o, 103, 0);
+    if (threaded) {
+        D->drain(rt);                                   /* waits for the delay and the worker */
+    } else {
+        tkt_tick(rt, FX_DELAY);                         /* both count */
+        for (int i = 0; i < 2; i++) tkt_call_slot(sv, o, 102, i);
+        D->safepoint(rt);
+        D->drain(rt);                                   /* V completes, its stub is deleted here */
+        if (!fx_callcount_frees())
+            tkt_unsupported("no call-counting stub was deleted by this thread's drain (Strategy=%s)", tkt_strategy(rt));
+    }
+    size_t first = fx_callcount_frees();
+    /* This thread is online and passes no safe point from here on. */
+    void **slot = threaded ? sv : sw;
+    int id = threaded ? 102 : 103;
+    if (threaded && !tkt_state(rt, fx_vm(t, 0)).counting)
+        tkt_unsupported("threaded: SQ.V is not counting after drain (Strategy=%s)", tkt_strategy(rt));
+    for (int i = 0; i < 2; i++) tkt_call_slot(slot, o, id, i);   /* threshold */
+    fx_drainer dr = { rt, 0 };
+    pthread_t dt;
+    if (!threaded) ck_assert_int_eq(pthread_create(&dt, NULL, fx_drainer_main, &dr), 0);
+    uint64_t t0 = tkt_now_ms();
+    size_t early = 0;
+    while (tkt_now_ms() - t0 < 300 && !early) {
+        early = fx_callcount_frees() > first;
+        tkt_sleep_ms(5);
+    }
+    D->safepoint(rt);
+    D->thread_offline(rt);
+    int finished = 1;
+    if (!threaded) {
+        uint64_t t1 = tkt_now_ms();
+        while (!__atomic_load_n(&dr.done, __ATOMIC_ACQUIRE) && tkt_now_ms() - t1 < 10000) tkt_sleep_ms(5);
+        finished = __atomic_load_n(&dr.done, __ATOMIC_ACQUIRE);
+        if (finished) pthread_join(dt, NULL);
+    } else {
+        D->drain(rt);
+    }
+    D->thread_online(rt);
+    ck_assert_msg(!early, "%s: a counting stub was freed by another thread while this thread, online again after "
+                  "its own drain() returned, had not passed a safe point", mode);
+    ck_assert_msg(finished, "%s: drain() did not finish within 10 s after the safe point", mode);
+    ck_assert_msg(fx_callcount_frees() > first, "%s: setup: the second counting stub was never freed", mode);
+    tkt_call_slot(sw, o, 103, 9);
+    tkt_trace_check(rt, NULL, (tk_drv_method *const[]){ fx_vm(t, 0), fx_vm(t, 1), NULL });
+    D->thread_detach(rt);
+    tkt_destroy(rt);
+}
+
+TK_TEST_F(reclaim_drain_caller_online_again, TKT_THREADED | TKT_SLOW, "inv.reclaim.wait-safepoint")
+{
+    tkt_require_caps(TK_CAP_STUB_DELETION | TK_CAP_EVENTS);
+    sq_run(0);
+    if (D->caps & TK_CAP_THREADED) sq_run(1);
+}
