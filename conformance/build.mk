@@ -116,6 +116,10 @@ MUTATE_SOURCES     = $(REF_SRCS) $(ARCH_PORTABLE) $(ARCH_X86_64)
 MUTATE_TARGETS     = $(filter-out arch/wx.c %.S,$(MUTATE_SOURCES))
 MUTATE_SAMPLE      ?= 0
 MUTATE_TEST_SAMPLE ?= 12
+# The sample in `make test` guards against a collapse of the suite's power
+# (a broken runner, a test that stopped checking); the 90% target applies to
+# `make mutate` and is reported there, not gated on 12 mutants.
+MUTATE_TEST_MIN    ?= 50
 MUTATE_JOBS        ?= 2
 MUTATE_ARGS = --sources '$(MUTATE_SOURCES)' --mutate '$(MUTATE_TARGETS)' --objdir $(B)/obj --cc '$(CC)' --cflags '$(CPPFLAGS) $(CFLAGS)' \
               --ldflags '$(LDFLAGS) $(REF_DRIVER_LDLIBS)' --conform $(B)/bin/tk-conform $(CONF_EXPECT_ARGS) \
@@ -129,5 +133,5 @@ mutate-list:
 mutate-sample: conform-tools
 	@mkdir -p $(RESULTS)
 	ci/run-suite mutate-sample tally -- conformance/mutate/tk-mutate $(MUTATE_ARGS) --sample $(MUTATE_TEST_SAMPLE) \
-	  --json $(RESULTS)/mutate-sample.json
+	  --min-score $(MUTATE_TEST_MIN) --json $(RESULTS)/mutate-sample.json
 TEST_TARGETS += mutate-sample
