@@ -135,6 +135,7 @@ include cli/build.mk
 -include conformance/build.mk
 -include workloads/build.mk
 -include harness/build.mk
+-include runtimes/coreclr/build.mk
 
 # Tree rules: layering, W^X requests, anchors named vs defined, exported symbols.
 .PHONY: test-tree

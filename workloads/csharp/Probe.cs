@@ -127,6 +127,7 @@ namespace TkGen
         {
             if (a == 0 || mem.ContainsKey(a)) return;
             int mi = Find(maps, a, 24);
+            if (mi < 0) { maps = ReadMaps(); mi = Find(maps, a, 24); }   // mapped since the last read
             if (mi < 0) { mem[a] = "{\"addr\":\"" + a.ToString("x") + "\",\"mapped\":false}"; return; }
             var sb = new StringBuilder();
             sb.Append("{\"addr\":\"").Append(a.ToString("x")).Append("\",\"mapped\":true,\"exec\":")
@@ -202,7 +203,8 @@ namespace TkGen
                     sb.Append("{\"type\":\"").Append(tn).Append("\",\"name\":");
                     Str(sb, m.Name);
                     sb.Append(",\"md\":\"").Append(((ulong)m.MethodHandle.Value).ToString("x")).Append("\",\"virtual\":")
-                      .Append(m.IsVirtual ? "true" : "false").Append(",\"abstract\":").Append(m.IsAbstract ? "true" : "false").Append('}');
+                      .Append(m.IsVirtual ? "true" : "false").Append(",\"newslot\":").Append((m.Attributes & MethodAttributes.NewSlot) != 0 ? "true" : "false")
+                      .Append(",\"abstract\":").Append(m.IsAbstract ? "true" : "false").Append('}');
                 }
             sb.Append("],\"snapshots\":[").Append(string.Join(",", snapshots)).Append("],\"events\":[");
             lock (listener.Lines) sb.Append(string.Join(",", listener.Lines));

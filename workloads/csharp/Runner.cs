@@ -97,6 +97,8 @@ namespace TkGen
             o.WriteLine("  --delay-ms MS     the runtime's TC_CallCountingDelayMs (times the fixed points)");
             o.WriteLine("  --cost-calls N    cost run: converge, then time exactly N calls (3 repetitions)");
             o.WriteLine("  --mult N          multiply every body's work units by N (cost runs)");
+            o.WriteLine("  --threshold-run K one call of request 0 (budget 1), wait out the delay, then K-1 more");
+            o.WriteLine("                    (with a delay: K more after it), each calling the factory once");
         }
 
         static int Fail(string msg) { Console.Error.WriteLine(U.Name + ": " + msg); return 2; }
@@ -105,7 +107,7 @@ namespace TkGen
         {
             string json = null;
             int threads = U.Threads;
-            long costCalls = 0;
+            long costCalls = 0, thresholdRun = 0;
             uint mult = 1;
             double stubOff = 16384;
             for (int i = 0; i < args.Length; i++)
@@ -123,6 +125,7 @@ namespace TkGen
                     case "--time-scale": ok = double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out timeScale) && timeScale > 0; break;
                     case "--delay-ms": ok = double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out delayMs) && delayMs >= 0; break;
                     case "--cost-calls": ok = long.TryParse(v, out costCalls) && costCalls > 0; break;
+                    case "--threshold-run": ok = long.TryParse(v, out thresholdRun) && thresholdRun > 0; break;
                     case "--mult": ok = uint.TryParse(v, out mult) && mult >= 1 && mult <= 1000; break;
                     case "--stub-page-offset": ok = double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out stubOff) && stubOff > 0; break;
                     default: return Fail("unknown option '" + a + "' (see --help)");
@@ -141,7 +144,8 @@ namespace TkGen
             string mode;
             double nsPerCall = -1;
             var cost = new List<string>();
-            if (costCalls > 0) { mode = "cost"; CostRun(mw, costCalls, cost); }
+            if (thresholdRun > 0) { mode = "threshold"; ThresholdRun(mw, thresholdRun); }
+            else if (costCalls > 0) { mode = "cost"; CostRun(mw, costCalls, cost); }
             else if (U.Deterministic) { mode = "deterministic"; threads = 1; nsPerCall = RunDeterministic(mw); }
             else { mode = "threaded"; RunThreaded(threads, mult); }
             var sb = new StringBuilder();
@@ -188,8 +192,8 @@ namespace TkGen
                 {
                     Sleep(U.QuietGapMs * timeScale);
                     U.BuildLate();
+                    Mark("after-late-load");      // before any call through a late type
                     lateReady = true;
-                    Mark("after-late-load");
                 }
                 double a = Now();
                 int h0 = part == 1 ? U.EarlyHandlers : 0, nh = part == 1 ? U.Handlers - U.EarlyHandlers : U.EarlyHandlers;
@@ -302,15 +306,30 @@ namespace TkGen
                 phase = 3;
                 Sleep(U.QuietGapMs * timeScale);
                 U.BuildLate();
+                Mark("after-late-load");          // before any call through a late type
                 lateReady = true;
                 phaseMs[3] = Now() - q;
-                Mark("after-late-load");
                 Run(4, U.BurstMs * timeScale, "after-burst");
                 Run(5, U.Measure2Ms * timeScale, "end");
             }
             else Mark("end");
             phase = -1;
             foreach (var t in th) t.Join();
+        }
+
+        // Threshold run (TC_CallCountThreshold / TC_CallCountingDelayMs
+        // behaviour): startup made call 1 of request 0.  With a delay, wait it
+        // out (counting is installed when it ends) and make K more calls;
+        // without one, make calls 2..K at once.  Then let the background
+        // worker finish; the compile log tells whether K calls promoted.
+        static void ThresholdRun(W w, long k)
+        {
+            long more = k - 1;
+            if (delayMs > 0) { Sleep(3 * delayMs + 100); more = k; }
+            Mark("before-counted-calls");
+            for (long i = 0; i < more; i++) U.Request(w, 0, 1);
+            Sleep(Math.Max(500, 3 * delayMs));
+            Mark("end");
         }
 
         // Cost run: call every handler until the JIT is quiet (whatever tier
