@@ -192,6 +192,22 @@ def as_merged(outdir, factors, reps, time_scale):
             "regression_pct": (1 - m / f) * 100 if f else None}
 
 
+def schema_problem(doc):
+    """None when doc matches runtimes/coreclr/coreclr.schema.json (checked
+    with python3-jsonschema when it is installed), else the message."""
+    try:
+        import jsonschema
+    except ImportError:
+        return None
+    with open(os.path.join(D.ROOT, doc["schema"])) as fh:
+        schema = json.load(fh)
+    try:
+        jsonschema.validate(doc, schema)
+    except jsonschema.ValidationError as e:
+        return "%s at %s" % (e.message, "/".join(str(x) for x in e.absolute_path))
+    return None
+
+
 def fmt(v, d=1):
     if v is None:
         return "-"
@@ -304,6 +320,10 @@ def main(argv=None):
         sys.stderr.write("reproduce-coreclr: %s\n" % e)
         return 1
     doc["elapsed_s"] = round(time.time() - t0, 1)
+    problem = schema_problem(doc)
+    if problem:
+        sys.stderr.write("reproduce-coreclr: the result does not match %s: %s\n" % (doc["schema"], problem))
+        return 1
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as fh:
