@@ -123,18 +123,29 @@ namespace TkGen
             return sb.ToString();
         }
 
-        static void Dump(Map[] maps, ulong a, int depth, Dictionary<ulong, string> mem)
+        // The runtime maps new code and stub pages while the snapshot is
+        // taken: a miss re-reads /proc/self/maps (at most 64 times per snapshot).
+        static Map[] maps;
+        static int refreshes;
+        static int FindFresh(ulong a, ulong len)
+        {
+            int i = Find(maps, a, len);
+            if (i < 0 && refreshes < 64) { refreshes++; maps = ReadMaps(); i = Find(maps, a, len); }
+            return i;
+        }
+
+        static void Dump(ulong a, int depth, Dictionary<ulong, string> mem)
         {
             if (a == 0 || mem.ContainsKey(a)) return;
-            int mi = Find(maps, a, 24);
-            if (mi < 0) { maps = ReadMaps(); mi = Find(maps, a, 24); }   // mapped since the last read
+            int mi = FindFresh(a, 24);
             if (mi < 0) { mem[a] = "{\"addr\":\"" + a.ToString("x") + "\",\"mapped\":false}"; return; }
             var sb = new StringBuilder();
             sb.Append("{\"addr\":\"").Append(a.ToString("x")).Append("\",\"mapped\":true,\"exec\":")
               .Append(maps[mi].X ? "true" : "false").Append(",\"code\":\"").Append(Hex(a, 24)).Append('"');
             var follow = new List<ulong>();
-            int di = Find(maps, a + (ulong)stubOff, 24);
-            if (maps[mi].X && di >= 0 && !maps[di].X)
+            bool codeX = maps[mi].X;
+            int di = FindFresh(a + (ulong)stubOff, 24);   // may re-read maps: mi is stale after this
+            if (codeX && di >= 0 && !maps[di].X)
             {
                 sb.Append(",\"data\":\"").Append(Hex(a + (ulong)stubOff, 24)).Append('"');
                 sb.Append(",\"pointees\":{");
@@ -142,7 +153,7 @@ namespace TkGen
                 for (int k = 0; k < 3; k++)
                 {
                     ulong w = *(ulong*)(a + (ulong)stubOff + (ulong)(8 * k));
-                    int wi = Find(maps, w, 8);
+                    int wi = FindFresh(w, 8);
                     if (wi < 0) continue;
                     if (maps[wi].X) { if (depth < 2) follow.Add(w); continue; }
                     if (!first) sb.Append(','); first = false;
@@ -152,12 +163,13 @@ namespace TkGen
             }
             sb.Append('}');
             mem[a] = sb.ToString();
-            foreach (var w in follow) Dump(maps, w, depth + 1, mem);
+            foreach (var w in follow) Dump(w, depth + 1, mem);
         }
 
         static partial void Point(string name, double tMs)
         {
-            var maps = ReadMaps();
+            maps = ReadMaps();
+            refreshes = 0;
             var mem = new Dictionary<ulong, string>();
             var sb = new StringBuilder();
             sb.Append("{\"point\":\"").Append(name).Append("\",\"t_ms\":").Append(tMs.ToString("0.###", CultureInfo.InvariantCulture))
@@ -179,7 +191,7 @@ namespace TkGen
                     ulong chunk = *(ulong*)(mt + 0x40 + 8 * (k >> 3));
                     ulong v = Volatile.Read(ref *(ulong*)(chunk + (ulong)(8 * (k & 7))));
                     sb.Append(k > 0 ? "," : "").Append('"').Append(v.ToString("x")).Append('"');
-                    Dump(maps, v, 0, mem);
+                    Dump(v, 0, mem);
                 }
                 sb.Append("]}");
             }

@@ -222,19 +222,22 @@ namespace TkGen
                 phaseReq[2]++;
             }
             phaseMs[2] = Now() - m;
+            WaitQuiet();
             Mark("end");
             return phaseCalls[2] > 0 ? phaseMs[2] * 1e6 / phaseCalls[2] : -1;
         }
 
         // The background worker is idle when no method was compiled for a
         // while (JitInfo counts every compile, all tiers).
+        // Each wait is longer than a tiering delay window, so a promotion
+        // held back by a delay that new first calls keep extending is seen.
         static void WaitQuiet()
         {
             long last = System.Runtime.JitInfo.GetCompiledMethodCount(false);
             int still = 0;
             for (int i = 0; i < 100 && still < 3; i++)
             {
-                Thread.Sleep(Math.Max(50, (int)delayMs));
+                Thread.Sleep((int)delayMs + 150);
                 long n = System.Runtime.JitInfo.GetCompiledMethodCount(false);
                 still = n == last ? still + 1 : 0;
                 last = n;
@@ -326,9 +329,8 @@ namespace TkGen
         {
             long more = k - 1;
             if (delayMs > 0) { Sleep(3 * delayMs + 100); more = k; }
-            Mark("before-counted-calls");
             for (long i = 0; i < more; i++) U.Request(w, 0, 1);
-            Sleep(Math.Max(500, 3 * delayMs));
+            WaitQuiet();
             Mark("end");
         }
 
@@ -342,7 +344,7 @@ namespace TkGen
             while (still < 3 && Now() - a < 20000)
             {
                 for (int h = 0; h < U.EarlyHandlers; h++)
-                    for (int k = 0; k < 40; k++) U.Request(w, h, U.CallsPerRequest);
+                    for (int k = 0; k < 2; k++) U.Request(w, h, U.CallsPerRequest);
                 Thread.Sleep(Math.Max(50, (int)delayMs));
                 long c = System.Runtime.JitInfo.GetCompiledMethodCount(false);
                 still = c == last ? still + 1 : 0;
