@@ -124,13 +124,13 @@ namespace TkGen
         }
 
         // The runtime maps new code and stub pages while the snapshot is
-        // taken: a miss re-reads /proc/self/maps (at most 64 times per snapshot).
+        // taken: a miss re-reads /proc/self/maps (at most 256 times per snapshot).
         static Map[] maps;
         static int refreshes;
         static int FindFresh(ulong a, ulong len)
         {
             int i = Find(maps, a, len);
-            if (i < 0 && refreshes < 64) { refreshes++; maps = ReadMaps(); i = Find(maps, a, len); }
+            if (i < 0 && refreshes < 256) { refreshes++; maps = ReadMaps(); i = Find(maps, a, len); }
             return i;
         }
 
@@ -143,9 +143,10 @@ namespace TkGen
             sb.Append("{\"addr\":\"").Append(a.ToString("x")).Append("\",\"mapped\":true,\"exec\":")
               .Append(maps[mi].X ? "true" : "false").Append(",\"code\":\"").Append(Hex(a, 24)).Append('"');
             var follow = new List<ulong>();
-            bool codeX = maps[mi].X;
-            int di = FindFresh(a + (ulong)stubOff, 24);   // may re-read maps: mi is stale after this
-            if (codeX && di >= 0 && !maps[di].X)
+            // no re-read for the data page: a stub's code and data pages are
+            // committed together, and most code (JIT code) has no data page
+            int di = Find(maps, a + (ulong)stubOff, 24);
+            if (maps[mi].X && di >= 0 && !maps[di].X)
             {
                 sb.Append(",\"data\":\"").Append(Hex(a + (ulong)stubOff, 24)).Append('"');
                 sb.Append(",\"pointees\":{");
