@@ -35,7 +35,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import repro_lib as L  # noqa: E402
+import repro as L  # noqa: E402
 import schema_check  # noqa: E402
 
 ROOT = os.path.dirname(HERE)

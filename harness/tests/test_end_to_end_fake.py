@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-import repro_lib as L
+import repro as L
 import reproduce
 import schema_check
 from conftest import BIN, FAKE, SCHEMA

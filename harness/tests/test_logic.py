@@ -1,9 +1,9 @@
-"""Ordering, ratios, verdicts and explanations (repro_lib)."""
+"""Ordering, ratios, verdicts and explanations (harness/repro/)."""
 import math
 
 import pytest
 
-import repro_lib as L
+import repro as L
 
 
 def test_alternating_order():

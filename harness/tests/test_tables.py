@@ -1,7 +1,7 @@
 """Text and markdown tables."""
 import math
 
-import repro_lib as L
+import repro as L
 
 
 def test_text_table_aligned():

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-import repro_lib as L
+import repro as L
 import reproduce
 import schema_check
 from conftest import BIN, FAKE, HARNESS, ROOT
