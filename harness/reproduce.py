@@ -118,7 +118,27 @@ class Reproducer:
             "shape_matches": L.seed_verdict(rows),
             "strategies": {s: {"config": r["config"], "counters": r["counters"]} for s, r in strat.items()},
             "comparison": rows,
+            "tier_timeline": self.seed_timeline(j1),
         }
+
+    def seed_timeline(self, j1):
+        """A third run with the event trace on (the two compared runs stay
+        untraced): methods at each tier over the trace's event sequence, per
+        strategy.  {} when the implementation writes no trace file."""
+        if "trace_file" not in (j1["implementation"].get("caps") or []):
+            return {}
+        self.log("seed-vtable-test: all strategies, deterministic, traced (tier timeline)")
+        base = os.path.join(self.tmp, "seed-trace")
+        self.bench("seed-vtable-test", "all", ["--deterministic", "--trace", base], tag="all-trace")
+        out = {}
+        for s in j1["strategies"]:
+            path = base + "." + s if len(j1["strategies"]) > 1 else base
+            if os.path.exists(path):
+                with open(path) as f:
+                    tl = L.tier_timeline(f)
+                if tl:
+                    out[s] = tl
+        return out
 
     # ---- 2. orchard-like --------------------------------------------------------------------
     def as_merged_impl(self):
@@ -187,8 +207,15 @@ class Reproducer:
                 "time_to_steady_state_ms": a["time_to_steady_state_ms"],
                 "time_to_steady_state_closest_pct": a["time_to_steady_state_closest_pct"],
                 "time_to_steady_state_text": a["time_to_steady_state_text"],
-                "first_request_us": a["first_request_us"]}
+                "first_request_us": a["first_request_us"],
+                "windows": self.last_windows(runs[s][-1])}
         return out
+
+    @staticmethod
+    def last_windows(run):
+        """The sampling windows of the last repetition: throughput per window."""
+        w = run.get("windows") or {}
+        return {k: w.get(k) for k in ("window_ms", "start_ms", "requests_per_s", "phase")} if w else None
 
     # ---- sensitivity of the as-merged regression (--sensitivity) ------------------------------
     def sensitivity(self):

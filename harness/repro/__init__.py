@@ -10,6 +10,7 @@ concept per module:
                counters that explain it, why the as-merged row differs
   steady       steady-state ns/call and instructions/call against notier
   steady_time  time to steady state (tk-bench's definition) and its text
+  timeline     methods at each tier over a run, from its event trace
   tables       text and GitHub-markdown tables
   sensitivity  make reproduce-sensitivity: grid, per-point summary, brackets, table
 
@@ -24,3 +25,4 @@ from .steady import *  # noqa: F401,F403
 from .tables import *  # noqa: F401,F403
 from .steady_time import *  # noqa: F401,F403
 from .sensitivity import *  # noqa: F401,F403
+from .timeline import *  # noqa: F401,F403

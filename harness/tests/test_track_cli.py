@@ -156,3 +156,33 @@ def test_help_of_every_command():
     for cmd in ([], ["run"], ["compare"], ["gate"], ["bisect"], ["report"], ["log"]):
         r = tk(*(cmd + ["--help"]))
         assert r.returncode == 0 and "usage: tk-track" in r.stdout
+
+
+def test_shipped_suites_are_valid():
+    from track import suite as S
+    names = sorted(f[:-5] for f in os.listdir(os.path.join(HARNESS, "suites")) if f.endswith(".toml"))
+    assert {"quick", "default"} <= set(names)
+    for n in names:
+        s = S.load(os.path.join(HARNESS, "suites", n + ".toml"))
+        assert s["name"] == n and s["benchmarks"]
+        assert s["reps"] >= 5          # p < 0.01 needs 5 samples per side
+
+
+@pytest.mark.parametrize("text,msg", [
+    ('schema_version = 1\nname = "x"\n', "key 'benchmark': missing required key"),
+    ('schema_version = 2\nname = "x"\n[[benchmark]]\n', "unsupported version 2"),
+    ('schema_version = 1\nname = "x"\nrpes = 3\n[[benchmark]]\n', "key 'rpes': unknown key"),
+    ('schema_version = 1\nname = "x"\n[[benchmark]]\nname = "b"\nrunner = "tk-bench"\nargs = ["w"]\nmetrics = ["wall_ms"]\n',
+     "metric 'wall_ms' comes from runner hyperfine"),
+    ('schema_version = 1\nname = "x"\n[[benchmark]]\nname = "b"\nrunner = "tk-bench"\nargs = ["w", "--json", "f"]\nmetrics = ["ns_per_call"]\n',
+     "--json is set by tk-track"),
+    ('schema_version = 1\nname = "x"\n[thresholds]\nalpha = 2\n[[benchmark]]\n', "thresholds.alpha': must be < 1"),
+    ('schema_version = 1\nname = = "x"\n', "not valid TOML"),
+])
+def test_suite_errors_name_file_and_key(tmp_path, text, msg):
+    from track import suite as S
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    with pytest.raises(S.SuiteError) as e:
+        S.load(str(p))
+    assert str(p) in str(e.value) and msg in str(e.value), str(e.value)

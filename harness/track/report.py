@@ -190,6 +190,35 @@ def reproduce_section(page, rep):
         ax.legend(fontsize=7, ncol=4)
         ax.set_title("orchard-like: methods at each tier at the end of the run (mean over repetitions)", fontsize=9)
         page.save(fig, "reproduce-tiers")
+    wins = {s: v.get("windows") for s, v in ol.items() if v.get("windows") and v["windows"].get("start_ms")}
+    if wins:
+        fig, ax = plt.subplots(figsize=(7.5, 2.8))
+        for s, w in wins.items():
+            ax.plot(w["start_ms"], w["requests_per_s"], "-", lw=1.2, label=s)
+        ax.set_xlabel("window start, ms from the start of warmup", fontsize=8)
+        ax.set_ylabel("requests/s", fontsize=8)
+        ax.legend(fontsize=7, ncol=3)
+        ax.set_title("orchard-like throughput per sampling window (last repetition)", fontsize=9)
+        page.save(fig, "reproduce-windows")
+    tl = (rep.get("seed_vtable_test") or {}).get("tier_timeline") or {}
+    if tl:
+        names = list(tl)
+        fig, axes = plt.subplots(1, len(names), figsize=(7.5, 2.4), sharey=True)
+        if len(names) == 1:
+            axes = [axes]
+        colors = {"tier0": "#e74c3c", "tier0-instrumented": "#f39c12", "tier1": "#27ae60", "optimized": "#16a085"}
+        for ax, s in zip(axes, names):
+            t = tl[s]
+            ax.stackplot(t["seq"], [t["tiers"][k] for k in colors], colors=list(colors.values()),
+                         labels=list(colors))
+            ax.set_title(s, fontsize=8)
+            ax.tick_params(labelsize=6)
+            ax.set_xlabel("trace event #", fontsize=7)
+        axes[0].set_ylabel("methods", fontsize=8)
+        axes[-1].legend(fontsize=6, loc="lower right")
+        fig.suptitle("seed-vtable-test tier timeline: methods by published tier over the event sequence",
+                     fontsize=9, y=1.03)
+        page.save(fig, "reproduce-tier-timeline")
     ss = (rep.get("steady_state") or {}).get("strategies") or {}
     if ss:
         names = list(ss)
