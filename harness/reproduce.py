@@ -37,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import repro as L  # noqa: E402
 import schema_check  # noqa: E402
+from track.cli import write_atomic  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
 SCHEMA = os.path.join(HERE, "schema", "reproduce.schema.json")
@@ -465,15 +466,6 @@ def render_sensitivity(doc, markdown=False):
     out.append(b + "within %.0f-%.0f%%: %s" % (lo, hi, ", ".join(doc["in_range_points"]) or "no grid point"))
     out.append(b + "consistent within noise: %s" % (", ".join(doc["consistent_points"]) or "no grid point"))
     return "\n".join(out) + "\n"
-
-
-def write_atomic(path, text):
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def parse_args(argv):

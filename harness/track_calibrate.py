@@ -21,7 +21,6 @@ shared cores.  Usage: harness/track_calibrate.py [--aa N] [--suite quick]
 """
 
 import argparse
-import datetime
 import json
 import os
 import shutil

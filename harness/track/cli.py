@@ -54,6 +54,8 @@ def worktree_state(cwd=None):
 
 
 def write_atomic(path, text):
+    """Writes text to path through a temporary file and a rename: readers
+    never see half a file, and an error leaves the old file."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
