@@ -50,5 +50,11 @@ track: deps $(B)/bin/tk-bench $(B)/lib/libtk_ref_driver.so
 track-report:
 	$(PY) harness/tk-track report
 
-track-calibrate: deps $(B)/bin/tk-bench $(B)/lib/libtk_ref_driver.so
+# The variant-driver injection: the reference's COUNT_FINAL_TIER mutant.
+ifneq ($(filter tk_ref_mutant,$(.VARIABLES)),)
+$(eval $(call tk_ref_mutant,COUNT_FINAL_TIER))
+TRACK_VARIANT := $(B)/lib/mutants/libtk_mut_count_final_tier.so
+endif
+
+track-calibrate: deps $(B)/bin/tk-bench $(B)/lib/libtk_ref_driver.so $(TRACK_VARIANT)
 	$(PY) harness/track_calibrate.py

@@ -7,9 +7,11 @@
      how many noisy metrics the first measurement flagged before the
      confirmation re-run, and the largest exact-metric drift.
   2. Injected regressions of known size on the head side (tk-bench --set /
-     --config): +3%, +5%, +10% final-tier body work (tier1_cost), and a
-     doubled call-count threshold (more counting work; its counter must be
-     named as the top mover).  Each is gated like a real change.
+     --config / a variant driver): +3%, +5%, +10% final-tier body work
+     (tier1_cost), a doubled call-count threshold, and the reference built
+     with its COUNT_FINAL_TIER mutant (final-tier calls still counted); for
+     the last two the counter that moved, calls_counted, must be named as
+     the top mover.  Each is gated like a real change.
   3. Power of the noisy-metric rule, from the A/A samples themselves: each
      A/A compare's head samples are scaled by (1 + d) and the gate rule
      (worse by > noisy_pct, p < alpha, in the first measurement and in an
@@ -37,6 +39,11 @@ INJECTIONS = [
     {"name": "body work +10% (tier1_cost=1.10)", "args": ["--set", "tier1_cost=1.1"], "size_pct": 10.0},
     {"name": "call-count threshold 30 -> 60 (counting work doubled)",
      "args": ["--config", "CallCountThreshold=60"], "size_pct": None, "expect_counter": "calls_counted"},
+    # a variant driver: the reference built with its COUNT_FINAL_TIER mutant
+    # (final-tier calls keep passing a counting stub: more instructions per call)
+    {"name": "variant driver: final-tier calls still counted (COUNT_FINAL_TIER)",
+     "args": [], "impl": "lib/mutants/libtk_mut_count_final_tier.so", "size_pct": None,
+     "expect_counter": "calls_counted"},
 ]
 
 
@@ -125,7 +132,14 @@ def main():
         for spec in INJECTIONS:
             log("injected: %s (%.0f s)" % (spec["name"], time.monotonic() - t0))
             base = M.Side("base", M_copy_bin, rev, dirty)
-            head = M.Side("head", a.bin, rev, dirty, spec["args"])
+            impl = None
+            if spec.get("impl"):
+                impl = os.path.join(os.path.dirname(a.bin), spec["impl"])
+                if not os.path.isfile(impl):
+                    log("skipped: %s not built (make track-calibrate builds it)" % impl)
+                    inj.append({"name": spec["name"], "result": "skipped", "reason": impl + " not built"})
+                    continue
+            head = M.Side("head", a.bin, rev, dirty, spec["args"], impl)
             res = G.run_gate(suite, th, base, head, quiet=True)
             s = summarize_gate(res)
             exact_effects = {"%s/%s" % (r["benchmark"], r["metric"]): r["change_pct"]
@@ -134,7 +148,8 @@ def main():
                              for r in s["metrics"] if r["kind"] == "noisy"}
             above = [k for k, v in exact_effects.items() if v is not None and v > th["exact_pct"]]
             flagged = ["%s/%s" % (r["benchmark"], r["metric"]) for r in s["metrics"] if r["verdict"] == "regressed"]
-            entry = {"name": spec["name"], "head_args": spec["args"], "injected_size_pct": spec["size_pct"],
+            entry = {"name": spec["name"], "head_args": spec["args"], "head_impl": spec.get("impl"),
+                     "injected_size_pct": spec["size_pct"],
                      "result": s["result"], "exact_effects_pct": exact_effects, "noisy_effects_pct": noisy_effects,
                      "exact_metrics_above_threshold": above, "flagged": flagged,
                      "every_exact_metric_above_threshold_flagged": all(k in flagged for k in above),

@@ -7,6 +7,7 @@ import argparse
 import datetime
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -281,6 +282,12 @@ def main(argv=None):
         return a.fn(a)
     except (UsageError, S.SuiteError, H.HistoryError, M.MeasureError) as e:
         sys.stderr.write("tk-track %s: %s\n" % (a.cmd, e))
+        return 2
+    except sqlite3.Error as e:
+        sys.stderr.write("tk-track %s: history %s: %s\n" % (a.cmd, getattr(a, "history", "?"), e))
+        return 2
+    except OSError as e:
+        sys.stderr.write("tk-track %s: %s%s\n" % (a.cmd, (e.filename + ": ") if e.filename else "", e.strerror or e))
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("tk-track: interrupted; nothing recorded\n")
