@@ -107,3 +107,43 @@ TK_TEST(tiering_monotonic, "inv.tiering.monotonic", "inv.tiering.promotion-after
     if (have_ev) tkt_trace_check(rt, NULL, (tk_drv_method *const[]){ a, NULL });
     tkt_destroy(rt);
 }
+
+/* inv.tiering.promotion-after-threshold in threaded mode: nobody calls
+ * drain(); the background worker alone must notice the delay's end and the
+ * threshold and promote the method (CoreCLR's worker is woken by the
+ * threshold: TieredCompilationManager::AsyncCompleteCallCounting).  Bounded
+ * waits of 10 s against work that takes milliseconds; a long worker idle
+ * timeout, so an implementation that relies on the worker timing out to find
+ * queued work fails too. */
+TK_TEST_F(tiering_worker_promotes_without_drain, TKT_THREADED, "inv.tiering.promotion-after-threshold")
+{
+    tkt_require_caps(TK_CAP_THREADED);
+    tk_drv_runtime *rt = tkt_create("Mode=threaded", "TieredPGO=0", "CallCountingDelayMs=20", "CallCountThreshold=3",
+                                    "BackgroundWorkerTimeoutMs=60000");
+    tkt_require_tiering(rt);
+    D->thread_attach(rt);
+    tk_drv_type *t = fx_class(rt, "T", NULL, 2, two_v, 0, NULL);
+    tk_drv_object *o = fx_obj(rt, t);
+    void **sa = fx_vslot(t, 0);
+    tk_drv_method *a = fx_vm(t, 0);
+    tkt_call_slot(sa, o, 31, 0);                       /* first call: the delay begins */
+    uint64_t t0 = tkt_now_ms();
+    while (!tkt_state(rt, a).counting && tkt_now_ms() - t0 < 10000) {
+        D->safepoint(rt);
+        tkt_sleep_ms(5);
+    }
+    ck_assert_msg(tkt_state(rt, a).counting, "10 s after the first call (delay 20 ms) the method is not counting: "
+                  "the background worker did not end the delay on its own");
+    for (int i = 0; i < 3; i++) tkt_call_slot(sa, o, 31, i);   /* the threshold */
+    uint64_t t1 = tkt_now_ms();
+    while (!TK_TIER_IS_FINAL(fx_tier(rt, a)) && tkt_now_ms() - t1 < 10000) {
+        D->safepoint(rt);
+        tkt_sleep_ms(5);
+    }
+    ck_assert_msg(TK_TIER_IS_FINAL(fx_tier(rt, a)),
+                  "10 s after the threshold, with no drain(), the method is at %s: the background worker did not "
+                  "promote it on its own", tkt_tier_name(fx_tier(rt, a)));
+    tkt_call_logged(sa, o, 31, 9);
+    D->thread_detach(rt);
+    tkt_destroy(rt);
+}
