@@ -54,9 +54,34 @@ TK_TEST(observability_trace_file, "inv.observability.trace-wellformed", "inv.obs
     snprintf(kv, sizeof kv, "Trace=%s", path);
     snprintf(jpath, sizeof jpath, "%s/verify.json", dir);
     tk_drv_runtime *rt = tkt_create(FX_DET("2"), "DeleteCallCountingStubsAfter=1", kv);
+    int tiers = tkt_tiers(rt);
+    /* The trace records everything whether or not an event sink is, or
+     * was, installed: a first call before any sink ... */
+    static const tk_method_def ot_v[] = { TKT_M("OT.First", 95) };
+    tk_drv_type *ot = fx_class(rt, "OT", NULL, 1, ot_v, 0, NULL);
+    tkt_call_slot(fx_vslot(ot, 0), fx_obj(rt, ot), 95, 0);
+    /* ... and the rest after a sink came and went. */
+    if (D->caps & TK_CAP_EVENTS) {
+        tkt_events_start(rt);
+        tkt_events_stop(rt);
+    }
     scenario(rt, NULL);
     tkt_destroy(rt);
     ck_assert_msg(access(path, R_OK) == 0, "Trace=%s produced no file", path);
+    /* Not just a header: the events the scenario must have produced. */
+    static const char *const need[] = { "\"OT.First", "\"publish\"", "\"slot_write\"", "\"stub_alloc\"",
+                                        "\"threshold\"", "\"promote\"" };
+    size_t found[6] = { 0 };
+    FILE *tf = fopen(path, "r");
+    ck_assert_msg(tf != NULL, "cannot read %s", path);
+    char line[4096];
+    while (fgets(line, sizeof line, tf))
+        for (int k = 0; k < 6; k++)     /* OT.First: its publish, made before any sink */
+            found[k] += strstr(line, need[k]) != NULL && (k || strstr(line, "\"publish\""));
+    fclose(tf);
+    for (int k = 0; k < (tiers ? 6 : 3); k++)
+        ck_assert_msg(found[k] > 0, "the trace %s has no %s event although the scenario produced one", path,
+                      need[k]);
     char *argv[] = { "tk-verify", path, "--json", jpath, NULL };
     fflush(stdout);
     int rc = tk_verify_main(4, argv);
