@@ -69,3 +69,17 @@ REF_MUTANTS := SLOT_HOLDS_STUB NO_SAFEPOINT_WAIT TORN_TARGET INHERIT_COPIES_PARE
   OWNING_SLOT_BYPASS FREE_BEFORE_UNPUBLISH
 $(foreach m,$(REF_MUTANTS),$(eval $(call tk_ref_mutant,$(m))))
 ref-mutants: $(REF_MUTANT_LIBS)
+
+# ---- golden behaviour: every strategy's deterministic counters, traces,
+# conformance statuses and instructions per call, compared exactly with the
+# files recorded in reference/tests/golden/ (its README says when and how to
+# re-record them: `make golden-update`, with the reason in the commit).
+$(eval $(call tk_prog_native,tk-golden-scenarios,reference/tests/golden_scenarios.c,tierkit tkarch,$(URCU_LIBS)))
+GOLDEN_DEPS := $(B)/bin/tk-golden-scenarios $(B)/bin/tk-bench $(B)/bin/tk-conform $(B)/lib/libtk_ref_driver.so \
+               $(B)/bin/tk-instr-paths
+.PHONY: test-golden golden-update
+test-golden: $(GOLDEN_DEPS)
+	ci/run-suite golden tally -- $(PY) reference/tests/golden.py --build $(B)
+golden-update: $(GOLDEN_DEPS)
+	$(PY) reference/tests/golden.py --build $(B) --update
+TEST_TARGETS += test-golden
