@@ -8,7 +8,9 @@
 # Suites registered in TEST_TARGETS: conform-x86_64-<strategy>, verify-tests,
 # mutants, conform-arm64-<strategy> (qemu, --spawn).
 
-CONF_STRATEGIES := forwarder precode-reuse lazy entry-cell notier
+# Every strategy the reference registers (reference/strategies/registry.c;
+# README.md "Adding a strategy"): the five published ones and eager-final.
+CONF_STRATEGIES := forwarder precode-reuse lazy entry-cell notier eager-final
 CONF_TESTS      := $(sort $(wildcard conformance/tests/test_*.c))
 CONF_GEN        := $(B)/gen/conformance/spec_anchors.c
 CONF_TKT_SRCS   := $(addprefix conformance/,tkt_registry.c tkt_config.c tkt_calllog.c tkt_introspect.c tkt_events.c tkt_time.c)

@@ -3,6 +3,9 @@
 # it only runs binaries (tk-bench, valgrind) and reads their JSON/output.
 #   make reproduce                     full run, < 3 minutes on 2 cores
 #   make reproduce REPRODUCE_QUICK=1   quick run, < 60 s
+#   make reproduce REPRODUCE_STRATEGY=eager-final
+#                                      also run a registered design besides
+#                                      the published five
 #   make reproduce-sensitivity         opt-in: the as-merged regression over a
 #                                      grid of tier0_cost x owning-slot share
 #                                      (results/sensitivity.json/.md, < 4 min)
@@ -23,7 +26,7 @@ endif
 # also when `make reproduce` itself was started without -j.
 reproduce: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) native $(REPRO_AS_MERGED)
-	REPRODUCE_QUICK=$(REPRODUCE_QUICK) $(PY) harness/reproduce.py
+	REPRODUCE_QUICK=$(REPRODUCE_QUICK) $(PY) harness/reproduce.py $(if $(REPRODUCE_STRATEGY),--strategy $(REPRODUCE_STRATEGY))
 
 reproduce-sensitivity: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) native $(REPRO_AS_MERGED)

@@ -102,6 +102,24 @@ class Reproducer:
             raise RunError("no 'I refs' line in valgrind output: %s" % " ".join(cmd))
         return ir
 
+    def selected(self, offered):
+        """The strategies to run: the five published ones the implementation
+        offers, then the ones --strategy names (any the implementation
+        offers: README.md "Adding a strategy"; none is hard-coded here), in
+        the implementation's order.  The published five always run, so the
+        verdicts and baselines keep their meaning."""
+        missing = [s for s in L.STRATEGIES if s not in offered]
+        if missing and not getattr(self, "_told_missing", False):
+            self._told_missing = True
+            self.log("implementation lacks strategies %s; they are left out" % ", ".join(missing))
+        out = [s for s in L.STRATEGIES if s in offered]
+        wanted = [s for s in (self.a.strategy or "").split(",") if s]
+        unknown = [s for s in wanted if s not in offered]
+        if unknown:
+            raise RunError("--strategy: %s not offered by the implementation (offers: %s)"
+                           % (", ".join(unknown), ", ".join(offered)))
+        return out + [s for s in offered if s in wanted and s not in out]
+
     # ---- 1. seed-vtable-test --------------------------------------------------------------
     def seed(self):
         self.log("seed-vtable-test: all strategies, deterministic (run 1/2)")
@@ -347,10 +365,7 @@ class Reproducer:
         started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         seed = self.seed()
         offered = self.first["implementation"].get("strategies") or []
-        strategies = [s for s in L.STRATEGIES if s in offered]
-        missing = [s for s in L.STRATEGIES if s not in offered]
-        if missing:
-            self.log("implementation lacks strategies %s; they are left out" % ", ".join(missing))
+        strategies = self.selected(offered)
         if "forwarder" not in strategies or "notier" not in strategies:
             raise RunError("the implementation must offer forwarder and notier (baselines); offers: %s"
                            % ", ".join(offered))
@@ -474,6 +489,9 @@ def parse_args(argv):
                    help="shorter runs (also REPRODUCE_QUICK=1); target < 60 s")
     p.add_argument("--bin", default=os.path.join(ROOT, "build", "bin", "tk-bench"), help="tk-bench binary")
     p.add_argument("--impl", default=None, help="driver library (default: tk-bench's default)")
+    p.add_argument("--strategy", default=None, metavar="S[,S..]",
+                   help="also run these strategies the implementation offers, after the five published "
+                        "ones (e.g. --strategy eager-final)")
     p.add_argument("--out", default=os.path.join(ROOT, "results"), help="output directory")
     p.add_argument("--reps", type=int, default=0, help="orchard-like repetitions (default 4, quick 2)")
     p.add_argument("--steady-reps", type=int, default=0, help="steady-state ns/call repetitions (default 3, quick 2)")

@@ -5,7 +5,7 @@
  * safe points.  Infos are never freed before the runtime: the threshold
  * handler derives the info from the cell, which may come from a stub that
  * is being deleted (`impl.info-outlives-stub`). */
-#include "rt_internal.h"
+#include "strategy.h"
 
 #include <stdlib.h>
 #include <urcu-qsbr.h>
@@ -24,9 +24,9 @@ static void account_counted(tk_runtime *rt, tk_cc_info *i)
 }
 
 /* Puts a counting stub into the call path of `m` for native version nv,
- * the way the strategy routes calls (never through a slot:
- * `inv.slot.no-deletable-stub`).  Code-version lock held; backpatch lock
- * held for the eager strategies. */
+ * the way the strategy routes calls (its install_counting; never through a
+ * slot: `inv.slot.no-deletable-stub`).  Code-version lock held; backpatch
+ * lock held when the strategy's non-final transitions write slots. */
 void tkr_install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
 {
     tk_cc_info *info = nv->info;
@@ -57,37 +57,10 @@ void tkr_install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
         info->stub = tkr_stub_alloc(rt, TK_STUB_CALLCOUNT, &info->cell, code, m, nv->tier, nv->il->id);
     void *stub = info->stub;
     int ph = phase_of_tier(nv->tier);
-    void *tep = tkr_get_tep(m);
-    switch (rt->cfg.strategy) {
-    case TK_STRATEGY_FORWARDER: {
-        /* One forwarder precode per method, for the method's lifetime,
-         * stands between slots and the deletable stub. */
-        if (!m->forwarder) m->forwarder = tkr_stub_alloc(rt, TK_STUB_PRECODE, m, stub, m, TK_TIER_UNKNOWN, 0);
-        else tkr_precode_set(rt, m, m->forwarder, stub, ph);
-        void *ep = m->forwarder;
-#ifdef TK_MUTANT_SLOT_HOLDS_STUB
-        ep = stub; /* MUTANT: the deletable counting stub is written into the slots */
-#endif
-        tkr_backpatch(rt, m, ep, ph, "backpatch");
-        break;
-    }
-    case TK_STRATEGY_PRECODE_REUSE:
-        /* Precode to the stub first, then slots back to the precode, so no
-         * call escapes counting in between.  The owning slot goes back to
-         * the precode too (§5.4 correction): 'published' is a flag of its
-         * own, the owning slot is not DoBackpatch's oracle. */
-        tkr_precode_set(rt, m, tep, stub, ph);
-        tkr_backpatch(rt, m, tep, ph, "reset");
-        break;
-    case TK_STRATEGY_LAZY:
-    case TK_STRATEGY_ENTRY_CELL:
-    default:
-        tkr_precode_set(rt, m, tep, stub, ph);
-        break;
-    }
+    rt->strat->install_counting(rt, m, nv, stub, ph);
 #ifdef TK_MUTANT_OWNING_SLOT_BYPASS
     { void **os = tkr_owning_slot(m); /* MUTANT: owning slot straight at Tier0 code while counting (§5.4) */
-      if (os && rt->cfg.strategy != TK_STRATEGY_FORWARDER) tkr_slot_write(rt, m, os, m->is_virtual ? TK_SLOT_OWNING : TK_SLOT_NONVIRTUAL, code, ph, "backpatch", true); }
+      if (os && !rt->strat->uses_forwarder) tkr_slot_write(rt, m, os, m->is_virtual ? TK_SLOT_OWNING : TK_SLOT_NONVIRTUAL, code, ph, "backpatch", true); }
 #endif
     info->stage = CC_MAY_BE_ACTIVE;
     m->counting = info;
@@ -193,7 +166,7 @@ void tkr_complete_counting(tk_runtime *rt)
     rt->pending_head = rt->pending_tail = NULL;
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (!list) return;
-    bool eager = tkr_strategy_eager(rt);
+    bool eager = tkr_strategy_writes_slots(rt->strat, TK_PHASE_NONFINAL);
     uint64_t t0 = 0;
     if (eager) tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
     tkr_lock(&rt->cv_lock, TKR_LK_CV);

@@ -3,14 +3,14 @@
  * native versions per tier beneath it; one active IL version per method and
  * one active native version per IL version.  "Compiling" a native version
  * emits its native entry (tk_emit_entry) with a per-version tk_code_ctx. */
-#include "rt_internal.h"
+#include "strategy.h"
 
 #include <stdlib.h>
 #include <time.h>
 
 int32_t tkr_first_tier(tk_runtime *rt, tk_method *m)
 {
-    if (!rt->cfg.tiered_compilation || rt->cfg.strategy == TK_STRATEGY_NOTIER ||
+    if (!rt->cfg.tiered_compilation || !rt->strat->tiered ||
         (m->flags & TK_METHOD_NOT_TIERED))
         return TK_TIER_OPTIMIZED;
     return TK_TIER_0;

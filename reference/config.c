@@ -1,21 +1,21 @@
 /* reference/config.c — configuration keys (CoreCLR names, TK_<Key> env).
  * Every rejected value gets a message naming key, value and allowed range
  * (SPEC `cfg.reject`). */
-#include "rt_internal.h"
+#include "strategy.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-const char *const tk_strategy_names[] = {
-    "forwarder", "precode-reuse", "lazy", "entry-cell", "notier", NULL
-};
-
+/* tk_strategy_names is defined with the designs' table
+ * (reference/strategies/registry.c). */
 const char *tk_strategy_name(tk_strategy s)
 {
-    return (unsigned)s < TK_STRATEGY_COUNT ? tk_strategy_names[s] : "?";
+    return (size_t)s < tkr_strategy_table_len ? tk_strategy_names[s] : "?";
 }
+
+size_t tk_strategy_count(void) { return tkr_strategy_table_len; }
 
 void tk_config_defaults(tk_config *c)
 {
@@ -83,8 +83,13 @@ int tk_config_set(tk_config *c, const char *key, const char *value, char *err, s
         int i;
         for (i = 0; tk_strategy_names[i]; i++)
             if (value && !strcmp(value, tk_strategy_names[i])) break;
-        if (!tk_strategy_names[i])
-            return fail(err, errlen, key, value, "forwarder|precode-reuse|lazy|entry-cell|notier");
+        if (!tk_strategy_names[i]) {
+            char allowed[512] = "";
+            for (int k = 0; tk_strategy_names[k]; k++)
+                snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s", k ? "|" : "",
+                         tk_strategy_names[k]);
+            return fail(err, errlen, key, value, allowed);
+        }
         c->strategy = (tk_strategy)i;
     } else if (!strcmp(key, "Mode")) {
         if (value && !strcmp(value, "deterministic")) c->mode = TK_MODE_DETERMINISTIC;

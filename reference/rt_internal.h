@@ -94,7 +94,7 @@ struct tk_drv_method {
     bool dead;                     /* declaring type unloaded                */
 
     _Atomic(void *) tep;           /* temporary entry point (FixupPrecode)   */
-    void *forwarder;               /* forwarder precode (forwarder strategy) */
+    void *forwarder;               /* forwarder precode (strategies/forwarder.c) */
 
     /* Entry-point state, changed under the code-version lock; read by
      * DoBackpatch under the backpatch lock. */
@@ -138,8 +138,10 @@ struct tk_drv_type {
 struct tk_drv_object { struct tk_drv_type *type; void *pad; };
 
 /* ---- the runtime ------------------------------------------------------------ */
+struct tk_strategy_ops;
 struct tk_drv_runtime {
     tk_config cfg;
+    const struct tk_strategy_ops *strat;   /* the design (reference/strategy.h) */
     tk_stub_heap *fixup_heap, *precode_heap, *cc_heap;
     tk_code_heap *code_heap;
     pthread_mutex_t code_mtx;      /* tk_emit_entry                          */
@@ -292,7 +294,6 @@ TK_HIDDEN void tkr_set_code_entry_point(struct tk_drv_runtime *rt, struct tk_drv
 TK_HIDDEN void tkr_publish_native(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
 TK_HIDDEN void tkr_announce_publish(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
 TK_HIDDEN void tkr_reset_entry_point(struct tk_drv_runtime *rt, struct tk_drv_method *m);
-TK_HIDDEN bool tkr_strategy_eager(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_run_background(struct tk_drv_runtime *rt);
 /* Work was queued (delay begun, completion, compile): wakes the worker or,
  * if none is running (threaded mode), claims its creation.  Tiering lock

@@ -1,7 +1,7 @@
 /* reference/runtime.c — runtime lifetime, the locks, the clock and mutator
  * threads (liburcu QSBR: a thread's quiescent states are its tk_safepoint()
  * calls; stub deletion waits for all of them, SPEC `inv.reclaim.wait-safepoint`). */
-#include "rt_internal.h"
+#include "strategy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +113,21 @@ tk_runtime *tk_runtime_create(const tk_config *cfg, char *err, size_t errlen)
     tk_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) { snprintf(err, errlen, "out of memory"); return NULL; }
     if (cfg) rt->cfg = *cfg; else tk_config_defaults(&rt->cfg);
+    if ((size_t)rt->cfg.strategy >= tkr_strategy_table_len) {
+        if (err && errlen) snprintf(err, errlen, "config: invalid value %d for key Strategy (allowed: 0..%zu)",
+                                    (int)rt->cfg.strategy, tkr_strategy_table_len - 1);
+        free(rt);
+        return NULL;
+    }
+    rt->strat = tkr_strategy_table[rt->cfg.strategy];
+    if (rt->strat->version != TK_STRATEGY_OPS_VERSION || !rt->strat->publish_nonfinal || !rt->strat->publish_final ||
+        !rt->strat->reset || (rt->strat->tiered && !rt->strat->install_counting)) {
+        if (err && errlen) snprintf(err, errlen, "strategy '%s': incomplete tk_strategy_ops (version %u, this runtime "
+                                    "needs %u; see reference/strategy.h)", tk_strategy_names[rt->cfg.strategy],
+                                    rt->strat->version, TK_STRATEGY_OPS_VERSION);
+        free(rt);
+        return NULL;
+    }
     pthread_once(&g_handlers_once, install_handlers);
     rt->fixup_heap = tk_stub_heap_create(TK_STUB_FIXUP);
     rt->precode_heap = tk_stub_heap_create(TK_STUB_PRECODE);

@@ -1,82 +1,28 @@
-/* reference/tiering.c — publishing code versions per strategy (CoreCLR's
+/* reference/tiering.c — publishing code versions (CoreCLR's
  * CallCountingManager::SetCodeEntryPoint), the tiering delay, and the
  * background work (delay expiry, counting completion, compiling promoted
  * versions, stub deletion) run by tk_drain (deterministic) or the worker
  * thread (threaded).
  *
- * Strategies (SPEC.md "Reference runtime", "Strategies"):
- *   forwarder      slots <- forwarder precode -> counting stub; every
- *                  entry-point change backpatches eagerly (pre-#124664).
- *   precode-reuse  slots <- temporary precode -> counting stub; native
- *                  publishes backpatch eagerly (#124664, corrected).
- *   lazy           non-final: only the temporary precode is retargeted (CAS,
- *                  no lock, no slot writes); final: owning slot set, precode
- *                  reset to the prestub, other slots found lazily (#125359,
- *                  corrected).
- *   entry-cell     slots always hold the temporary precode; only its
- *                  target changes (HotSpot/V8 style; hotspot-dev 2008 thread on relinking).
- *   notier         final code at first call, slots patched once. */
-#include "rt_internal.h"
+ * Where calls go at each transition is the strategy's decision
+ * (reference/strategy.h, one design per file in reference/strategies/);
+ * this file decides when transitions happen and which locks they hold. */
+#include "strategy.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
-bool tkr_strategy_eager(tk_runtime *rt)
-{
-    tk_strategy s = rt->cfg.strategy;
-    return s == TK_STRATEGY_FORWARDER || s == TK_STRATEGY_PRECODE_REUSE || s == TK_STRATEGY_NOTIER;
-}
-
-/* After a final-tier (or eager) native publish the temporary precode must
- * go back to the prestub, so slots nobody recorded yet are discovered and
- * patched (`inv.slot.new-slot-discovered`; PR #124664 reviewer
- * defect 1: new slots must not bypass prestub discovery). */
-static void settle_tep(tk_runtime *rt, tk_method *m, void *code, int ph)
-{
-    void *tep = tkr_get_tep(m);
-#ifdef TK_MUTANT_NEW_SLOT_BYPASS
-    tkr_precode_set(rt, m, tep, code, ph); /* MUTANT: temporary precode aimed at native code; new slots never discovered */
-#else
-    (void)code;
-    tkr_precode_reset(rt, m, tep, ph);
-#endif
-}
-
 /* Publish a native version's code as the entry point, no counting stub.
  * Code-version lock held; backpatch lock held when the strategy writes
- * slots for this transition. */
+ * slots in this version's phase (tkr_strategy_writes_slots). */
 void tkr_publish_native(tk_runtime *rt, tk_method *m, tk_native_version *nv)
 {
     void *code = atomic_load(&nv->code);
     int ph = phase_of_tier(nv->tier);
-    void *tep = tkr_get_tep(m);
     m->counting = NULL;
-    switch (rt->cfg.strategy) {
-    case TK_STRATEGY_FORWARDER:
-    case TK_STRATEGY_NOTIER:
-        /* The forwarder leaves the counting stub before anything else so
-         * a stale load of it never reaches a stub that may be deleted. */
-        if (m->forwarder) tkr_precode_reset(rt, m, m->forwarder, ph);
-        tkr_backpatch(rt, m, code, ph, "backpatch");
-        break;
-    case TK_STRATEGY_PRECODE_REUSE:
-        tkr_backpatch(rt, m, code, ph, "backpatch");
-        settle_tep(rt, m, code, ph);
-        break;
-    case TK_STRATEGY_LAZY:
-        if (ph == TK_PHASE_FINAL) {
-            tkr_backpatch(rt, m, code, ph, "backpatch");
-            settle_tep(rt, m, code, ph);
-        } else {
-            tkr_precode_set(rt, m, tep, code, ph);
-        }
-        break;
-    case TK_STRATEGY_ENTRY_CELL:
-    default:
-        tkr_precode_set(rt, m, tep, code, ph);
-        break;
-    }
+    if (ph == TK_PHASE_FINAL) rt->strat->publish_final(rt, m, nv, code, ph);
+    else rt->strat->publish_nonfinal(rt, m, nv, code, ph);
     atomic_store(&m->published, 1);
     tkr_announce_publish(rt, m, nv);
 }
@@ -95,18 +41,15 @@ void tkr_announce_publish(tk_runtime *rt, tk_method *m, tk_native_version *nv)
     }
 }
 
-/* Reset: every slot back to the temporary entry point AND the precode back
- * to the prestub (PR #125359 reviewer defect: a reset that leaves a
- * retargeted precode stale; `inv.precode.no-stale-target`). */
+/* Reset (CoreCLR ResetCodeEntryPoint): counting stops, then the strategy
+ * moves every slot back to the temporary entry point AND every precode
+ * back to the prestub (PR #125359 reviewer defect: a reset that leaves a
+ * retargeted precode stale; `inv.precode.no-stale-target`).  Backpatch and
+ * code-version locks held. */
 void tkr_reset_entry_point(tk_runtime *rt, tk_method *m)
 {
-    void *tep = tkr_get_tep(m);
     tkr_stop_counting(rt, m);
-    tkr_backpatch(rt, m, tep, TK_PHASE_NONFINAL, "reset");
-    if (m->forwarder) tkr_precode_reset(rt, m, m->forwarder, TK_PHASE_NONFINAL);
-#ifndef TK_MUTANT_STALE_PRECODE
-    tkr_precode_reset(rt, m, tep, TK_PHASE_NONFINAL);
-#endif /* MUTANT (when defined): precode keeps its old target after the reset */
+    rt->strat->reset(rt, m);
     atomic_store(&m->published, 0);
     m->pub_nv = NULL;
 }
@@ -153,7 +96,7 @@ void tkr_set_code_entry_point(tk_runtime *rt, tk_method *m, tk_native_version *n
 {
     bool final = TK_TIER_IS_FINAL(nv->tier) || !rt->cfg.tiered_compilation;
 #ifdef TK_MUTANT_COUNT_FINAL_TIER
-    final = !rt->cfg.tiered_compilation || rt->cfg.strategy == TK_STRATEGY_NOTIER; /* MUTANT: final tier counted too */
+    final = !rt->cfg.tiered_compilation || !rt->strat->tiered; /* MUTANT: final tier counted too */
 #endif
     if (final) {
         tkr_publish_native(rt, m, nv);
@@ -195,7 +138,7 @@ static bool expire_delay(tk_runtime *rt)
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_END, NULL, TK_TIER_UNKNOWN, 0, NULL);
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
 
-    bool eager = tkr_strategy_eager(rt);
+    bool eager = tkr_strategy_writes_slots(rt->strat, TK_PHASE_NONFINAL);
     for (uint32_t i = 0; i < n; i++) {
         tk_method *m = list[i];
         uint64_t t0 = 0;
@@ -273,7 +216,7 @@ static bool optimize_queued(tk_runtime *rt, uint64_t gen0)
         tk_method *m = nv->m;
         tkr_compile(rt, nv);
         int ph = phase_of_tier(nv->tier);
-        bool need_bp = tkr_strategy_eager(rt) || (rt->cfg.strategy == TK_STRATEGY_LAZY && ph == TK_PHASE_FINAL);
+        bool need_bp = tkr_strategy_writes_slots(rt->strat, ph);
         uint64_t t0 = 0;
         if (need_bp) tkr_bp_lock(rt, ph, &t0);
         tkr_lock(&rt->cv_lock, TKR_LK_CV);

@@ -1,7 +1,7 @@
 """seed-vtable-test: our deterministic counters beside the PR #125359 table.
 Pure logic (no processes, no files); harness/reproduce.py does the I/O."""
 
-from .published import PUBLISHED, SEED_COUNTERS
+from .published import PUBLISHED, SEED_COUNTERS, STRATEGIES
 from .runs import counter
 
 
@@ -20,7 +20,7 @@ def seed_comparison(strategies):
         p = pub[name]
         row = {"counter": name, "published_label": p["label"],
                "published_before": p["before"], "published_after": p["after"], "ours": {}}
-        for s in ("forwarder", "precode-reuse", "lazy", "entry-cell", "notier"):
+        for s in [x for x in STRATEGIES if x in strategies] + [x for x in strategies if x not in STRATEGIES]:
             if s in strategies:
                 run = strategies[s]
                 row["ours"][s] = {"nonfinal": counter(run, name, "nonfinal"),

@@ -31,13 +31,18 @@ typedef struct tk_drv_object tk_object;
 
 /* ---- configuration ------------------------------------------------------ */
 
+/* A strategy is an index into the runtime's table of designs
+ * (reference/strategies/registry.c): the five published designs have the
+ * constants below; designs added to the table later (README.md "Adding a
+ * strategy") follow them, up to tk_strategy_count(), and are named by
+ * tk_strategy_names. */
 typedef enum tk_strategy {
     TK_STRATEGY_FORWARDER = 0,    /* CoreCLR before PR #124664               */
     TK_STRATEGY_PRECODE_REUSE,    /* PR #124664, with its defects corrected  */
     TK_STRATEGY_LAZY,             /* PR #125359, with its defect corrected   */
     TK_STRATEGY_ENTRY_CELL,       /* slots always hold the precode           */
     TK_STRATEGY_NOTIER,           /* final code at first call                */
-    TK_STRATEGY_COUNT
+    TK_STRATEGY_COUNT             /* number of the published five           */
 } tk_strategy;
 
 typedef enum tk_mode {
@@ -70,8 +75,10 @@ int tk_config_from_env(tk_config *cfg, char *err, size_t errlen);
 /* "Key=Value\n" lines of the effective configuration; returns length. */
 size_t tk_config_describe(const tk_config *cfg, char *buf, size_t len);
 const char *tk_strategy_name(tk_strategy s);
-/* NULL-terminated list of strategy names. */
+/* NULL-terminated list of strategy names (every registered design). */
 extern const char *const tk_strategy_names[];
+/* Number of registered designs (>= TK_STRATEGY_COUNT). */
+size_t tk_strategy_count(void);
 
 /* ---- runtime ------------------------------------------------------------ */
 

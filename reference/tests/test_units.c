@@ -86,6 +86,35 @@ START_TEST(config_defaults_and_reject)
 }
 END_TEST
 
+/* Every design of the registry (reference/strategies/registry.c) is a
+ * Strategy value, names itself in the trace header's strategy and is listed
+ * in the rejection message; an index past the table is refused by
+ * tk_runtime_create, not dereferenced. */
+START_TEST(strategy_registry)
+{
+    char err[512];
+    size_t n = tk_strategy_count();
+    ck_assert_uint_ge(n, TK_STRATEGY_COUNT);
+    ck_assert_ptr_null(tk_strategy_names[n]);
+    tk_config c;
+    tk_config_defaults(&c);
+    ck_assert_int_eq(tk_config_set(&c, "Strategy", "nope", err, sizeof err), -1);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(strstr(err, tk_strategy_names[i]), "%s not in '%s'", tk_strategy_names[i], err);
+        ck_assert_int_eq(tk_config_set(&c, "Strategy", tk_strategy_names[i], err, sizeof err), 0);
+        ck_assert_uint_eq((size_t)c.strategy, i);
+        ck_assert_str_eq(tk_strategy_name(c.strategy), tk_strategy_names[i]);
+        tk_runtime *rt = tk_runtime_create(&c, err, sizeof err);
+        ck_assert_msg(rt != NULL, "%s: %s", tk_strategy_names[i], err);
+        tk_runtime_destroy(rt);
+    }
+    c.strategy = (tk_strategy)n;
+    ck_assert_ptr_null(tk_runtime_create(&c, err, sizeof err));
+    ck_assert(strstr(err, "Strategy"));
+    ck_assert_str_eq(tk_strategy_name((tk_strategy)n), "?");
+}
+END_TEST
+
 START_TEST(first_call_publishes_tier0)
 {
     for (int s = 0; s < TK_STRATEGY_COUNT; s++) {
@@ -502,6 +531,7 @@ TCase *tcase_units(void)
     TCase *tc = tcase_create("units");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, config_defaults_and_reject);
+    tcase_add_test(tc, strategy_registry);
     tcase_add_test(tc, first_call_publishes_tier0);
     tcase_add_test(tc, tier_up_nonvirtual_and_virtual);
     tcase_add_test(tc, inherit_temporary_entry_point);
