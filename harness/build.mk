@@ -27,6 +27,7 @@ endif
 reproduce: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) native $(REPRO_AS_MERGED)
 	REPRODUCE_QUICK=$(REPRODUCE_QUICK) $(PY) harness/reproduce.py $(if $(REPRODUCE_STRATEGY),--strategy $(REPRODUCE_STRATEGY))
+	@if [ "$(REPRODUCE_CORECLR)" = 1 ]; then $(MAKE) --no-print-directory reproduce-coreclr; fi
 
 reproduce-sensitivity: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) native $(REPRO_AS_MERGED)
