@@ -205,6 +205,8 @@ def schema_problem(doc):
         jsonschema.validate(doc, schema)
     except jsonschema.ValidationError as e:
         return "%s at %s" % (e.message, "/".join(str(x) for x in e.absolute_path))
+    except jsonschema.exceptions.SchemaError as e:
+        return "the schema itself is invalid: %s" % e.message
     return None
 
 
@@ -322,7 +324,11 @@ def main(argv=None):
     doc["elapsed_s"] = round(time.time() - t0, 1)
     problem = schema_problem(doc)
     if problem:
-        sys.stderr.write("reproduce-coreclr: the result does not match %s: %s\n" % (doc["schema"], problem))
+        keep = a.out + ".invalid"
+        with open(keep, "w") as fh:
+            json.dump(doc, fh, indent=1)
+        sys.stderr.write("reproduce-coreclr: the result does not match %s: %s (kept as %s)\n"
+                         % (doc["schema"], problem, keep))
         return 1
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     tmp = a.out + ".tmp"

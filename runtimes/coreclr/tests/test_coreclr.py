@@ -199,3 +199,25 @@ def test_same_calls_as_tk_bench(observed, tmp_path):
     for ph in ("startup", "warmup", "measured"):
         assert r["phases"][ph]["calls"] == ref[ph]["calls"], ph
         assert r["phases"][ph]["requests"] == ref[ph]["requests"], ph
+
+
+def test_result_schema_and_report():
+    """results/coreclr.json of a real run (.NET 10.0.12, this machine)
+    matches the schema, a wrong one does not, and the report prints every
+    table from it."""
+    import copy
+    import reproduce_coreclr as R
+    pytest.importorskip("jsonschema")
+    with open(os.path.join(HERE, "coreclr-sample.json")) as fh:
+        doc = json.load(fh)
+    assert R.schema_problem(doc) is None
+    bad = copy.deepcopy(doc)
+    del bad["workloads"]["orchard-like"]["coreclr"]["census"][0]["kinds"]
+    assert "kinds" in R.schema_problem(bad)
+    bad = copy.deepcopy(doc)
+    bad["cost"]["configs"]["Tier0"]["bodies_at_tier_share"] = 1.5
+    assert R.schema_problem(bad)
+    md = R.report(doc)
+    for s in ("## seed-vtable-test", "## orchard-like", "later compile at Tier1", "after-late-load",
+              "body cost factor", "as-merged / forwarder req/s", "measured  tier0_cost=2.31"):
+        assert s in md, s
