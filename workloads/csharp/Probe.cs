@@ -124,24 +124,29 @@ namespace TkGen
         }
 
         // The runtime maps new code and stub pages while the snapshot is
-        // taken: a miss re-reads /proc/self/maps (at most 256 times per snapshot).
+        // taken: a miss re-reads /proc/self/maps (at most 1024 times per snapshot).
         static Map[] maps;
         static int refreshes;
         static int FindFresh(ulong a, ulong len)
         {
             int i = Find(maps, a, len);
-            if (i < 0 && refreshes < 256) { refreshes++; maps = ReadMaps(); i = Find(maps, a, len); }
+            if (i < 0 && refreshes < 1024) { refreshes++; maps = ReadMaps(); i = Find(maps, a, len); }
             return i;
         }
 
         static void Dump(ulong a, int depth, Dictionary<ulong, string> mem)
         {
             if (a == 0 || mem.ContainsKey(a)) return;
-            int mi = FindFresh(a, 24);
+            int mi = FindFresh(a, 1);
             if (mi < 0) { mem[a] = "{\"addr\":\"" + a.ToString("x") + "\",\"mapped\":false}"; return; }
+            // small JIT code can end less than 24 bytes before its mapping
+            // does: read what is mapped, pad with zeros (no stub template
+            // matches a zero tail; a real stub lies wholly inside its page)
+            int avail = (int)Math.Min(24UL, maps[mi].Hi - a);
             var sb = new StringBuilder();
             sb.Append("{\"addr\":\"").Append(a.ToString("x")).Append("\",\"mapped\":true,\"exec\":")
-              .Append(maps[mi].X ? "true" : "false").Append(",\"code\":\"").Append(Hex(a, 24)).Append('"');
+              .Append(maps[mi].X ? "true" : "false").Append(",\"code_len\":").Append(avail)
+              .Append(",\"code\":\"").Append(Hex(a, avail)).Append(new string('0', 2 * (24 - avail))).Append('"');
             var follow = new List<ulong>();
             // no re-read for the data page: a stub's code and data pages are
             // committed together, and most code (JIT code) has no data page
@@ -154,9 +159,10 @@ namespace TkGen
                 for (int k = 0; k < 3; k++)
                 {
                     ulong w = *(ulong*)(a + (ulong)stubOff + (ulong)(8 * k));
-                    int wi = FindFresh(w, 8);
+                    int wi = FindFresh(w, 1);
                     if (wi < 0) continue;
                     if (maps[wi].X) { if (depth < 2) follow.Add(w); continue; }
+                    if (w + 8 > maps[wi].Hi) continue;
                     if (!first) sb.Append(','); first = false;
                     sb.Append('"').Append(w.ToString("x")).Append("\":\"").Append(Hex(w, 8)).Append('"');
                 }
