@@ -138,9 +138,6 @@ def run_program(project, outdir, tag, knobs, args=(), probe=True, timeout=600):
     os.makedirs(outdir, exist_ok=True)
     base = os.path.join(outdir, tag)
     paths = {"run": base + ".run.json", "probe": base + ".probe.json", "jit": base + ".jit.txt"}
-    for p in paths.values():
-        if os.path.exists(p):
-            os.unlink(p)
     env = dict(os.environ, **DOTNET_ENV)
     for k in list(env):
         if k.startswith("DOTNET_") and k not in DOTNET_ENV:
@@ -153,9 +150,12 @@ def run_program(project, outdir, tag, knobs, args=(), probe=True, timeout=600):
         cmd += ["--probe", paths["probe"]]
     crashes = []
     for attempt in range(3):
+        for p in paths.values():          # the compile log is appended to: start empty
+            if os.path.exists(p):
+                os.unlink(p)
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         # Seen on 10.0.12, rarely: SIGSEGV at process exit after the program
-        # finished and wrote its files (with the EventListener attached).  A
+        # finished and wrote its files (with and without the probe).  A
         # signal is retried (twice) and recorded; any other failure is not.
         if r.returncode >= 0:
             break
