@@ -8,7 +8,7 @@ $(eval $(call tk_lib,tkwl,$(WL_CORE_SRCS),,))
 # the assembler's dependency output does not list)
 WL_CSHARP_SRCS := workloads/wl_csharp.c workloads/wl_csharp_src.S
 $(B)/obj/workloads/wl_csharp_src.o $(B64)/obj/workloads/wl_csharp_src.o: workloads/csharp/Runner.cs workloads/csharp/Probe.cs
-$(eval $(call tk_prog,tk-bench,workloads/tk_bench.c workloads/wl_run.c $(WL_CSHARP_SRCS),tkwl tkcli,$(DL_LIBS)))
+$(eval $(call tk_prog,tk-bench,workloads/tk_bench.c workloads/wl_run.c workloads/wl_calls.c workloads/wl_universe.c workloads/wl_measure.c workloads/wl_converge.c workloads/wl_phases.c $(WL_CSHARP_SRCS),tkwl tkcli,$(DL_LIBS)))
 $(eval $(call tk_so,libtk_fake_driver,workloads/tests/fake_driver.c,tkarch,))
 # The fixture driver with a NULL entry in its table (safepoint), for
 # tk-bench's "NULL function pointer" error (cli/tests/cli-tests.sh).
