@@ -6,7 +6,8 @@
  *   wl_gen.c    tk_wl_spec + seed -> tk_wl_universe (pure data, no runtime;
  *               identical on every architecture; fingerprinted)
  *   wl_run.c    tk_wl_universe -> types/objects in a tk_driver runtime, then
- *               requests on real threads or in deterministic mode
+ *               requests on real threads or in deterministic mode (parts:
+ *               wl_run_internal.h)
  * The file format and every key are documented in SPEC.md "Workloads".
  */
 #ifndef TK_WL_H

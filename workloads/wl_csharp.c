@@ -12,7 +12,7 @@
  *                    slot with an explicit implementation that calls V<slot>
  *                    (C# cannot name an arbitrary virtual as the
  *                    implementation, so interface sites pay one extra call)
- *   site si          static S.S<si>: pick a receiver exactly as wl_run.c
+ *   site si          static S.S<si>: pick a receiver exactly as wl_calls.c
  *                    call_site() does, call through the site's static type
  *   handler h        static H.H<h>: the request loop of do_request()
  *   body             the work loop of tk_wl_body() with the method's work

@@ -8,7 +8,7 @@ TTS_TOLERANCE = 0.02
 
 
 def steady_state_time(start_ms, rps, window_ms, from_ms, to_ms, mean, tol=TTS_TOLERANCE):
-    """Python statement of tk-bench's time to steady state (wl_run.c
+    """Python statement of tk-bench's time to steady state (wl_measure.c
     tk_wl_steady_time): the end of the first window starting in
     [from_ms, to_ms) whose rate is within tol of `mean`, in ms after
     from_ms, else None; with the windows considered and the window closest
