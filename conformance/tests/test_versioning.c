@@ -62,7 +62,32 @@ TK_TEST(precode_no_stale_target, "inv.precode.no-stale-target", "inv.versioning.
         expect_il(rt, fx_vslot(n1, 0), on1, 0, what);
         snprintf(what, sizeof what, "after reverting (new version at %s), an older recorded slot", pn);
         expect_il(rt, fx_vslot(old, 0), oo, 0, what);
-        if (have_ev) tkt_trace_check(rt, NULL, (tk_drv_method *const[]){ m, NULL });
+        /* A request undone before any call: the default version is
+         * published again by the next call. */
+        ck_assert_msg(D->version_request(rt, m) > 0, "second version_request failed");
+        ck_assert_msg(D->version_revert(rt, m) == 0, "second version_revert failed");
+        snprintf(what, sizeof what, "after a request and an immediate revert (%s)", pn);
+        expect_il(rt, sb, ob, 0, what);
+        if (have_ev) {
+            /* The last activation is followed by a `publish` of the version
+             * that runs next (SPEC.md "Events and trace": one per native
+             * version becoming the published one), also when the default
+             * version comes back to the version it had before. */
+            int open = 0, acts = 0;
+            for (size_t i = 0; i < tkt_events_count(); i++) {
+                tk_event e = tkt_event_at(i);
+                if (e.method != m) continue;
+                if (e.kind == TK_EV_VERSION_ACTIVATE) {
+                    open = 1;
+                    acts++;
+                } else if (e.kind == TK_EV_VERSION_PUBLISH) {
+                    open = 0;
+                }
+            }
+            ck_assert_msg(acts == 4 && !open, "%s: %d activation(s) of VB.V, the last one %s by a publish", pn, acts,
+                          open ? "NOT followed" : "followed");
+            tkt_trace_check(rt, NULL, (tk_drv_method *const[]){ m, NULL });
+        }
         tkt_destroy(rt);
     }
 }
