@@ -62,17 +62,12 @@ void tkr_backpatch(tk_runtime *rt, tk_method *m, void *ep, int phase, const char
         ev.kind = TK_EV_BACKPATCH_BEGIN; ev.method = m; ev.new_value = ep; ev.phase = phase;
         tkr_emit(rt, &ev);
     }
-#ifdef TK_MUTANT_OWNING_SLOT_FIRST
-    write_owning(rt, m, ep, phase, reason); /* MUTANT: owning slot written before the recorded slots */
-#endif
     for (uint32_t i = 0; i < m->n_slots; i++) {
         void **s = m->slots[i].slot;
         if (__atomic_load_n(s, __ATOMIC_RELAXED) != ep)
             tkr_slot_write(rt, m, s, TK_SLOT_VTABLE, ep, phase, reason, true);
     }
-#ifndef TK_MUTANT_OWNING_SLOT_FIRST
     write_owning(rt, m, ep, phase, reason);
-#endif
     set_ep(rt, m, ep, phase);
     if (ev_on(rt)) {
         tk_event ev = {0};

@@ -49,21 +49,23 @@ test-tsan: $(B)/tsan/bin/tk-ref-tests
 TEST_TARGETS += test-asan test-tsan
 TEST_BUILD += $(B)/asan/bin/tk-ref-tests $(B)/tsan/bin/tk-ref-tests
 
-# ---- mutants: one driver .so per injected defect (native only) ---------------
+# ---- mutants: one driver .so per hand-written defect (native only) -----------
 #   $(eval $(call tk_ref_mutant,SLOT_HOLDS_STUB))
-#     -> build/lib/mutants/libtk_mut_slot_holds_stub.so, objects in
-#        build/obj-mut/slot_holds_stub/, compiled with -DTK_MUTANT_SLOT_HOLDS_STUB.
+#     -> build/lib/mutants/libtk_mut_slot_holds_stub.so, built by
+#        conformance/mutants/build-mutant.sh from a copy of reference/ and
+#        arch/ with conformance/mutants/patches/slot_holds_stub.patch applied
+#        (the sources carry no mutant hooks; a stale patch fails the build).
 # Instantiating the same mutant twice is harmless.
 tk_ref_lc = $(call tk_lc,$(1))
+TK_MUT_ENV = CC='$(CC)' CFLAGS='$(filter-out -DTK_GIT_REV=%,$(CPPFLAGS)) $(CFLAGS)' \
+             LDLIBS='$(LDFLAGS) $(REF_DRIVER_LDLIBS)' REF_SRCS='$(REF_SRCS)' \
+             ARCH_SRCS='$(ARCH_PORTABLE) $(ARCH_X86_64)' ARCH_LIB=$(B)/lib/libtkarch.a WORK=$(B)/mut-src
 define tk_ref_mutant
 ifeq ($$(TK_REF_MUT_DONE_$(1)),)
 TK_REF_MUT_DONE_$(1) := 1
-$(B)/obj-mut/$(call tk_ref_lc,$(1))/%.o: %.c
-	@mkdir -p $$(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -DTK_MUTANT_$(1) -MMD -MP -c $$< -o $$@
-$(B)/lib/mutants/libtk_mut_$(call tk_ref_lc,$(1)).so: $(patsubst %.c,$(B)/obj-mut/$(call tk_ref_lc,$(1))/%.o,$(REF_SRCS)) $(B)/lib/libtkarch.a reference/driver.map
-	@mkdir -p $$(@D)
-	$(CC) -shared $(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $(REF_DRIVER_LDLIBS)
+$(B)/lib/mutants/libtk_mut_$(call tk_ref_lc,$(1)).so: conformance/mutants/patches/$(call tk_ref_lc,$(1)).patch \
+    conformance/mutants/build-mutant.sh $(REF_SRCS) $(wildcard reference/*.h reference/*/*.h) $(B)/lib/libtkarch.a reference/driver.map
+	$(TK_MUT_ENV) conformance/mutants/build-mutant.sh $(1) $$@
 REF_MUTANT_LIBS += $(B)/lib/mutants/libtk_mut_$(call tk_ref_lc,$(1)).so
 endif
 endef

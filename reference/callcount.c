@@ -40,9 +40,6 @@ void tkr_install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
         uint16_t thr = (uint16_t)rt->cfg.call_count_threshold;
         info->initial = thr;
         info->cell = thr;
-#ifdef TK_MUTANT_FIRST_CALL_COUNTED
-        info->cell = (uint16_t)(thr - 1); /* MUTANT: cell starts one lower, as if the first call were counted */
-#endif
         info->stage = CC_NOT_ACTIVE;
         /* Release: the threshold handler reaches the info through the
          * stub's data page (read by stub code), then acquires these. */
@@ -58,10 +55,6 @@ void tkr_install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
     void *stub = info->stub;
     int ph = phase_of_tier(nv->tier);
     rt->strat->install_counting(rt, m, nv, stub, ph);
-#ifdef TK_MUTANT_OWNING_SLOT_BYPASS
-    { void **os = tkr_owning_slot(m); /* MUTANT: owning slot straight at Tier0 code while counting (§5.4) */
-      if (os && !rt->strat->uses_forwarder) tkr_slot_write(rt, m, os, m->is_virtual ? TK_SLOT_OWNING : TK_SLOT_NONVIRTUAL, code, ph, "backpatch", true); }
-#endif
     info->stage = CC_MAY_BE_ACTIVE;
     m->counting = info;
     atomic_store(&m->published, 1);
@@ -176,12 +169,7 @@ void tkr_complete_counting(tk_runtime *rt)
         if (i->stage != CC_PENDING_COMPLETION) continue;
         tk_native_version *nv = i->nv;
         tk_method *m = nv->m;
-#ifndef TK_MUTANT_PROMOTION_SKIPPED
         tkr_promote(rt, nv);
-#endif /* MUTANT (when defined): counting completes but nothing is promoted */
-#ifdef TK_MUTANT_FREE_BEFORE_UNPUBLISH
-        if (i->stub) { tkr_stub_free(rt, TK_STUB_CALLCOUNT, i->stub, m, nv->tier, nv->il->id); i->stub = NULL; } /* MUTANT: stub freed while entry points still lead to it */
-#endif
         account_counted(rt, i);
         if (m->counting == i) {
             m->counting = NULL;
@@ -247,14 +235,12 @@ void tkr_maybe_delete_stubs(tk_runtime *rt)
     for (size_t k = 0; k < n; k++) { stubs[k] = victims[k]->stub; victims[k]->stub = NULL; }
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     if (n) {
-#ifndef TK_MUTANT_NO_SAFEPOINT_WAIT
         /* The waiter must not be a reader, and holds no runtime lock. */
         tkr_check_no_locks("synchronize_rcu");
         bool was_online = tkr_begin_offline();
         synchronize_rcu();
         tkr_end_offline(was_online);
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_SAFEPOINT_SYNC, NULL, TK_TIER_UNKNOWN, 0, NULL);
-#endif /* MUTANT (when defined): stubs freed without waiting for safe points */
         for (size_t k = 0; k < n; k++)
             tkr_stub_free(rt, TK_STUB_CALLCOUNT, stubs[k], victims[k]->nv->m, victims[k]->nv->tier,
                           victims[k]->nv->il->id);

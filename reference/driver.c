@@ -73,6 +73,9 @@ static const tk_driver g_driver = {
     .classify = tk_classify_address,
     .counters = tk_counters,
     .set_event_sink = tk_set_event_sink,
+    /* Entries pass xmm0-7 / v0-v7 through untouched: the trampolines save
+     * and restore them (arch/, `stub.scratch-registers-only`). */
+    .fp_arg_regs = 8,
 };
 
 __attribute__((visibility("default"))) const tk_driver *tk_driver_v1(void) { return &g_driver; }

@@ -93,19 +93,7 @@ void tkr_precode_set(tk_runtime *rt, tk_method *m, void *stub, void *target, int
 {
     void *old = tk_stub_target(stub);
     if (old == target) return;
-#ifdef TK_MUTANT_TORN_TARGET
-    /* MUTANT: target written as two 4-byte halves with a yield between (torn reads possible). */
-    {
-        size_t off = tk_classify(stub) == TK_ADDR_FIXUP ? offsetof(tk_fixup_data, target) : offsetof(tk_precode_data, target);
-        volatile uint32_t *half = (volatile uint32_t *)((char *)tk_stub_data(stub) + off);
-        uintptr_t v = (uintptr_t)target;
-        half[0] = (uint32_t)v;
-        sched_yield();
-        half[1] = (uint32_t)(v >> 32);
-    }
-#else
     if (!tk_stub_cas_target(stub, old, target)) tk_stub_set_target(stub, target);
-#endif
     ctr_add(rt, C_PRECODE_RETARGETS, phase, 1);
     if (ev_on(rt)) emit_retarget(rt, m, stub, old, target, phase);
 }

@@ -57,14 +57,9 @@ void *tkr_prestub_handler(void *token, tk_arch_regs *regs)
         tkr_set_code_entry_point(rt, m, nv, true);   /* the publishing call: not counted */
     else
         tkr_count_prestub_call(rt, m, nv);           /* counted if nv is counting */
-#ifndef TK_MUTANT_RECORD_OUTSIDE_LOCK
     do_backpatch(rt, m, regs);
-#endif
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     tkr_bp_unlock(rt, ph, t0);
-#ifdef TK_MUTANT_RECORD_OUTSIDE_LOCK
-    do_backpatch(rt, m, regs); /* MUTANT: entry point read and slot recorded/written without the lock */
-#endif
     /* A delay begun or a completion queued above may have claimed a new
      * background worker; it is created here, with no lock held. */
     tkr_worker_ensure(rt);

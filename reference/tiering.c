@@ -70,10 +70,8 @@ static void record_for_delay_locked(tk_runtime *rt, tk_method *m, bool first_cal
     } else if (first_call) {
         /* A method first called at a counted tier during the window
          * restarts it for a full window (`inv.tiering.delay-restart`). */
-#ifndef TK_MUTANT_DELAY_NOT_RESTARTED
         rt->delay_deadline_ms = now + rt->cfg.call_counting_delay_ms;
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_EXTEND, m, TK_TIER_UNKNOWN, 0, NULL);
-#endif /* MUTANT (when defined): the window is not restarted */
     }
     /* A method still listed in a window that has ended but whose list the
      * background step has not processed yet moves to this window: the old
@@ -95,9 +93,6 @@ static void record_for_delay_locked(tk_runtime *rt, tk_method *m, bool first_cal
 void tkr_set_code_entry_point(tk_runtime *rt, tk_method *m, tk_native_version *nv, bool first_call)
 {
     bool final = TK_TIER_IS_FINAL(nv->tier) || !rt->cfg.tiered_compilation;
-#ifdef TK_MUTANT_COUNT_FINAL_TIER
-    final = !rt->cfg.tiered_compilation || !rt->strat->tiered; /* MUTANT: final tier counted too */
-#endif
     if (final) {
         tkr_publish_native(rt, m, nv);
         return;

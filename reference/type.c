@@ -125,9 +125,6 @@ int tk_type_load(tk_runtime *rt, tk_type *t)
         tk_method *m = t->vt_methods[i];
         if (!m || !m->body) continue;               /* abstract: never called */
         void *v = tkr_get_tep(m);
-#ifdef TK_MUTANT_INHERIT_COPIES_PARENT
-        if (m->decl != t && t->parent) v = __atomic_load_n(&t->parent->vtable[i], __ATOMIC_ACQUIRE); /* MUTANT: inherited slot copies the parent's current value */
-#endif
         vt[i] = v;
     }
     for (uint32_t i = 0; i < t->n_nv; i++)

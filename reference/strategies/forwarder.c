@@ -26,9 +26,6 @@ static void install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv
     if (!m->forwarder) m->forwarder = tkr_stub_alloc(rt, TK_STUB_PRECODE, m, stub, m, TK_TIER_UNKNOWN, 0);
     else tkr_precode_set(rt, m, m->forwarder, stub, ph);
     void *ep = m->forwarder;
-#ifdef TK_MUTANT_SLOT_HOLDS_STUB
-    ep = stub; /* MUTANT: the deletable counting stub is written into the slots */
-#endif
     tkr_backpatch(rt, m, ep, ph, "backpatch");
 }
 

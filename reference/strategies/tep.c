@@ -32,12 +32,8 @@ void tkr_tep_publish_eager(tk_runtime *rt, tk_method *m, tk_native_version *nv, 
 void tkr_tep_settle(tk_runtime *rt, tk_method *m, void *code, int ph)
 {
     void *tep = tkr_get_tep(m);
-#ifdef TK_MUTANT_NEW_SLOT_BYPASS
-    tkr_precode_set(rt, m, tep, code, ph); /* MUTANT: temporary precode aimed at native code; new slots never discovered */
-#else
     (void)code;
     tkr_precode_reset(rt, m, tep, ph);
-#endif
 }
 
 /* A reset aims a retargeted TEP back at the prestub, not only the slots
@@ -45,11 +41,7 @@ void tkr_tep_settle(tk_runtime *rt, tk_method *m, void *code, int ph)
  * left a retargeted precode stale). */
 void tkr_tep_reset(tk_runtime *rt, tk_method *m)
 {
-#ifndef TK_MUTANT_STALE_PRECODE
     tkr_precode_reset(rt, m, tkr_get_tep(m), TK_PHASE_NONFINAL);
-#else
-    (void)rt; (void)m; /* MUTANT: precode keeps its old target after the reset */
-#endif
 }
 
 /* The reset of every design without a forwarder: slots back to the TEP
