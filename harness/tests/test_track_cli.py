@@ -80,6 +80,10 @@ def test_gate_noisy_regression_confirmed_and_small_one_passes(setup):
     assert m["p"] < 0.01 and m["change_pct"] > 20
     r = gate(setup, "--inject", "ns_factor=1.03", "--json", j)     # below the 5% threshold
     assert r.returncode == 0, r.stdout + r.stderr
+    r = gate(setup, "--inject", "ns_factor=0.7", "--json", j)      # an improvement is confirmed too
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = [x for x in json.load(open(j))["metrics"] if x["metric"] == "ns_per_call"][0]
+    assert m["verdict"] == "improved" and m["confirmation"]["verdict"] == "improved"
 
 
 def test_compare_json_files_and_run_ids(setup):

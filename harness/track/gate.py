@@ -3,7 +3,8 @@ interleaved (base head, head base, ...), compared with the suite's
 thresholds.  An exact metric fails above exact_pct; a noisy metric fails
 only when it is worse by more than noisy_pct (or the history's noise floor,
 if larger) with p < alpha, and again in an automatic confirmation re-run on
-fresh samples (so a false alarm needs two independent ones).
+fresh samples (so a false alarm needs two independent ones); a noisy
+improvement is confirmed the same way before it is reported.
 Exit status: 0 pass, 1 regression, 2 usage/infrastructure."""
 
 import os
@@ -127,8 +128,11 @@ def run_gate(suite, th, base, head, reps=None, benchmarks=None, hist=None, quiet
                 for s in (base, head)}
         nf = hist_noise(hist, mach["fingerprint"])
         cmp = C.compare(docs["base"], docs["head"], th, nf)
+        # a noisy change in either direction must show up twice: an
+        # "improved" from one disturbed measurement misleads as much
+        moved = ("regressed", "improved")
         flagged = sorted({r["benchmark"] for r in cmp["metrics"]
-                          if r["verdict"] == "regressed" and r["kind"] == "noisy"})
+                          if r["verdict"] in moved and r["kind"] == "noisy"})
         if flagged and th.get("confirm", True):
             mz.log("confirming %s: a re-run on fresh samples" % ", ".join(flagged))
             rec2 = mz.measure([base, head], reps=suite["confirm_reps"], benchmarks=flagged, phase="confirm")
@@ -137,11 +141,11 @@ def run_gate(suite, th, base, head, reps=None, benchmarks=None, hist=None, quiet
             cmp2 = C.compare(conf["base"], conf["head"], th, nf)
             second = {(r["benchmark"], r["metric"]): r for r in cmp2["metrics"]}
             for r in cmp["metrics"]:
-                if r["verdict"] != "regressed" or r["kind"] != "noisy":
+                if r["verdict"] not in moved or r["kind"] != "noisy":
                     continue
                 r2 = second.get((r["benchmark"], r["metric"]))
                 r["confirmation"] = {k: r2.get(k) for k in ("base", "head", "change_pct", "p", "ci", "verdict")} if r2 else None
-                if r2 is None or r2["verdict"] != "regressed":
+                if r2 is None or r2["verdict"] != r["verdict"]:
                     r["verdict"] = "noisy"
                     r["note"] = ("flagged (%+.1f%%, p=%.2g) but not confirmed by the re-run (%s)"
                                  % (r["change_pct"], r["p"],
