@@ -10,8 +10,8 @@
      --config / a variant driver): +3%, +5%, +10% final-tier body work
      (tier1_cost), a doubled call-count threshold (its counter,
      calls_counted, must be named as the top mover), and the reference built
-     with its COUNT_FINAL_TIER mutant, whose change stays below the
-     threshold (it must pass).  Each is gated like a real change.
+     with its COUNT_FINAL_TIER mutant (final-tier calls still counted).  Each
+     is gated like a real change.
   3. Power of the noisy-metric rule, from the A/A samples themselves: each
      A/A compare's head samples are scaled by (1 + d) and the gate rule
      (worse by > noisy_pct, p < alpha, in the first measurement and in an
@@ -39,11 +39,10 @@ INJECTIONS = [
     {"name": "body work +10% (tier1_cost=1.10)", "args": ["--set", "tier1_cost=1.1"], "size_pct": 10.0},
     {"name": "call-count threshold 30 -> 60 (counting work doubled)",
      "args": ["--config", "CallCountThreshold=60"], "size_pct": None, "expect_counter": "calls_counted"},
-    # a variant driver: the reference built with its COUNT_FINAL_TIER mutant.
-    # Its defect lies off the converged steady-state path (measured: +0.2% of
-    # the whole run's instructions, per call unchanged), so it is the
-    # below-threshold case: the gate must pass it.
-    {"name": "variant driver COUNT_FINAL_TIER (below the threshold: must pass)",
+    # a variant driver: the reference built with its COUNT_FINAL_TIER mutant
+    # (final-tier methods keep counting).  Instructions per converged call
+    # barely move; its counting stubs stay alive (stub bytes).
+    {"name": "variant driver COUNT_FINAL_TIER (final-tier calls still counted)",
      "args": [], "impl": "lib/mutants/libtk_mut_count_final_tier.so", "size_pct": None},
 ]
 

@@ -62,6 +62,9 @@ def write_atomic(path, text):
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)      # mkstemp's 0600 is not what a results file wants
     os.replace(tmp, path)
 
 
