@@ -259,11 +259,14 @@ def run_all(outdir, skip_threshold=False):
               check_monotonic(runs)]
     unexplained = [dict(u, run=tag, point=c["point"]) for tag, (_, _, S) in runs.items()
                    for c in S.census() for u in c["unexplained"]]
-    census_unknown = sum(c["unexplained_count"] for _, (_, _, S) in runs.items() for c in S.census())
-    checks.append(Check("every slot of a generated type is recognised", "stub.recognition",
+    census = [c for _, (_, _, S) in runs.items() for c in S.census()]
+    census_unknown = sum(c["unexplained_count"] for c in census)
+    unmapped = sum(c["unmapped_count"] for c in census)
+    checks.append(Check("every readable slot value of a generated type is recognised", "stub.recognition",
                         "PASS" if census_unknown == 0 else "FAIL",
-                        "%d slot values not recognised (precode, counting stub or JIT code of a known tier)" % census_unknown,
-                        {"unexplained": unexplained[:10]}))
+                        "%d slot values not recognised (precode, counting stub or JIT code of a known tier); "
+                        "%d not readable at the time of the snapshot" % (census_unknown, unmapped),
+                        {"unexplained": unexplained[:10], "unmapped": unmapped}))
     if not skip_threshold:
         checks += threshold_checks(outdir)
     return checks, runs

@@ -249,8 +249,9 @@ def report(doc):
         rows = []
         for p, s in zip(c["points"], c["census"]):
             rows.append([p["name"], fmt(p["t_ms"], 0), " ".join("%s=%d" % kv for kv in sorted(p.get("methods_per_tier", {}).items())),
-                         " ".join("%s=%d" % kv for kv in s["kinds"].items()), s["unexplained_count"]])
-        L.append(table(rows, ["point", "t_ms", "methods per tier", "slot census", "unknown"]))
+                         " ".join("%s=%d" % kv for kv in s["kinds"].items()), s["unexplained_count"],
+                         s.get("unmapped_count", 0)])
+        L.append(table(rows, ["point", "t_ms", "methods per tier", "slot census", "unknown", "unreadable"]))
         L += ["", "reference forwarder at the end: " + " ".join(
             "%s=%s" % kv for kv in r["methods_per_tier_end"].items() if kv[1] is not None)]
         L += ["", table([["requests/s (measured windows)", fmt(c["requests_per_s"], 0), fmt(r["requests_per_s"], 0)],
