@@ -130,11 +130,15 @@ double wlr_run_phase(runner *R, tk_wl_run_result *res, int ph, double dur_ms, wo
     }
     /* Windows lie on a fixed grid from the start of the phase (start + k *
      * window_ms), so oversleeping never shifts the later ones; a window's
-     * rate uses its actual length, and a window counts (for time to steady
-     * state) when it is at least 95% of window_ms long: the last window of
-     * a phase, cut at its end, is kept unless the phase is not a multiple of
-     * the window. */
-    double wstart = start, grid = start + res->window_ms;
+     * rate uses its actual length (from the sampler's wake-up to the next),
+     * and whether it counts (for time to steady state) is decided on the
+     * grid, not on the wake-up times: a window counts when its grid slot,
+     * cut at the end of the phase, is at least 95% of window_ms.  So a late
+     * wake-up (a loaded host) never drops the window after it, and the last
+     * window of a phase is kept unless the phase is not a multiple of the
+     * window.  A sampler that oversleeps a whole slot merges the slots it
+     * slept through into one window. */
+    double wstart = start, gstart = start, grid = start + res->window_ms;
     uint64_t wreq = total_requests(ws, nw);
     int events = R->s->rotation_ms > 0 || R->s->churn_ms > 0;
     while (now_ms() < end - 0.5) {
@@ -160,7 +164,8 @@ double wlr_run_phase(runner *R, tk_wl_run_result *res, int ph, double dur_ms, wo
         }
         if (t < grid - 0.05 && t < end - 0.5) continue;   /* woken early (an event) */
         uint64_t req = total_requests(ws, nw);
-        if (t - wstart >= res->window_ms * 0.95 && res->n_windows < WL_MAX_WINDOWS) {
+        double gend = grid < end ? grid : end;             /* the slot's end on the grid */
+        if (gend - gstart >= res->window_ms * 0.95 && t > wstart && res->n_windows < WL_MAX_WINDOWS) {
             res->window_start_ms[res->n_windows] = wstart - t_origin;
             res->window_rps[res->n_windows] = (double)(req - wreq) * 1000.0 / (t - wstart);
             res->window_phase[res->n_windows] = (uint8_t)ph;
@@ -169,6 +174,7 @@ double wlr_run_phase(runner *R, tk_wl_run_result *res, int ph, double dur_ms, wo
         wstart = t;
         wreq = req;
         while (grid <= t + 0.05) grid += res->window_ms;
+        gstart = grid - res->window_ms;
     }
     return now_ms() - start;
 }
