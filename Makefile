@@ -131,6 +131,7 @@ TEST_BUILD :=
 include arch/build.mk
 include cli/build.mk
 -include fuzz/build.mk
+-include stress/build.mk
 -include reference/build.mk
 -include conformance/build.mk
 -include workloads/build.mk

@@ -90,8 +90,13 @@ void *tkr_threshold_handler(void *token, tk_arch_regs *regs)
     ctr_add(rt, C_THRESHOLD_HITS, phase_of_tier(nv->tier), 1);
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
     bool queued = queue_completion_locked(rt, info);
-    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
+    /* Logged under the code-version lock, which completion (and so the
+     * `promote` it logs) also takes: once the lock is released the worker
+     * may complete and promote at once, and an event logged after that
+     * would order `threshold` after `promote`
+     * (`inv.tiering.promotion-after-threshold`). */
     if (queued && ev_on(rt)) tkr_ev_simple(rt, TK_EV_THRESHOLD, nv->m, nv->tier, nv->il->id, NULL);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     tkr_worker_ensure(rt);   /* no lock held: create a worker if queuing claimed one */
     return atomic_load(&nv->code);
 }

@@ -3,7 +3,9 @@
  * (SPEC `cfg.reject`). */
 #include "strategy.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -119,8 +121,82 @@ static const char *const env_keys[] = {
     "BackgroundWorkerTimeoutMs", NULL
 };
 
+/* TK_ variables that tierkit's tools (not the runtime) read: known, so not
+ * reported.  Everything else under TK_ is a mistake worth a message: a
+ * mistyped key would otherwise be silently ignored (CoreCLR ignores unknown
+ * DOTNET_ variables; a test tool should not). */
+static const char *const tool_vars[] = {
+    "TK_WORKLOADS_DIR", "TK_CONFORM_KEEP_TRACE", "TK_RANDOM_PROGRAMS", "TK_RANDOM_SEEDS",
+    "TK_RANDOM_DUMP", "TK_HANG_PIDFILE", NULL
+};
+
+/* Edit distance, capped: for "did you mean". */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la >= 63 || lb >= 63) return 99;
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t sub = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+            row[j] = sub < best ? sub : best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+extern char **environ;
+
+/* Unknown TK_ variables: a name shaped like a configuration key (TK_ then a
+ * CamelCase word) is an error naming it and the closest key; any other
+ * unknown TK_ name gets one warning on stderr per process. */
+static int check_unknown_env(char *err, size_t errlen)
+{
+    static _Atomic int warned;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "TK_", 3)) continue;
+        const char *eq = strchr(*e, '=');
+        size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+        char name[128];
+        if (n >= sizeof name) n = sizeof name - 1;
+        memcpy(name, *e, n);
+        name[n] = 0;
+        int known = 0, camel = 0;
+        for (int i = 0; env_keys[i] && !known; i++) known = !strcmp(name + 3, env_keys[i]);
+        for (int i = 0; tool_vars[i] && !known; i++) known = !strcmp(name, tool_vars[i]);
+        if (known) continue;
+        for (const char *p = name + 3; *p; p++) camel |= islower((unsigned char)*p);
+        const char *best = NULL;
+        size_t len = strlen(name + 3), bd = (len / 4 > 2 ? len / 4 : 2) + 1;   /* close: a typo or two */
+        for (int i = 0; env_keys[i]; i++) {
+            size_t d = distance(name + 3, env_keys[i]);
+            if (d < bd) { bd = d; best = env_keys[i]; }
+        }
+        char hint[160] = "";
+        if (best) snprintf(hint, sizeof hint, "; did you mean TK_%s?", best);
+        if (camel || best) {
+            if (err && errlen)
+                snprintf(err, errlen, "environment variable %s: not a tierkit configuration key%s (keys: "
+                         "TK_CallCountThreshold, TK_CallCountingDelayMs, TK_TieredPGO, TK_TieredCompilation, "
+                         "TK_DeleteCallCountingStubsAfter, TK_Strategy, TK_Mode, TK_CompileCostUs, TK_Trace, "
+                         "TK_BackgroundWorkerTimeoutMs)", name, hint);
+            return -1;
+        }
+        if (!atomic_exchange(&warned, 1))
+            fprintf(stderr, "tierkit: warning: environment variable %s is not a tierkit configuration key "
+                            "or tool variable; ignored\n", name);
+    }
+    return 0;
+}
+
 int tk_config_from_env(tk_config *c, char *err, size_t errlen)
 {
+    if (check_unknown_env(err, errlen)) return -1;
     char name[96];
     for (int i = 0; env_keys[i]; i++) {
         snprintf(name, sizeof name, "TK_%s", env_keys[i]);

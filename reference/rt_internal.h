@@ -210,6 +210,7 @@ struct tk_drv_runtime {
     tk_event_fn sink;
     void *sink_user;
     FILE *trace;
+    int trace_errno;               /* first failed trace write (EIO if unknown); under ev_mtx */
     _Atomic int ev_on;
     uint64_t ev_seq;
 };

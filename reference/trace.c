@@ -6,9 +6,12 @@
  * For `promote`, aux = the old tier (as tk_driver.h says). */
 #include "rt_internal.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const ev_names[TK_EV_KIND_COUNT] = {
     [TK_EV_SLOT_WRITE] = "slot_write", [TK_EV_SLOT_RECORD] = "slot_record",
@@ -159,7 +162,11 @@ void tkr_emit(tk_runtime *rt, tk_event *ev)
     tkr_lock(&rt->ev_mtx, TKR_LK_EV);
     ev->seq = ++rt->ev_seq;
     if (rt->sink) rt->sink(rt->sink_user, ev);
-    if (rt->trace) write_line(rt, ev);
+    if (rt->trace) {
+        errno = 0;
+        write_line(rt, ev);
+        if (ferror(rt->trace) && !rt->trace_errno) rt->trace_errno = errno ? errno : EIO;
+    }
     tkr_unlock(&rt->ev_mtx, TKR_LK_EV);
 }
 
@@ -195,10 +202,30 @@ int tkr_trace_open(tk_runtime *rt)
     return 0;
 }
 
+/* A trace is complete or absent: when a write, the flush or the close
+ * failed (a full disk, a file size limit), the reason goes to stderr and an
+ * incomplete regular file is removed, so that no truncated trace passes for
+ * a whole one (a tool that asked for it then finds none and fails the run:
+ * tk-bench does).  A device or a pipe cannot be taken back: the message
+ * says so. */
 void tkr_trace_close(tk_runtime *rt)
 {
     tkr_lock(&rt->ev_mtx, TKR_LK_EV);
-    if (rt->trace) { fclose(rt->trace); rt->trace = NULL; }
+    if (rt->trace) {
+        struct stat st;
+        bool regular = fstat(fileno(rt->trace), &st) == 0 && S_ISREG(st.st_mode);
+        errno = 0;
+        if ((fflush(rt->trace) != 0 || ferror(rt->trace)) && !rt->trace_errno) rt->trace_errno = errno ? errno : EIO;
+        errno = 0;
+        if (fclose(rt->trace) != 0 && !rt->trace_errno) rt->trace_errno = errno ? errno : EIO;
+        rt->trace = NULL;
+        if (rt->trace_errno) {
+            fprintf(stderr, "tierkit: cannot write trace '%s': %s; %s\n", rt->cfg.trace_path,
+                    strerror(rt->trace_errno),
+                    regular ? "the incomplete trace was removed" : "the trace is incomplete");
+            if (regular) unlink(rt->cfg.trace_path);
+        }
+    }
     atomic_store(&rt->ev_on, rt->sink != NULL);
     tkr_unlock(&rt->ev_mtx, TKR_LK_EV);
 }

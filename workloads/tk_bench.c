@@ -867,7 +867,16 @@ int main(int argc, char **argv)
                          .calls = have_calls ? (int64_t)calls : -1, .progress = prog,
                          .label = label};
         if (prog) fprintf(stderr, "tk-bench: %s: starting (%d/%d, ~%.0f s)\n", label, i + 1, nlist, per_run_s);
-        if (tk_wl_run(&u, &o, res)) {
+        int run_rc = tk_wl_run(&u, &o, res);
+        /* a trace is complete or the run fails: a runtime that could not
+         * write the whole trace removes it (SPEC.md "Event trace") */
+        struct stat tst;
+        if (!run_rc && tp && stat(tp, &tst) != 0) {
+            snprintf(res->error, sizeof res->error, "--trace '%.900s': the runtime left no complete trace (%s)", tp,
+                     strerror(errno));
+            run_rc = -1;
+        }
+        if (run_rc) {
             /* the other strategies still run and are reported; the exit is 1 */
             fprintf(stderr, "tk-bench: %s: %s\n", label, res->error);
             status = 1;

@@ -96,6 +96,26 @@ assert set(d["strategies"]) == {"forwarder","notier"}, d["strategies"].keys()
 assert [f["strategy"] for f in d["failures"]] == ["lazy"] and "TKFAKE_FAIL_STRATEGY" in d["failures"][0]["error"]' 2>> "$tmp/err"
 then ok "bench: a failing strategy keeps the others' JSON (exit 1, failures[] names it)"
 else bad "bench: failing strategy" "exit $rc or JSON lacks the finished strategies"; fi
+# a full disk (a 32 KiB tmpfs in a private mount namespace; root only):
+# the trace is complete or the run fails, the JSON is whole or the old file stays
+if [ "$(id -u)" -eq 0 ] && unshare -m true 2>/dev/null; then
+  mkdir -p full
+  echo '{"old": true}' > full-old.json
+  unshare -m sh -c "mount -t tmpfs -o size=32k tmpfs '$tmp/full' && cp full-old.json full/r.json &&
+    '$bench' $W --deterministic --strategy lazy --trace full/t.jsonl > full.out 2> full.err; echo \$? > full.rc;
+    ls full > full.ls; dd if=/dev/zero of=full/fill bs=1k count=64 2>/dev/null;
+    '$bench' $W --deterministic --strategy lazy --impl '$fake' --json full/r.json > /dev/null 2> full-json.err; echo \$? > full-json.rc;
+    cat full/r.json > full-json.after"
+  if [ "$(cat full.rc)" = 1 ] && grep -q "cannot write trace '.*t.jsonl': No space left on device; the incomplete trace was removed" full.err \
+     && grep -q "the runtime left no complete trace" full.err && ! grep -q t.jsonl full.ls; then
+    ok "bench: a trace on a full disk is removed and the run fails (exit 1)"
+  else cp full.err "$tmp/err"; bad "bench: trace on a full disk" "exit $(cat full.rc), files: $(cat full.ls | tr '\n' ' ')"; fi
+  if [ "$(cat full-json.rc)" = 1 ] && grep -q "cannot write --json '.*r.json': No space left on device" full-json.err \
+     && grep -q '"old": true' full-json.after; then ok "bench: --json on a full disk fails and the old file stays whole"
+  else cp full-json.err "$tmp/err"; bad "bench: --json on a full disk" "exit $(cat full-json.rc)"; fi
+else
+  echo "SKIP  full-disk cases: need root and unshare -m"
+fi
 # megamorphic burst vs churn (the burst resolved receivers of unloaded types)
 expect "bench: megamorphic burst after churn (churn_ms=150)" 0 "churn: [0-9]+ events" -- "$bench" megamorphic --deterministic --strategy notier --set churn_ms=150
 # a quadratic generator took minutes here; linear takes a few seconds
@@ -161,6 +181,14 @@ for sig in INT TERM; do
   if [ -n "$cp" ] && [ $rc -eq $want ] && child_gone "$cp"; then ok "conform: SIG$sig kills the running test's process group (exit $rc)"
   else bad "conform: SIG$sig" "exit $rc (want $want), child ${cp:-none} $(kill -0 "$cp" 2>/dev/null && echo 'still running')"; [ -n "$cp" ] && kill -9 "$cp" 2>/dev/null; fi
 done
+
+# ---- the runtime's TK_ environment variables --------------------------------------------
+RB="$bench $W --strategy lazy --deterministic"
+expect "runtime: mistyped TK_ key is an error naming it" 1 "environment variable TK_CallCountTreshold: not a tierkit configuration key; did you mean TK_CallCountThreshold\?" -- env TK_CallCountTreshold=5 $RB
+expect "runtime: wrong-case TK_ key"                1 "environment variable TK_STRATEGY: .*did you mean TK_Strategy\?" -- env TK_STRATEGY=lazy $RB
+expect "runtime: unknown TK_ tool-like variable warns once" 0 "warning: environment variable TK_FOO is not a tierkit" -- env TK_FOO=1 $RB
+expect "runtime: bad TK_ value names the variable"  1 "environment variable TK_CallCountThreshold: .*invalid value 'x'" -- env TK_CallCountThreshold=x $RB
+expect "seed-counters: mistyped TK_ key"            2 "environment variable TK_TieredPgo: .*did you mean TK_TieredPGO\?" -- env TK_TieredPgo=0 "$seedc"
 
 # ---- tk-seed-counters -----------------------------------------------------------------
 expect "seed-counters: --help"                      0 "usage: tk-seed-counters"                        -- "$seedc" --help
