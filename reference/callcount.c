@@ -29,6 +29,7 @@ static void account_counted(tk_runtime *rt, tk_cc_info *i)
  * lock held when the strategy's non-final transitions write slots. */
 void tkr_install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
 {
+    if (m->dead) return;   /* its type unloaded: no new stub (type.c reclaims the old ones) */
     tk_cc_info *info = nv->info;
     if (info && info->stage >= CC_PENDING_COMPLETION) {
         tkr_publish_native(rt, m, nv);

@@ -18,6 +18,7 @@
  * slots in this version's phase (tkr_strategy_writes_slots). */
 void tkr_publish_native(tk_runtime *rt, tk_method *m, tk_native_version *nv)
 {
+    if (m->dead) return;   /* its type unloaded: its precodes are being reclaimed (type.c) */
     void *code = atomic_load(&nv->code);
     int ph = phase_of_tier(nv->tier);
     m->counting = NULL;
@@ -92,6 +93,7 @@ static void record_for_delay_locked(tk_runtime *rt, tk_method *m, bool first_cal
  * backpatch lock held if the transition writes slots. */
 void tkr_set_code_entry_point(tk_runtime *rt, tk_method *m, tk_native_version *nv, bool first_call)
 {
+    if (m->dead) return;   /* nothing may point at a dead method's stubs again (type.c) */
     bool final = TK_TIER_IS_FINAL(nv->tier) || !rt->cfg.tiered_compilation;
     if (final) {
         tkr_publish_native(rt, m, nv);

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <urcu-qsbr.h>
 
 static char *xstrdup(const char *s) { return strdup(s ? s : "?"); }
 
@@ -156,6 +157,47 @@ int tk_type_load(tk_runtime *rt, tk_type *t)
     return 0;
 }
 
+/* What an unloaded type's methods own in stub memory: the temporary entry
+ * point (FixupPrecode), the forwarder, the call-counting stubs.  Taken out
+ * of the method under the code-version lock (a dead method gets no new
+ * entry point, stub or counting: tiering.c, callcount.c), freed after a
+ * safe point. */
+typedef struct reclaim_item { tk_stub_kind kind; void *stub; tk_method *m; int32_t tier; uint32_t il; } reclaim_item;
+typedef struct reclaim { reclaim_item *v; size_t n, cap; } reclaim;
+
+static void reclaim_add(reclaim *rc, tk_stub_kind kind, void *stub, tk_method *m, int32_t tier, uint32_t il)
+{
+    if (!stub) return;
+    if (rc->n == rc->cap) {
+        rc->cap = rc->cap ? rc->cap * 2 : 16;
+        rc->v = realloc(rc->v, rc->cap * sizeof *rc->v);
+        if (!rc->v) abort();
+    }
+    rc->v[rc->n++] = (reclaim_item){ kind, stub, m, tier, il };
+}
+
+/* Code-version lock held; m is dead. */
+static void collect_stubs(tk_runtime *rt, reclaim *rc, tk_method *m)
+{
+    /* out of the call path first (`inv.reclaim.unpublish-before-free`):
+     * counting stops and the precodes go back to the prestub, so a call
+     * still in flight lands in the prestub, which runs the code it has */
+    tkr_stop_counting(rt, m);
+    void *tep = atomic_load(&m->tep);
+    if (tep) tkr_precode_reset(rt, m, tep, TK_PHASE_NONFINAL);
+    if (m->forwarder) tkr_precode_reset(rt, m, m->forwarder, TK_PHASE_NONFINAL);
+    reclaim_add(rc, TK_STUB_FIXUP, tep, m, TK_TIER_UNKNOWN, 0);
+    reclaim_add(rc, TK_STUB_PRECODE, m->forwarder, m, TK_TIER_UNKNOWN, 0);
+    for (tk_il_version *il = m->ils; il; il = il->next)
+        for (tk_native_version *nv = il->versions; nv; nv = nv->next)
+            if (nv->info && nv->info->stub) {
+                /* the info itself stays (`impl.info-outlives-stub`); no
+                 * deletion pass sees this stub again */
+                reclaim_add(rc, TK_STUB_CALLCOUNT, nv->info->stub, m, nv->tier, il->id);
+                nv->info->stub = NULL;
+            }
+}
+
 int tk_type_unload(tk_runtime *rt, tk_type *t)
 {
     if (!t) return -1;
@@ -170,12 +212,19 @@ int tk_type_unload(tk_runtime *rt, tk_type *t)
     tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
     if (!ok) return -1;
     uint64_t t0;
+    reclaim rc = {0};
     tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
     tkr_forget_type_slots(rt, t);
     for (uint32_t i = 0; i < t->n_vt; i++)
-        if (t->vt_methods[i] && t->vt_methods[i]->decl == t) t->vt_methods[i]->dead = true;
-    for (uint32_t i = 0; i < t->n_nv; i++) t->nv_methods[i]->dead = true;
+        if (t->vt_methods[i] && t->vt_methods[i]->decl == t) {
+            t->vt_methods[i]->dead = true;
+            collect_stubs(rt, &rc, t->vt_methods[i]);
+        }
+    for (uint32_t i = 0; i < t->n_nv; i++) {
+        t->nv_methods[i]->dead = true;
+        collect_stubs(rt, &rc, t->nv_methods[i]);
+    }
     void **vt = t->vtable;
     __atomic_store_n(&t->vtable, NULL, __ATOMIC_RELEASE);
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
@@ -185,6 +234,18 @@ int tk_type_unload(tk_runtime *rt, tk_type *t)
         tkr_emit(rt, &ev);
     }
     tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
+    /* A caller may still hold the vtable or a precode it loaded before the
+     * unload: free only after every registered thread passed a safe point,
+     * with no lock held while waiting (`inv.reclaim.wait-safepoint`, the
+     * stub deletion's QSBR wait, callcount.c). */
+    tkr_check_no_locks("synchronize_rcu");
+    bool was_online = tkr_begin_offline();
+    synchronize_rcu();
+    tkr_end_offline(was_online);
+    if (rc.n && ev_on(rt)) tkr_ev_simple(rt, TK_EV_SAFEPOINT_SYNC, NULL, TK_TIER_UNKNOWN, 0, "type_unload");
+    for (size_t k = 0; k < rc.n; k++)
+        tkr_stub_free(rt, rc.v[k].kind, rc.v[k].stub, rc.v[k].m, rc.v[k].tier, rc.v[k].il);
+    free(rc.v);
     free(vt);
     return 0;
 }
