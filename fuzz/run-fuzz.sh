@@ -6,7 +6,9 @@
 # in results/fuzz/TARGET and grows across runs (`make fuzz`).  A crash, leak,
 # UB report or timeout fails the target; its input is kept in
 # results/fuzz/artifacts/.  Prints one line per target with the executions
-# and ends with "N passed, N failed".
+# and ends with "N passed, N failed".  The per-input timeout (60 s) is far
+# above any input's run time (microseconds): it only catches a real hang, also
+# on a machine loaded by parallel suites.
 set -u
 keep=0; [ "${1:-}" = "--keep" ] && { keep=1; shift; }
 B=$1; secs=$2; shift 2
@@ -27,7 +29,7 @@ for t in "$@"; do
   for d in $(seeds "$t"); do cp -n "$d"/* "$corpus"/ 2>/dev/null; done
   log=results/fuzz/$t.log
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$B/fuzz/bin/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
+    "$B/fuzz/bin/$t" -max_total_time="$secs" -timeout=60 -rss_limit_mb=2048 -detect_leaks=1 \
       -close_fd_mask=3 -print_final_stats=1 -artifact_prefix="results/fuzz/artifacts/$t-" "$corpus" > "$log" 2>&1
   rc=$?
   execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)

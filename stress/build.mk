@@ -23,3 +23,4 @@ stress: $(B)/bin/tk-bench $(B)/bin/tk-verify $(B)/lib/libtk_ref_driver.so
 	@mkdir -p $(RESULTS)
 	stress/stress.sh $(B) $(STRESS_RUNS) 2>&1 | tee $(RESULTS)/stress.log
 TEST_TARGETS += test-threaded-traces test-churn-soak
+TEST_BUILD += $(B)/bin/tk-churn-soak
