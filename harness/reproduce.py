@@ -137,6 +137,9 @@ class Reproducer:
             "shape_matches": L.seed_verdict(rows),
             "strategies": {s: {"config": r["config"], "counters": r["counters"]} for s, r in strat.items()},
             "comparison": rows,
+            # SPEC.md "Counting memory": counting stubs + infos per counted method
+            "counting_bytes_per_counted_method": {
+                s: r.get("counting_bytes_per_counted_method") for s, r in strat.items()},
             "tier_timeline": self.seed_timeline(j1),
         }
 
@@ -414,6 +417,11 @@ def render_text(doc, strategies, markdown=False):
     for r in sv["comparison"]:
         out.append(("- " if md else "  ") + "%s: %s" % (r["counter"], r["why"]))
     out.append(("- " if md else "  ") + "note: " + L.PUBLISHED["pr125359_commit"]["note"])
+    cb = sv.get("counting_bytes_per_counted_method") or {}
+    if cb:
+        out.append(("- " if md else "  ") + "counting memory per counted method (counting stubs + "
+                   "counting infos / methods counted; CoreCLR x64 ~88.5 B, PR #67563): " +
+                   ", ".join("%s %s" % (s, "n/a" if v is None else "%.1f B" % v) for s, v in cb.items()))
     # 2
     ol = doc["orchard_like"]
     h("2. orchard-like, threaded: ratios against forwarder")

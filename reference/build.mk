@@ -13,7 +13,27 @@ REF_TEST_SRCS := reference/tests/test_main.c reference/tests/test_units.c \
                  reference/tests/test_impl.c
 REF_DRIVER_LDLIBS := $(URCU_LIBS) -Wl,--version-script=reference/driver.map
 
-$(eval $(call tk_lib,tierkit,$(REF_SRCS),,))
+# libtierkit.a, which the reference tests and examples link, is built with
+# the lock-rank checker (TK_LOCK_RANK_CHECK, `impl.lock-order`), from its
+# own objects; the driver library (benchmarks, conformance, mutants) is
+# built without it, so its hot paths take a mutex and nothing else.
+REF_CHECKED := -DTK_LOCK_RANK_CHECK
+$(B)/checked/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(REF_CHECKED) $(CFLAGS) -MMD -MP -c $< -o $@
+$(B64)/checked/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(XCC) $(CPPFLAGS) $(REF_CHECKED) $(CFLAGS) -MMD -MP -c $< -o $@
+$(B)/lib/libtierkit.a: $(call tk_objs,$(B)/checked,$(REF_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+$(B64)/lib/libtierkit.a: $(call tk_objs,$(B64)/checked,$(REF_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && $(CROSS)ar rcs $@ $^
+ALL_NATIVE += $(B)/lib/libtierkit.a
+ALL_ARM64  += $(B64)/lib/libtierkit.a
+$(B)/obj/reference/tests/%.o $(B64)/obj/reference/tests/%.o $(B)/obj/reference/examples/%.o \
+  $(B64)/obj/reference/examples/%.o: CPPFLAGS += $(REF_CHECKED)
 $(eval $(call tk_so,libtk_ref_driver,$(REF_SRCS),tkarch,$(REF_DRIVER_LDLIBS)))
 $(eval $(call tk_prog,tk-ref-tests,$(REF_TEST_SRCS),tierkit tkarch,$(CHECK_LIBS) $(URCU_LIBS)))
 $(eval $(call tk_prog,tk-seed-counters,reference/examples/seed_counters.c,tierkit tkarch tkcli,$(URCU_LIBS)))
@@ -30,7 +50,7 @@ REF_SAN_SRCS = $(REF_SRCS) $(REF_TEST_SRCS) $(ARCH_PORTABLE) $(ARCH_X86_64)
 define tk_ref_san
 $(B)/$(1)/obj/%.o: %.c
 	@mkdir -p $$(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -fsanitize=$(2) -fno-omit-frame-pointer -MMD -MP -c $$< -o $$@
+	$(CC) $(CPPFLAGS) $(REF_CHECKED) $(CFLAGS) -O1 -fsanitize=$(2) -fno-omit-frame-pointer -MMD -MP -c $$< -o $$@
 $(B)/$(1)/obj/%.o: %.S
 	@mkdir -p $$(@D)
 	$(CC) $(CPPFLAGS) $(ASFLAGS) -MMD -MP -c $$< -o $$@

@@ -2,13 +2,28 @@
  * one info per native version with a 16-bit countdown cell, a counting
  * stub whose token is the cell, the threshold handler, completion in
  * batches on the background worker, promotion, and deletion of stubs at
- * safe points.  Infos are never freed before the runtime: the threshold
- * handler derives the info from the cell, which may come from a stub that
- * is being deleted (`impl.info-outlives-stub`). */
+ * safe points.  An info outlives its stub: the threshold handler derives
+ * the info from the cell, which may come from a stub that is being deleted
+ * (`impl.info-outlives-stub`); the info of a completed version is freed
+ * only by a deletion pass, after its stub and after the same safe-point
+ * wait (CoreCLR's DeleteAllCallCountingStubs deletes Complete infos). */
 #include "strategy.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <urcu-qsbr.h>
+
+/* Bytes an info occupies: its allocator chunk (counting_info_bytes). */
+static uint64_t info_bytes(tk_cc_info *i)
+{
+    return (uint64_t)malloc_usable_size(i) + sizeof(size_t);
+}
+
+static void info_free(tk_runtime *rt, tk_cc_info *i)
+{
+    ctr_sub(rt, C_COUNTING_INFO_BYTES, TK_PHASE_FINAL, info_bytes(i));
+    free(i);
+}
 
 static tk_cc_info *info_of_cell(void *cell)
 {
@@ -31,13 +46,18 @@ void tkr_install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
 {
     if (m->dead) return;   /* its type unloaded: no new stub (type.c reclaims the old ones) */
     tk_cc_info *info = nv->info;
-    if (info && info->stage >= CC_PENDING_COMPLETION) {
+    if (nv->counting_done || (info && info->stage >= CC_PENDING_COMPLETION)) {
         tkr_publish_native(rt, m, nv);
         return;
     }
     if (!info) {
         info = calloc(1, sizeof *info);
         if (!info) abort();
+        ctr_add(rt, C_COUNTING_INFO_BYTES, TK_PHASE_FINAL, info_bytes(info));
+        if (!m->was_counted) {
+            m->was_counted = true;
+            ctr_add(rt, C_METHODS_COUNTED, TK_PHASE_FINAL, 1);
+        }
         uint16_t thr = (uint16_t)rt->cfg.call_count_threshold;
         info->initial = thr;
         info->cell = thr;
@@ -45,9 +65,6 @@ void tkr_install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
         /* Release: the threshold handler reaches the info through the
          * stub's data page (read by stub code), then acquires these. */
         __atomic_store_n(&info->nv, nv, __ATOMIC_RELEASE);
-        __atomic_store_n(&info->rt, rt, __ATOMIC_RELEASE);
-        info->next_all = rt->infos;
-        rt->infos = info;
         nv->info = info;
     }
     void *code = atomic_load(&nv->code);
@@ -72,9 +89,13 @@ static bool queue_completion_locked(tk_runtime *rt, tk_cc_info *info)
     if (info->stage >= CC_PENDING_COMPLETION) return false;
     info->stage = CC_PENDING_COMPLETION;
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-    info->next_pending = NULL;
-    if (rt->pending_tail) rt->pending_tail->next_pending = info; else rt->pending_head = info;
-    rt->pending_tail = info;
+    if (rt->n_pending == rt->cap_pending) {
+        uint32_t nc = rt->cap_pending ? rt->cap_pending * 2 : 64;
+        tk_cc_info **q = realloc(rt->pending, nc * sizeof *q);
+        if (!q) abort();
+        rt->pending = q; rt->cap_pending = nc;
+    }
+    rt->pending[rt->n_pending++] = info;
     tkr_work_queued_locked(rt);
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     return true;
@@ -87,7 +108,7 @@ void *tkr_threshold_handler(void *token, tk_arch_regs *regs)
     (void)regs;
     tk_cc_info *info = info_of_cell(token);   /* before anything else */
     tk_native_version *nv = __atomic_load_n(&info->nv, __ATOMIC_ACQUIRE);
-    tk_runtime *rt = __atomic_load_n(&info->rt, __ATOMIC_ACQUIRE);
+    tk_runtime *rt = nv->m->rt;
     ctr_add(rt, C_THRESHOLD_HITS, phase_of_tier(nv->tier), 1);
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
     bool queued = queue_completion_locked(rt, info);
@@ -125,71 +146,121 @@ bool tkr_count_prestub_call(tk_runtime *rt, tk_method *m, tk_native_version *nv)
     return true;
 }
 
-/* AsyncPromoteToTier1: a native version of the next tier, queued for the
- * background compile; nothing if the IL version already has final code.
- * Code-version lock held. */
-void tkr_promote(tk_runtime *rt, tk_native_version *nv)
+/* The prestub call that resumes counting after a deletion pass stopped it
+ * (tkr_resume_counting) is counted like tkr_count_prestub_call's, on the
+ * info of the stopped version: decrement the cell; at zero, threshold and
+ * completion queued.  Returns true if the threshold was reached (the
+ * caller publishes the code instead of reinstalling a stub).  Code-version
+ * lock held. */
+bool tkr_count_resumed_call(tk_runtime *rt, tk_method *m, tk_native_version *nv)
+{
+    tk_cc_info *info = nv->info;
+    uint16_t left = __atomic_sub_fetch(&info->cell, 1, __ATOMIC_RELAXED);
+    if (left) return false;
+    ctr_add(rt, C_THRESHOLD_HITS, phase_of_tier(nv->tier), 1);
+    if (queue_completion_locked(rt, info) && ev_on(rt))
+        tkr_ev_simple(rt, TK_EV_THRESHOLD, m, nv->tier, nv->il->id, "prestub");
+    return true;
+}
+
+/* AsyncPromoteToTier1, first half: the native version of the next tier,
+ * or NULL if the IL version already has final code or the next tier's
+ * version exists.  Code-version lock held. */
+static tk_native_version *promoted_version(tk_runtime *rt, tk_native_version *nv)
 {
     tk_il_version *il = nv->il;
-    if (tkr_il_has_final(il) || TK_TIER_IS_FINAL(nv->tier)) return;
+    if (tkr_il_has_final(il) || TK_TIER_IS_FINAL(nv->tier)) return NULL;
     int32_t next = TK_TIER_1;
     int c = nv->tier == TK_TIER_0 ? C_PROMO_T0_T1 : C_PROMO_T0I_T1;
     if (nv->tier == TK_TIER_0 && rt->cfg.tiered_pgo) { next = TK_TIER_0_INSTRUMENTED; c = C_PROMO_T0_T0I; }
     for (tk_native_version *v = il->versions; v; v = v->next)
-        if (v->tier == next) return;
+        if (v->tier == next) return NULL;
     tk_native_version *n2 = tkr_nv_new(nv->m, il, next);
     ctr_add(rt, c, TK_PHASE_FINAL, 1);
-    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-    if (rt->n_opt == rt->cap_opt) {
-        uint32_t nc = rt->cap_opt ? rt->cap_opt * 2 : 64;
-        tk_native_version **q = realloc(rt->opt_queue, nc * sizeof *q);
-        if (!q) abort();
-        rt->opt_queue = q; rt->cap_opt = nc;
-    }
-    rt->opt_queue[rt->n_opt++] = n2;
-    tkr_work_queued_locked(rt);
-    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (ev_on(rt)) {
         tk_event ev = {0};
         ev.kind = TK_EV_PROMOTE; ev.method = nv->m; ev.tier = next; ev.il_version = il->id; ev.aux = nv->tier;
         tkr_emit(rt, &ev);
     }
+    return n2;
 }
 
-/* CompleteCallCounting for the whole pending batch: promote, take the stub
- * out of the call path (publish the counted version's code), Complete. */
+/* Second half: queue promoted versions for the background compile, and
+ * count `completed` completions toward DeleteCallCountingStubsAfter, in one
+ * acquisition of the tiering lock for a whole completion batch (one per
+ * item before: two tiering-lock round trips per counted version). */
+static void queue_promoted(tk_runtime *rt, tk_native_version **v, uint32_t n, uint32_t completed)
+{
+    if (!n && !completed) return;
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+    if (rt->n_opt + n > rt->cap_opt) {
+        uint32_t nc = rt->cap_opt ? rt->cap_opt : 64;
+        while (nc < rt->n_opt + n) nc *= 2;
+        tk_native_version **q = realloc(rt->opt_queue, nc * sizeof *q);
+        if (!q) abort();
+        rt->opt_queue = q; rt->cap_opt = nc;
+    }
+    for (uint32_t k = 0; k < n; k++) rt->opt_queue[rt->n_opt++] = v[k];
+    rt->completed_since_delete += completed;
+    if (n) tkr_work_queued_locked(rt);
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+}
+
+void tkr_promote(tk_runtime *rt, tk_native_version *nv)
+{
+    tk_native_version *n2 = promoted_version(rt, nv);
+    if (n2) queue_promoted(rt, &n2, 1, 0);
+}
+
+/* CompleteCallCounting for one pending info (promote, take the stub out of
+ * the call path by publishing the counted version's code, Complete); the
+ * promoted version goes to *promoted (NULL if none).  Code-version lock
+ * held (and the backpatch lock when the strategy writes slots). */
+static void complete_one(tk_runtime *rt, tk_cc_info *i, tk_native_version **promoted)
+{
+    tk_native_version *nv = i->nv;
+    tk_method *m = nv->m;
+    *promoted = promoted_version(rt, nv);
+    account_counted(rt, i);
+    if (m->counting == i) {
+        m->counting = NULL;
+        if (m->active_il->active == nv && atomic_load(&m->published))
+            tkr_publish_native(rt, m, nv);
+    }
+    i->stage = CC_COMPLETE;
+    if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_COUNTING_COMPLETE, m, nv->tier, nv->il->id, NULL);
+}
+
+/* CompleteCallCounting for the whole pending batch, under one acquisition
+ * of the backpatch (if the strategy writes slots) and code-version locks as
+ * CoreCLR's, and one of the tiering lock for the promotions it queues. */
 void tkr_complete_counting(tk_runtime *rt)
 {
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-    tk_cc_info *list = rt->pending_head;
-    rt->pending_head = rt->pending_tail = NULL;
+    tk_cc_info **list = rt->pending;
+    uint32_t n = rt->n_pending;
+    rt->pending = NULL; rt->n_pending = rt->cap_pending = 0;
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
-    if (!list) return;
+    if (!n) { free(list); return; }
+    tk_native_version **promoted = malloc(n * sizeof *promoted);
+    if (!promoted) abort();
+    uint32_t np = 0, completed = 0;
     bool eager = tkr_strategy_writes_slots(rt->strat, TK_PHASE_NONFINAL);
     uint64_t t0 = 0;
     if (eager) tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
-    for (tk_cc_info *i = list, *n; i; i = n) {
-        n = i->next_pending;
-        i->next_pending = NULL;
+    for (uint32_t k = 0; k < n; k++) {
+        tk_cc_info *i = list[k];
         if (i->stage != CC_PENDING_COMPLETION) continue;
-        tk_native_version *nv = i->nv;
-        tk_method *m = nv->m;
-        tkr_promote(rt, nv);
-        account_counted(rt, i);
-        if (m->counting == i) {
-            m->counting = NULL;
-            if (m->active_il->active == nv && atomic_load(&m->published))
-                tkr_publish_native(rt, m, nv);
-        }
-        i->stage = CC_COMPLETE;
-        tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-        rt->completed_since_delete++;
-        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
-        if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_COUNTING_COMPLETE, m, nv->tier, nv->il->id, NULL);
+        complete_one(rt, i, &promoted[np]);
+        if (promoted[np]) np++;
+        completed++;
     }
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     if (eager) tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
+    queue_promoted(rt, promoted, np, completed);
+    free(promoted);
+    free(list);
 }
 
 /* The method's entry point is being reset: its active counting stub leaves
@@ -206,41 +277,117 @@ void tkr_stop_counting(tk_runtime *rt, tk_method *m)
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_COUNTING_COMPLETE, m, i->nv->tier, i->nv->il->id, "stopped");
 }
 
-/* DeleteCallCountingStubsAfter: after that many completions, free the
- * stubs of completed and of stopped infos — only once every entry point
- * has moved off them (completion or the reset did that) AND every registered mutator thread passed a
- * safe point (synchronize_rcu), with no lock held while waiting
- * (`inv.reclaim.wait-safepoint`).  Active stubs keep counting. */
+/* Infos of m's native versions (every IL version). */
+#define FOR_EACH_INFO(m, nv, i) \
+    for (tk_il_version *il_ = (m)->ils; il_; il_ = il_->next) \
+        for (tk_native_version *nv = il_->versions; nv; nv = nv->next) \
+            for (tk_cc_info *i = nv->info; i; i = NULL)
+
+/* StopAllCallCounting (CoreCLR): every counting stub leaves the call path.
+ * An active one is stopped and m goes back through the prestub, keeping
+ * its remaining count and its published state, so its next call is
+ * counted and reinstalls counting (tkr_prestub_handler); a pending
+ * completion is completed now.  Backpatch and code-version locks held. */
+static void stop_all_counting(tk_runtime *rt, tk_method *head)
+{
+    tk_native_version *promoted[64];
+    uint32_t np = 0, completed = 0;
+    for (tk_method *m = head; m; m = m->next_all) {
+        FOR_EACH_INFO(m, nv, i) {
+            if (i->stage == CC_PENDING_COMPLETION) {
+                complete_one(rt, i, &promoted[np]);
+                if (promoted[np] && ++np == 64) { queue_promoted(rt, promoted, np, 0); np = 0; }
+                completed++;
+            }
+        }
+        if (m->counting && m->counting->stage == CC_MAY_BE_ACTIVE) {
+            tkr_stop_counting(rt, m);
+            rt->strat->reset(rt, m);
+        }
+    }
+    queue_promoted(rt, promoted, np, 0);
+    (void)completed;   /* a pass is running now: they need not count toward the next */
+}
+
+/* DeleteCallCountingStubsAfter = N > 0: a deletion pass once N counting
+ * completions happened since the last one.
+ *
+ * CallCountingStubDeletion=all (default; `inv.reclaim.delete-all`), as
+ * CoreCLR's StopAndDeleteAllCallCountingStubs: only when the background
+ * queue is empty (CoreCLR runs it after a batch that drained the queue),
+ * stop all call counting (stop_all_counting), then free every counting
+ * stub, and free the infos of completed versions (nv->counting_done keeps
+ * them from being counted again).  Stopped infos keep their remaining
+ * count.  Counting memory is then zero but for stopped infos.
+ *
+ * CallCountingStubDeletion=inactive (tierkit's extension, the reference's
+ * behaviour before): free the stubs no entry point leads to (completed and
+ * stopped infos) and the infos of completed versions; stubs still counting
+ * keep counting.
+ *
+ * Either way stubs and infos are freed only once every registered mutator
+ * thread passed a safe point (synchronize_rcu) after they left the call
+ * path, with no lock held while waiting (`inv.reclaim.wait-safepoint`,
+ * `inv.reclaim.unpublish-before-free`), infos after their stubs
+ * (`impl.info-outlives-stub`). */
 void tkr_maybe_delete_stubs(tk_runtime *rt)
 {
     uint32_t after = rt->cfg.delete_stubs_after;
     if (!after) return;
+    bool all = rt->cfg.stub_deletion == TK_STUB_DELETION_ALL;
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+    bool due = rt->completed_since_delete >= after && (!all || (!rt->n_pending && !rt->n_opt));
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    if (!due) return;
+    uint64_t t0 = 0;
+    if (all) tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-    bool due = rt->completed_since_delete >= after;
+    due = rt->completed_since_delete >= after;
     if (due) rt->completed_since_delete = 0;
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
-    if (!due) { tkr_unlock(&rt->cv_lock, TKR_LK_CV); return; }
-    size_t n = 0, cap = 0;
-    tk_cc_info **victims = NULL;
-    for (tk_cc_info *i = rt->infos; i; i = i->next_all) {
-        /* Complete: completion moved every entry point off the stub.
-         * Not active: a reset stopped the stub and moved every entry point
-         * off it; if the version is published again, counting resumes
-         * from the cell with a new stub.  Still counting: kept. */
-        if (!i->stub || (i->stage != CC_COMPLETE && i->stage != CC_NOT_ACTIVE)) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            tk_cc_info **v = realloc(victims, cap * sizeof *v);
-            if (!v) abort();
-            victims = v;
-        }
-        victims[n++] = i;
+    if (!due) {
+        tkr_unlock(&rt->cv_lock, TKR_LK_CV);
+        if (all) tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
+        return;
     }
-    void **stubs = calloc(n ? n : 1, sizeof *stubs);
-    for (size_t k = 0; k < n; k++) { stubs[k] = victims[k]->stub; victims[k]->stub = NULL; }
+    /* Methods are only ever prepended: the list from this head is stable. */
+    tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
+    tk_method *head = rt->methods;
+    tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
+    if (all) stop_all_counting(rt, head);
+    size_t n = 0, cap = 0, nfree = 0;
+    typedef struct { void *stub; tk_cc_info *info; tk_method *m; int32_t tier; uint32_t il; bool free_info; } victim;
+    victim *v = NULL;
+    for (tk_method *m = head; m; m = m->next_all) {
+        FOR_EACH_INFO(m, nv, i) {
+            /* Complete: completion moved every entry point off the stub.
+             * Not active: a reset (or stop_all_counting) moved every entry
+             * point off it; counting resumes from the cell with a new stub.
+             * Still counting (inactive mode only): kept. */
+            bool done = i->stage == CC_COMPLETE;
+            if (!done && i->stage != CC_NOT_ACTIVE) continue;
+            if (!i->stub && !done) continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                victim *nv2 = realloc(v, cap * sizeof *v);
+                if (!nv2) abort();
+                v = nv2;
+            }
+            v[n++] = (victim){ i->stub, i, m, nv->tier, nv->il->id, done };
+            i->stub = NULL;
+            if (done) {
+                nv->info = NULL;
+                nv->counting_done = true;
+                nfree++;
+            }
+        }
+    }
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
-    if (n) {
+    if (all) tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
+    size_t nstubs = 0;
+    for (size_t k = 0; k < n; k++) nstubs += v[k].stub != NULL;
+    if (nstubs || nfree) {
         /* The waiter must not be a reader, and holds no runtime lock. */
         tkr_check_no_locks("synchronize_rcu");
         bool was_online = tkr_begin_offline();
@@ -248,10 +395,20 @@ void tkr_maybe_delete_stubs(tk_runtime *rt)
         tkr_end_offline(was_online);
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_SAFEPOINT_SYNC, NULL, TK_TIER_UNKNOWN, 0, NULL);
         for (size_t k = 0; k < n; k++)
-            tkr_stub_free(rt, TK_STUB_CALLCOUNT, stubs[k], victims[k]->nv->m, victims[k]->nv->tier,
-                          victims[k]->nv->il->id);
-        ctr_add(rt, C_STUB_DELETIONS, TK_PHASE_FINAL, 1);
+            if (v[k].stub) tkr_stub_free(rt, TK_STUB_CALLCOUNT, v[k].stub, v[k].m, v[k].tier, v[k].il);
+        for (size_t k = 0; k < n; k++)
+            if (v[k].free_info) info_free(rt, v[k].info);
+        if (nstubs) ctr_add(rt, C_STUB_DELETIONS, TK_PHASE_FINAL, 1);
     }
-    free(stubs);
-    free(victims);
+    free(v);
+}
+
+/* Runtime destroy: the infos still allocated. */
+void tkr_free_infos(tk_runtime *rt)
+{
+    for (tk_method *m = rt->methods; m; m = m->next_all)
+        FOR_EACH_INFO(m, nv, i) {
+            nv->info = NULL;
+            info_free(rt, i);
+        }
 }

@@ -59,9 +59,9 @@ void *tkr_compile(tk_runtime *rt, tk_native_version *nv)
         ctr_add(rt, C_COMPILE_COST_US, TK_PHASE_FINAL, rt->cfg.compile_cost_us);
         if (rt->cfg.mode == TK_MODE_THREADED) spend(rt->cfg.compile_cost_us);
     }
-    tkr_lock(&rt->code_mtx, TKR_LK_CODE);
+    /* tk_emit_entry serialises on the code heap's own lock; a runtime lock
+     * around it was a second round trip per compile. */
     void *c = tk_emit_entry(rt->code_heap, (void *)nv->m->body, &nv->ctx);
-    tkr_unlock(&rt->code_mtx, TKR_LK_CODE);
     if (!c) { perror("tierkit: tk_emit_entry"); abort(); }
     void *expected = NULL;
     if (!atomic_compare_exchange_strong(&nv->code, &expected, c)) return expected;

@@ -81,6 +81,10 @@ int tk_config_set(tk_config *c, const char *key, const char *value, char *err, s
     } else if (!strcmp(key, "DeleteCallCountingStubsAfter")) {
         if (parse_u(value, 0, 1000000000, &u)) return fail(err, errlen, key, value, "0..1000000000 (0 = never)");
         c->delete_stubs_after = u;
+    } else if (!strcmp(key, "CallCountingStubDeletion")) {
+        if (value && !strcmp(value, "all")) c->stub_deletion = TK_STUB_DELETION_ALL;
+        else if (value && !strcmp(value, "inactive")) c->stub_deletion = TK_STUB_DELETION_INACTIVE;
+        else return fail(err, errlen, key, value, "all|inactive");
     } else if (!strcmp(key, "Strategy")) {
         int i;
         for (i = 0; tk_strategy_names[i]; i++)
@@ -118,7 +122,7 @@ int tk_config_set(tk_config *c, const char *key, const char *value, char *err, s
 static const char *const env_keys[] = {
     "CallCountThreshold", "CallCountingDelayMs", "TieredPGO", "TieredCompilation",
     "DeleteCallCountingStubsAfter", "Strategy", "Mode", "CompileCostUs", "Trace",
-    "BackgroundWorkerTimeoutMs", NULL
+    "BackgroundWorkerTimeoutMs", "CallCountingStubDeletion", NULL
 };
 
 /* TK_ variables that tierkit's tools (not the runtime) read: known, so not
@@ -217,10 +221,10 @@ size_t tk_config_describe(const tk_config *c, char *buf, size_t len)
     int n = snprintf(buf, len,
         "Strategy=%s\nCallCountThreshold=%u\nCallCountingDelayMs=%u\nTieredPGO=%d\n"
         "TieredCompilation=%d\nDeleteCallCountingStubsAfter=%u\nMode=%s\nCompileCostUs=%u\n"
-        "Trace=%s\nBackgroundWorkerTimeoutMs=%u\n",
+        "Trace=%s\nBackgroundWorkerTimeoutMs=%u\nCallCountingStubDeletion=%s\n",
         tk_strategy_name(c->strategy), c->call_count_threshold, c->call_counting_delay_ms,
         c->tiered_pgo, c->tiered_compilation, c->delete_stubs_after,
         c->mode == TK_MODE_THREADED ? "threaded" : "deterministic", c->compile_cost_us,
-        c->trace_path, c->worker_timeout_ms);
+        c->trace_path, c->worker_timeout_ms, c->stub_deletion == TK_STUB_DELETION_INACTIVE ? "inactive" : "all");
     return n < 0 ? 0 : (size_t)n;
 }

@@ -35,6 +35,9 @@ const char *const tkr_counter_names[TK_COUNTER_COUNT] = {
     [C_COMPILES] = "compiles",
     [C_COMPILE_COST_US] = "compile_cost_us",
     [C_STUB_DELETIONS] = "stub_deletion_passes",
+    [C_COUNTING_STUB_BYTES] = "counting_stub_bytes",
+    [C_COUNTING_INFO_BYTES] = "counting_info_bytes",
+    [C_METHODS_COUNTED] = "methods_counted",
 };
 
 const uint8_t tkr_counter_split[TK_COUNTER_COUNT] = {

@@ -30,6 +30,7 @@ void *tkr_stub_alloc(tk_runtime *rt, tk_stub_kind kind, void *token, void *targe
     if (!s) { perror("tierkit: stub allocation"); abort(); }
     ctr_add(rt, kind_ctr(kind, kind == TK_STUB_PRECODE, false), TK_PHASE_FINAL, 1);
     ctr_add(rt, C_LIVE_STUB_BYTES, TK_PHASE_FINAL, 2 * tk_stub_size(kind));
+    if (kind == TK_STUB_CALLCOUNT) ctr_add(rt, C_COUNTING_STUB_BYTES, TK_PHASE_FINAL, 2 * tk_stub_size(kind));
     if (ev_on(rt)) {
         tk_event ev = {0};
         ev.kind = TK_EV_STUB_ALLOC; ev.method = m; ev.stub = s; ev.stub_kind = ac_of(kind);
@@ -50,6 +51,7 @@ void tkr_stub_free(tk_runtime *rt, tk_stub_kind kind, void *stub, tk_method *m, 
     tk_stub_free(heap_of(rt, kind), stub);
     ctr_add(rt, kind_ctr(kind, kind == TK_STUB_PRECODE, true), TK_PHASE_FINAL, 1);
     ctr_sub(rt, C_LIVE_STUB_BYTES, TK_PHASE_FINAL, 2 * tk_stub_size(kind));
+    if (kind == TK_STUB_CALLCOUNT) ctr_sub(rt, C_COUNTING_STUB_BYTES, TK_PHASE_FINAL, 2 * tk_stub_size(kind));
 }
 
 /* The temporary entry point: one FixupPrecode per method, created on first

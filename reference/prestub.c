@@ -55,8 +55,8 @@ void *tkr_prestub_handler(void *token, tk_arch_regs *regs)
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
     if (!atomic_load(&m->published) && m->active_il->active == nv)
         tkr_set_code_entry_point(rt, m, nv, true);   /* the publishing call: not counted */
-    else
-        tkr_count_prestub_call(rt, m, nv);           /* counted if nv is counting */
+    else if (!tkr_count_prestub_call(rt, m, nv))     /* counted if nv is counting */
+        tkr_resume_counting(rt, m, nv);              /* or if a deletion pass stopped it */
     do_backpatch(rt, m, regs);
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     tkr_bp_unlock(rt, ph, t0);

@@ -29,6 +29,7 @@ enum {
     C_PROMO_T0_T0I, C_PROMO_T0_T1, C_PROMO_T0I_T1,
     C_METHODS_T0, C_METHODS_T0I, C_METHODS_T1, C_METHODS_OPT,
     C_COMPILES, C_COMPILE_COST_US, C_STUB_DELETIONS,
+    C_COUNTING_STUB_BYTES, C_COUNTING_INFO_BYTES, C_METHODS_COUNTED,
     TK_COUNTER_COUNT
 };
 
@@ -41,6 +42,7 @@ typedef struct tk_native_version {
     _Atomic(void *) code;          /* emitted entry, NULL until compiled     */
     tk_code_ctx ctx;               /* what the body learns                   */
     tk_cc_info *info;              /* call-counting info (non-final tiers)   */
+    bool counting_done;            /* counting completed; its info may be gone */
     struct tk_native_version *next;
 } tk_native_version;
 
@@ -54,15 +56,16 @@ typedef struct tk_il_version {
 /* ---- call counting -------------------------------------------------------- */
 enum { CC_NOT_ACTIVE = 0, CC_MAY_BE_ACTIVE, CC_PENDING_COMPLETION, CC_COMPLETE };
 
+/* 24 bytes, one malloc chunk of 32 (the counting bookkeeping of
+ * `counting_info_bytes`): no list links; the runtime finds infos through
+ * its methods' native versions (nv->info) and queues pending ones in an
+ * array.  The runtime is nv->m->rt. */
 struct tk_cc_info {
     uint16_t cell;                 /* countdown; the stub's token            */
     uint16_t initial;              /* value the cell started at              */
-    int stage;                     /* CC_*                                   */
+    uint8_t stage;                 /* CC_*                                   */
     tk_native_version *nv;
     void *stub;                    /* NULL once deleted                      */
-    struct tk_drv_runtime *rt;
-    tk_cc_info *next_all;          /* runtime-wide list (infos outlive stubs) */
-    tk_cc_info *next_pending;      /* completion queue                       */
 };
 
 /* ---- slots ---------------------------------------------------------------- */
@@ -92,6 +95,7 @@ struct tk_drv_method {
     uint32_t vslot;                /* vtable slot (virtuals)                 */
     void *own_slot;                /* owning slot storage for non-virtuals   */
     bool dead;                     /* declaring type unloaded                */
+    bool was_counted;              /* counting began once (methods_counted)  */
 
     _Atomic(void *) tep;           /* temporary entry point (FixupPrecode)   */
     void *forwarder;               /* forwarder precode (strategies/forwarder.c) */
@@ -144,7 +148,6 @@ struct tk_drv_runtime {
     const struct tk_strategy_ops *strat;   /* the design (reference/strategy.h) */
     tk_stub_heap *fixup_heap, *precode_heap, *cc_heap;
     tk_code_heap *code_heap;
-    pthread_mutex_t code_mtx;      /* tk_emit_entry                          */
 
     pthread_mutex_t bp_lock;       /* slot-backpatch lock                    */
     pthread_mutex_t cv_lock;       /* code-version lock                      */
@@ -163,7 +166,8 @@ struct tk_drv_runtime {
     uint64_t delay_gen;            /* number of the current/last window      */
     struct tk_drv_method **delay_list;
     uint32_t n_delay, cap_delay;
-    tk_cc_info *pending_head, *pending_tail;   /* completion queue          */
+    tk_cc_info **pending;          /* completion queue (tiering lock)        */
+    uint32_t n_pending, cap_pending;
     tk_native_version **opt_queue;             /* versions to compile       */
     uint32_t n_opt, cap_opt;
     uint32_t completed_since_delete;
@@ -184,7 +188,6 @@ struct tk_drv_runtime {
     pthread_t worker;
     bool worker_joinable;
 
-    tk_cc_info *infos;             /* all infos (cv_lock); freed at destroy  */
 
     /* Internal instrumentation for the reference's own tests (not counters
      * of the driver ABI).  dbg_unload_rec_visits: slot records examined by
@@ -232,11 +235,14 @@ static inline int phase_of_tier(int32_t tier) { return TK_TIER_IS_FINAL(tier) ? 
 /* runtime.c */
 /* Lock ranks (SPEC `impl.lock-order`): a thread may only take a lock whose
  * rank is higher than every runtime lock it already holds.  Every
- * acquisition goes through tkr_lock()/tkr_bp_lock(), which check the rank
- * against a per-thread mask of held locks; a violation is counted in
- * tkr_lock_order_violations (the reference tests assert it stays 0) and
- * reported once on stderr. */
+ * acquisition goes through tkr_lock()/tkr_bp_lock(), which, in builds with
+ * TK_LOCK_RANK_CHECK (libtierkit.a that the reference tests link, the
+ * sanitizer builds), check the rank against a per-thread mask of held
+ * locks; a violation is counted in tkr_lock_order_violations (the
+ * reference tests assert it stays 0) and reported once on stderr.  The
+ * driver library (benchmarks, conformance) is built without it. */
 enum { TKR_LK_BP = 0, TKR_LK_CV, TKR_LK_TIER, TKR_LK_OBJ, TKR_LK_CODE, TKR_LK_EV };
+#ifdef TK_LOCK_RANK_CHECK
 TK_HIDDEN extern _Atomic uint64_t tkr_lock_order_violations;
 TK_HIDDEN void tkr_lock(pthread_mutex_t *mu, int rank);
 TK_HIDDEN void tkr_unlock(pthread_mutex_t *mu, int rank);
@@ -244,6 +250,12 @@ TK_HIDDEN uint32_t tkr_locks_held(void);
 /* Counts a violation unless this thread holds no runtime lock; called
  * right before thread creation and synchronize_rcu(). */
 TK_HIDDEN void tkr_check_no_locks(const char *what);
+#else
+/* Release build: a plain mutex operation (the rank is documentation). */
+static inline void tkr_lock(pthread_mutex_t *mu, int rank) { (void)rank; pthread_mutex_lock(mu); }
+static inline void tkr_unlock(pthread_mutex_t *mu, int rank) { (void)rank; pthread_mutex_unlock(mu); }
+static inline void tkr_check_no_locks(const char *what) { (void)what; }
+#endif
 /* Offline/online for a blocking wait: returns true if this call took a
  * registered, online thread offline (pass it to tkr_end_offline). */
 TK_HIDDEN bool tkr_begin_offline(void);
@@ -311,6 +323,9 @@ TK_HIDDEN void *tkr_threshold_handler(void *token, tk_arch_regs *regs);
 TK_HIDDEN void tkr_complete_counting(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_stop_counting(struct tk_drv_runtime *rt, struct tk_drv_method *m);
 TK_HIDDEN void tkr_maybe_delete_stubs(struct tk_drv_runtime *rt);
+TK_HIDDEN bool tkr_count_resumed_call(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
+TK_HIDDEN bool tkr_resume_counting(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
+TK_HIDDEN void tkr_free_infos(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_promote(struct tk_drv_runtime *rt, tk_native_version *nv);
 
 /* prestub.c */

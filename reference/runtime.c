@@ -49,7 +49,12 @@ bool tkr_thread_registered(void) { return t_rcu_registered > 0; }
 /* ---- lock ranks (SPEC `impl.lock-order`) ----------------------------------
  * backpatch -> code-version -> tiering -> object lists -> code heap -> events.
  * t_locks_held has bit `rank` set while this thread holds that lock (of any
- * runtime: one thread never works on two runtimes at once). */
+ * runtime: one thread never works on two runtimes at once).  Built with
+ * TK_LOCK_RANK_CHECK only (libtierkit.a, which the reference tests link,
+ * and the sanitizer builds): in the driver library every acquisition is a
+ * plain mutex operation, without the thread-local bookkeeping (two
+ * __tls_get_addr calls per acquisition in a shared object). */
+#ifdef TK_LOCK_RANK_CHECK
 static _Thread_local uint32_t t_locks_held;
 _Atomic uint64_t tkr_lock_order_violations;
 
@@ -85,6 +90,9 @@ void tkr_check_no_locks(const char *what)
         fprintf(stderr, "tierkit: lock-order violation (impl.lock-order): %s while holding mask 0x%x\n",
                 what, t_locks_held);
 }
+#else
+#define lock_rank_check(rank) ((void)0)
+#endif
 
 /* The backpatch lock: counted (acquisitions, trylock failures, hold time). */
 void tkr_bp_lock(tk_runtime *rt, int phase, uint64_t *t0)
@@ -94,7 +102,9 @@ void tkr_bp_lock(tk_runtime *rt, int phase, uint64_t *t0)
         ctr_add(rt, C_LOCK_CONTENDED, phase, 1);
         pthread_mutex_lock(&rt->bp_lock);
     }
+#ifdef TK_LOCK_RANK_CHECK
     t_locks_held |= 1u << TKR_LK_BP;
+#endif
     ctr_add(rt, C_LOCK_ACQ, phase, 1);
     *t0 = mono_ns();
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_LOCK_ACQUIRE, NULL, TK_TIER_UNKNOWN, 0, NULL);
@@ -104,7 +114,9 @@ void tkr_bp_unlock(tk_runtime *rt, int phase, uint64_t t0)
 {
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_LOCK_RELEASE, NULL, TK_TIER_UNKNOWN, 0, NULL);
     ctr_add(rt, C_LOCK_HOLD_NS, phase, mono_ns() - t0);
+#ifdef TK_LOCK_RANK_CHECK
     t_locks_held &= ~(1u << TKR_LK_BP);
+#endif
     pthread_mutex_unlock(&rt->bp_lock);
 }
 
@@ -137,7 +149,6 @@ tk_runtime *tk_runtime_create(const tk_config *cfg, char *err, size_t errlen)
         if (err && errlen) snprintf(err, errlen, "cannot create stub/code heaps");
         goto fail;
     }
-    pthread_mutex_init(&rt->code_mtx, NULL);
     pthread_mutex_init(&rt->bp_lock, NULL);
     pthread_mutex_init(&rt->cv_lock, NULL);
     pthread_mutex_init(&rt->tier_lock, NULL);
@@ -172,6 +183,8 @@ void tk_runtime_destroy(tk_runtime *rt)
     if (!rt) return;
     if (rt->cfg.mode == TK_MODE_THREADED) tkr_worker_stop(rt);
     tkr_trace_close(rt);
+    tkr_free_infos(rt);
+    free(rt->pending);
     for (tk_method *m = rt->methods, *n; m; m = n) {
         n = m->next_all;
         for (tk_il_version *il = m->ils, *iln; il; il = iln) {
@@ -188,7 +201,6 @@ void tk_runtime_destroy(tk_runtime *rt)
         free(t->vt_methods); free(t->slot_rec); free(t->nv_methods); free(t->impls); free(t->vtable); free(t->name);
         free(t);
     }
-    for (tk_cc_info *i = rt->infos, *n; i; i = n) { n = i->next_all; free(i); }
     free(rt->delay_list);
     free(rt->opt_queue);
     tk_stub_heap_destroy(rt->fixup_heap);

@@ -63,8 +63,9 @@ static void record_for_delay_locked(tk_runtime *rt, tk_method *m, bool first_cal
 {
     uint64_t now = tkr_now_ms(rt);
     if (!rt->delay_active) {
-        rt->delay_active = true;
-        rt->delay_gen++;
+        /* atomic stores: optimize_queued reads these without the lock */
+        __atomic_store_n(&rt->delay_active, true, __ATOMIC_RELAXED);
+        __atomic_store_n(&rt->delay_gen, rt->delay_gen + 1, __ATOMIC_RELAXED);
         rt->delay_deadline_ms = now + rt->cfg.call_counting_delay_ms;
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_BEGIN, NULL, TK_TIER_UNKNOWN, 0, NULL);
         tkr_work_queued_locked(rt);   /* the delay's expiry is work */
@@ -99,7 +100,13 @@ void tkr_set_code_entry_point(tk_runtime *rt, tk_method *m, tk_native_version *n
         tkr_publish_native(rt, m, nv);
         return;
     }
-    if (rt->cfg.call_counting_delay_ms) {
+    /* A non-first call with no delay active installs counting: the delay
+     * state is read without the lock first (atomic load), as the locked
+     * check would find the same and drop the lock before installing (one
+     * tiering-lock round trip less per counted version published by the
+     * background compile). */
+    if (rt->cfg.call_counting_delay_ms &&
+        (first_call || __atomic_load_n(&rt->delay_active, __ATOMIC_RELAXED))) {
         /* CoreCLR TrySetCodeEntryPointAndRecordMethodForCallCounting: the
          * decision, the publish and the record happen under the tiering
          * lock, so the window cannot end between the decision and the
@@ -118,8 +125,48 @@ void tkr_set_code_entry_point(tk_runtime *rt, tk_method *m, tk_native_version *n
     tkr_install_counting(rt, m, nv);
 }
 
+/* A call reached the prestub for a published method whose active version
+ * is not final and whose counting a deletion pass stopped (its info is
+ * not active, its stub gone): CoreCLR's SetCodeEntryPoint(...,
+ * wasMethodCalled = true).  During a tiering delay the code is published
+ * and the method recorded for the delay (not a first call: no restart);
+ * otherwise this call is counted (the cell keeps the remaining count) and,
+ * unless that reached the threshold, counting is reinstalled with a new
+ * stub (`inv.reclaim.delete-all`).  Backpatch and code-version locks held.
+ * Returns false (nothing done) for any other state. */
+bool tkr_resume_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
+{
+    tk_cc_info *i = nv->info;
+    if (!i || i->stage != CC_NOT_ACTIVE || m->counting || nv->counting_done || TK_TIER_IS_FINAL(nv->tier) ||
+        !atomic_load(&m->published) || m->active_il->active != nv || !atomic_load(&nv->code))
+        return false;
+    if (rt->cfg.call_counting_delay_ms) {
+        tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+        if (rt->delay_active) {
+            tkr_publish_native(rt, m, nv);
+            record_for_delay_locked(rt, m, false);
+            tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+            return true;
+        }
+        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    }
+    if (tkr_count_resumed_call(rt, m, nv)) {
+        tkr_publish_native(rt, m, nv);   /* threshold reached: no stub again */
+        return true;
+    }
+    tkr_install_counting(rt, m, nv);
+    return true;
+}
+
 /* ---- background work ------------------------------------------------------ */
 
+/* The delay window ended: every method recorded in it starts counting.
+ * One acquisition of the backpatch (if the strategy writes slots),
+ * code-version and tiering locks for the whole list, as CoreCLR processes
+ * its recorded methods in one batch (it was three to four acquisitions per
+ * method).  The tiering lock is held across the installs so a method the
+ * prestub re-records in a new window meanwhile cannot be claimed here too;
+ * installing takes no lock of lower rank. */
 static bool expire_delay(tk_runtime *rt)
 {
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
@@ -131,27 +178,28 @@ static bool expire_delay(tk_runtime *rt)
     tk_method **list = rt->delay_list;
     uint64_t gen = rt->delay_gen;
     rt->delay_list = NULL; rt->n_delay = rt->cap_delay = 0;
-    rt->delay_active = false;
+    __atomic_store_n(&rt->delay_active, false, __ATOMIC_RELAXED);
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_DELAY_END, NULL, TK_TIER_UNKNOWN, 0, NULL);
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    if (!n) { free(list); return true; }
 
     bool eager = tkr_strategy_writes_slots(rt->strat, TK_PHASE_NONFINAL);
+    uint64_t t0 = 0;
+    if (eager) tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
+    tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     for (uint32_t i = 0; i < n; i++) {
         tk_method *m = list[i];
-        uint64_t t0 = 0;
-        if (eager) tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
-        tkr_lock(&rt->cv_lock, TKR_LK_CV);
-        tkr_lock(&rt->tier_lock, TKR_LK_TIER);
         bool mine = m->delay_gen == gen;   /* not re-recorded in a newer window */
         if (mine) m->delay_gen = 0;
-        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
         tk_native_version *nv = m->active_il->active;
         if (mine && atomic_load(&m->published) && nv && atomic_load(&nv->code) && !TK_TIER_IS_FINAL(nv->tier) &&
             !m->counting)
             tkr_install_counting(rt, m, nv);
-        tkr_unlock(&rt->cv_lock, TKR_LK_CV);
-        if (eager) tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
     }
+    tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
+    if (eager) tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
     free(list);
     return true;
 }
@@ -167,8 +215,8 @@ static bool expire_delay(tk_runtime *rt)
  * not hold work back.  Tiering lock held. */
 static bool yield_to_delay_locked(tk_runtime *rt, uint64_t gen0)
 {
-    if (!rt->delay_active) return false;
-    return rt->cfg.mode == TK_MODE_THREADED || rt->delay_gen != gen0;
+    if (!__atomic_load_n(&rt->delay_active, __ATOMIC_RELAXED)) return false;
+    return rt->cfg.mode == TK_MODE_THREADED || __atomic_load_n(&rt->delay_gen, __ATOMIC_RELAXED) != gen0;
 }
 
 /* Puts the unprocessed tail of an abandoned optimize batch back at the
@@ -200,15 +248,19 @@ static bool optimize_queued(tk_runtime *rt, uint64_t gen0)
     for (uint32_t i = 0; i < n; i++) {
         void (*hook)(tk_runtime *, uint32_t, void *) = __atomic_load_n(&rt->dbg_item_hook, __ATOMIC_ACQUIRE);
         if (hook) hook(rt, i, rt->dbg_item_hook_user);
-        tkr_lock(&rt->tier_lock, TKR_LK_TIER);
+        /* The check reads the delay state without the lock (atomic loads):
+         * a delay that begins just after it is seen before the next item,
+         * as it would be had it begun just after a locked check; the lock
+         * is taken only to give the batch back (it was one tiering-lock
+         * round trip per compiled version). */
         if (yield_to_delay_locked(rt, gen0)) {
+            tkr_lock(&rt->tier_lock, TKR_LK_TIER);
             requeue_front_locked(rt, q + i, n - i);
             atomic_fetch_add_explicit(&rt->dbg_batches_abandoned, 1, memory_order_relaxed);
             tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
             free(q);
             return true;
         }
-        tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
         tk_native_version *nv = q[i];
         tk_method *m = nv->m;
         tkr_compile(rt, nv);
@@ -236,7 +288,7 @@ static bool run_once(tk_runtime *rt)
     did |= expire_delay(rt);
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     uint64_t gen0 = rt->delay_gen;
-    bool pending = rt->pending_head != NULL && !yield_to_delay_locked(rt, gen0);
+    bool pending = rt->n_pending && !yield_to_delay_locked(rt, gen0);
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (pending) { tkr_complete_counting(rt); did = true; }
     did |= optimize_queued(rt, gen0);
@@ -273,7 +325,7 @@ void tkr_work_queued_locked(tk_runtime *rt)
 static bool has_work_locked(tk_runtime *rt)
 {
     if (rt->delay_active) return tkr_now_ms(rt) >= rt->delay_deadline_ms;
-    return rt->pending_head || rt->n_opt;
+    return rt->n_pending || rt->n_opt;
 }
 
 static void deadline_ts(struct timespec *ts, uint64_t ms_from_now)
@@ -408,7 +460,7 @@ void tk_drain(tk_runtime *rt)
      * wake the worker).  Work without a worker (its creation failed) claims
      * one, created here with the lock dropped. */
     for (;;) {
-        bool work = rt->pending_head || rt->n_opt || rt->delay_active;
+        bool work = rt->n_pending || rt->n_opt || rt->delay_active;
         if (work && !rt->worker_running) tkr_work_queued_locked(rt);
         if (atomic_load(&rt->worker_start_pending)) {
             tkr_unlock(&rt->tier_lock, TKR_LK_TIER);

@@ -356,18 +356,23 @@ static uint64_t counter_total(const tk_wl_run_result *r, const char *name)
     return i < 0 ? 0 : r->counter_nonfinal[i] + r->counter_final[i];
 }
 
-/* Methods that went through call counting: the callcount stubs allocated
- * (one per counted code version), else threshold hits. */
-static uint64_t counted_methods(const tk_wl_run_result *r, const char **source)
+/* Counting memory per counted method, comparable with CoreCLR's ~88.5 B
+ * (PR #67563, x64: call-counting stub + counting record per method that had
+ * a stub): the runtime's live counting-stub bytes plus its live counting
+ * bookkeeping bytes, divided by the methods that were ever counted
+ * (SPEC.md "Counters": counting_stub_bytes, counting_info_bytes,
+ * methods_counted).  -1 (null in JSON) when the driver does not expose
+ * them.  Precodes and forwarders are not counting memory: they are in
+ * live_stub_bytes. */
+static double counting_bytes_per_counted_method(const tk_wl_run_result *r, uint64_t *methods, uint64_t *bytes)
 {
-    for (uint32_t i = 0; i < r->n_counters; i++)
-        if (!strncmp(r->counter_name[i], "stubs_allocated_", 16) &&
-            strstr(r->counter_name[i], "call")) {
-            *source = r->counter_name[i];
-            return r->counter_nonfinal[i] + r->counter_final[i];
-        }
-    *source = "threshold_hits";
-    return counter_total(r, "threshold_hits");
+    *methods = *bytes = 0;
+    if (counter_index(r, "methods_counted") < 0 || counter_index(r, "counting_stub_bytes") < 0 ||
+        counter_index(r, "counting_info_bytes") < 0)
+        return -1;
+    *methods = counter_total(r, "methods_counted");
+    *bytes = counter_total(r, "counting_stub_bytes") + counter_total(r, "counting_info_bytes");
+    return *methods ? (double)*bytes / (double)*methods : -1;
 }
 
 static void write_config(jw *w, const char *text)
@@ -466,13 +471,14 @@ static void write_run(jw *w, const char *strategy, const tk_wl_run_result *r)
         jw_close(w, '}');
     }
     jw_close(w, '}');
-    const char *src;
-    uint64_t cm = counted_methods(r, &src);
-    uint64_t lsb = counter_total(r, "live_stub_bytes");
-    jw_ku64(w, "live_stub_bytes", lsb);
+    uint64_t cm, cb;
+    double cbpm = counting_bytes_per_counted_method(r, &cm, &cb);
+    jw_ku64(w, "live_stub_bytes", counter_total(r, "live_stub_bytes"));
     jw_ku64(w, "counted_methods", cm);
-    jw_kstr(w, "counted_methods_source", src);
-    jw_knum(w, "bytes_per_counted_method", cm ? (double)lsb / (double)cm : -1);
+    jw_ku64(w, "counting_bytes", cb);
+    jw_knum(w, "counting_bytes_per_counted_method", cbpm);
+    /* the same figure under its former name (tracked by tk-track suites) */
+    jw_knum(w, "bytes_per_counted_method", cbpm);
     jw_ki64(w, "measured_calls", r->measured_calls);
     jw_knum(w, "ns_per_call", r->ns_per_call);
     jw_sep(w, "warmup_convergence");
@@ -673,11 +679,14 @@ static void print_run(const char *strategy, const tk_wl_run_result *r)
         else
             printf("leaked recorded slots: not exposed by the driver\n");
     }
-    const char *src;
-    uint64_t cm = counted_methods(r, &src);
-    uint64_t lsb = counter_total(r, "live_stub_bytes");
-    if (cm) printf("live stub bytes %llu, %.1f bytes per counted method (%llu, from %s)\n",
-                   (unsigned long long)lsb, (double)lsb / (double)cm, (unsigned long long)cm, src);
+    uint64_t cm, cb;
+    double cbpm = counting_bytes_per_counted_method(r, &cm, &cb);
+    printf("live stub bytes %llu; ", (unsigned long long)counter_total(r, "live_stub_bytes"));
+    if (cbpm >= 0)
+        printf("counting memory %llu bytes for %llu counted methods: %.1f bytes per counted method "
+               "(CoreCLR x64: ~88.5)\n", (unsigned long long)cb, (unsigned long long)cm, cbpm);
+    else
+        printf("counting memory per counted method: not exposed by the driver\n");
     printf("%-36s %14s %14s\n", "counter", "non-final", "final");
     for (uint32_t i = 0; i < r->n_counters; i++)
         printf("%-36s %14llu %14llu\n", r->counter_name[i], (unsigned long long)r->counter_nonfinal[i],

@@ -135,3 +135,84 @@ TK_TEST(reclaim_unpublish_before_free, "inv.reclaim.unpublish-before-free", "inv
     }
     tkt_destroy(rt);
 }
+
+/* Events of `kind` for method m recorded so far. */
+static size_t rc_events(tk_event_kind kind, tk_drv_method *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < tkt_events_count(); i++) {
+        tk_event e = tkt_event_at(i);
+        n += e.kind == kind && (!m || e.method == m);
+    }
+    return n;
+}
+
+/* inv.reclaim.delete-all: a deletion pass (DeleteCallCountingStubsAfter=1,
+ * the default deletion mode) stops ALL call counting, including a method
+ * that is still counting, and frees every counting stub, as CoreCLR's
+ * StopAndDeleteAllCallCountingStubs does; the stopped method keeps its
+ * remaining count: its next call (through the prestub) is counted and
+ * reinstalls counting, and its threshold comes after exactly
+ * CallCountThreshold counted calls in all. */
+TK_TEST(reclaim_delete_all, "inv.reclaim.delete-all", "inv.reclaim.unpublish-before-free",
+        "inv.reclaim.wait-safepoint", "inv.slot.no-deletable-stub")
+{
+    tkt_require_caps(TK_CAP_STUB_DELETION | TK_CAP_EVENTS);
+    tk_drv_runtime *rt = tkt_create(FX_DET("4"), "DeleteCallCountingStubsAfter=1");
+    tkt_require_tiering(rt);
+    tkt_events_start(rt);
+    D->thread_attach(rt);
+    tk_drv_type *t = fx_class(rt, "RC", NULL, 2, rc_v, 0, NULL);
+    tk_drv_object *o = fx_obj(rt, t);
+    tk_drv_method *v = fx_vm(t, 0), *w = fx_vm(t, 1);
+    void **sv = fx_vslot(t, 0), **sw = fx_vslot(t, 1);
+    tkt_call_slot(sv, o, 71, 0);
+    tkt_call_slot(sw, o, 72, 0);
+    tkt_tick(rt, FX_DELAY);                                      /* both count now */
+    ck_assert_msg(tkt_state(rt, v).counting && tkt_state(rt, w).counting,
+                  "setup: V and W are not counting after the tiering delay");
+    tkt_call_slot(sw, o, 72, 1);                                 /* W: 1 of 4 counted */
+    for (int i = 0; i < 4; i++) tkt_call_slot(sv, o, 71, i);     /* V: threshold */
+    for (int k = 0; k < 3; k++) {                                /* completion, promotion, deletion */
+        D->safepoint(rt);
+        D->drain(rt);
+    }
+    ck_assert_msg(TK_TIER_IS_FINAL(fx_tier(rt, v)), "setup: V not promoted (%s)", tkt_tier_name(fx_tier(rt, v)));
+    size_t frees = fx_callcount_frees(), cc_allocs = 0;
+    for (size_t i = 0; i < tkt_events_count(); i++) {
+        tk_event e = tkt_event_at(i);
+        cc_allocs += e.kind == TK_EV_STUB_ALLOC && e.stub_kind == TK_AC_CALLCOUNT_STUB;
+    }
+    ck_assert_msg(cc_allocs >= 2, "setup: %zu counting stubs allocated, expected one for V and one for W", cc_allocs);
+    ck_assert_msg(frees == cc_allocs,
+                  "inv.reclaim.delete-all: the deletion pass freed %zu of %zu counting stubs (W's, still counting, "
+                  "must be freed too)", frees, cc_allocs);
+    ck_assert_msg(!tkt_state(rt, w).counting, "inv.reclaim.delete-all: W is still counting after the deletion pass");
+    if (D->caps & TK_CAP_CLASSIFY) {
+        fx_check_slot_value(rt, sw, "W's slot after the deletion pass");
+        fx_check_slot_value(rt, D->method_slot(w), "W's owning slot after the deletion pass");
+    }
+    /* W resumes: 3 more counted calls reach its threshold of 4 (the first of
+     * them through the prestub, which reinstalls counting). */
+    size_t thr0 = rc_events(TK_EV_THRESHOLD, w);
+    tkt_call_slot(sw, o, 72, 2);
+    ck_assert_msg(tkt_state(rt, w).counting, "inv.reclaim.delete-all: W's next call did not resume counting");
+    tkt_call_slot(sw, o, 72, 3);
+    ck_assert_msg(rc_events(TK_EV_THRESHOLD, w) == thr0,
+                  "inv.reclaim.delete-all: W reached its threshold after 3 counted calls of 4 (the remaining count "
+                  "was not kept across the deletion pass)");
+    tkt_call_slot(sw, o, 72, 4);
+    ck_assert_msg(rc_events(TK_EV_THRESHOLD, w) == thr0 + 1,
+                  "inv.reclaim.delete-all: W did not reach its threshold at its 4th counted call (1 before the "
+                  "deletion pass, 3 after; the call that resumed counting is counted)");
+    for (int k = 0; k < 3; k++) {
+        D->safepoint(rt);
+        D->drain(rt);
+    }
+    ck_assert_msg(TK_TIER_IS_FINAL(fx_tier(rt, w)), "W not promoted after its threshold (%s)",
+                  tkt_tier_name(fx_tier(rt, w)));
+    tkt_call_slot(sw, o, 72, 5);
+    tkt_trace_check(rt, NULL, (tk_drv_method *const[]){ v, w, NULL });
+    D->thread_detach(rt);
+    tkt_destroy(rt);
+}

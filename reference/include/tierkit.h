@@ -50,6 +50,14 @@ typedef enum tk_mode {
     TK_MODE_THREADED              /* background worker + CLOCK_MONOTONIC     */
 } tk_mode;
 
+/* What a deletion pass (DeleteCallCountingStubsAfter > 0) frees. */
+typedef enum tk_stub_deletion {
+    TK_STUB_DELETION_ALL = 0,     /* CoreCLR: stop all counting, free every
+                                     counting stub and completed info      */
+    TK_STUB_DELETION_INACTIVE     /* tierkit extension: only stubs no entry
+                                     point leads to; active ones keep counting */
+} tk_stub_deletion;
+
 typedef struct tk_config {
     uint32_t call_count_threshold;        /* CallCountThreshold, 1..65535    */
     uint32_t call_counting_delay_ms;      /* CallCountingDelayMs             */
@@ -61,6 +69,7 @@ typedef struct tk_config {
     uint32_t compile_cost_us;             /* CompileCostUs                   */
     char trace_path[512];                 /* Trace ("" = off)                */
     uint32_t worker_timeout_ms;           /* BackgroundWorkerTimeoutMs       */
+    tk_stub_deletion stub_deletion;       /* CallCountingStubDeletion        */
 } tk_config;
 
 /* Defaults as CoreCLR release builds (mode: threaded). */

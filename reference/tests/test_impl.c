@@ -248,12 +248,58 @@ static tk_native_version *nv_of(tk_method *m, uint32_t il, int32_t tier)
 
 START_TEST(impl_info_outlives_stub)
 {
-    /* A counted version's stub is deleted after completion; its successor
-     * (Tier0-instrumented) is counted and completed and its stub deleted
-     * too.  A late threshold through either deleted stub's cell (what a
-     * thread that entered the stub before it left the call path would do)
-     * must find its info alive (ASan) and be a no-op: no second completion,
-     * no second promotion (`inv.counting.threshold-once`). */
+    /* A counted version completes and its successor (Tier0-instrumented)
+     * is counted and completes too; no deletion pass runs.  A late
+     * threshold through either completed stub's cell (what a thread that
+     * entered the stub before it left the call path would do) must find
+     * its info alive (ASan) and be a no-op: no second completion, no
+     * second promotion (`inv.counting.threshold-once`). */
+    int s = _i;
+    const char *ex[] = { "DeleteCallCountingStubsAfter", "0", "CallCountingDelayMs", "0",
+                         "CallCountThreshold", "3", NULL };
+    fx f;
+    ifx_init(&f, tk_strategy_names[s], ex);
+    tk_method *m = tk_type_virtual_method(f.base, 0);
+    void **slot = tk_vtable_slot(f.base, 0);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(call_slot(slot, f.obj, i), 1000 + i);
+        tk_drain(f.rt);
+    }
+    tk_method_state st;
+    tk_method_get_state(f.rt, m, &st);
+    ck_assert_int_eq(st.tier, TK_TIER_1);
+    int64_t promos = tk_counter_total(f.rt, "promotions_tier0_to_tier0instr") +
+                     tk_counter_total(f.rt, "promotions_tier0instr_to_tier1");
+    ck_assert_int_eq(promos, 2);
+    int32_t tiers[2] = { TK_TIER_0, TK_TIER_0_INSTRUMENTED };
+    for (int k = 0; k < 2; k++) {
+        tk_native_version *nv = nv_of(m, 0, tiers[k]);
+        ck_assert_ptr_nonnull(nv);
+        tk_cc_info *info = nv->info;
+        ck_assert_ptr_nonnull(info);
+        ck_assert_int_eq(info->stage, CC_COMPLETE);
+        int64_t hits = counter_phase(f.rt, "threshold_hits", 0);
+        tk_arch_regs regs;
+        memset(&regs, 0, sizeof regs);
+        void *ret = tkr_threshold_handler(&info->cell, &regs);
+        ck_assert_ptr_eq(ret, atomic_load(&nv->code));   /* the late call runs the counted code */
+        ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), hits + 1);
+        ck_assert_uint_eq(f.rt->n_pending, 0);            /* not queued again */
+        tk_drain(f.rt);
+    }
+    ck_assert_int_eq(tk_counter_total(f.rt, "promotions_tier0_to_tier0instr") +
+                     tk_counter_total(f.rt, "promotions_tier0instr_to_tier1"), promos);
+    ck_assert_int_eq(call_slot(slot, f.obj, 7), 1007);
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(impl_info_freed_after_stub)
+{
+    /* With deletion passes the same run ends with no counting memory: each
+     * completed version's stub, then (same pass, after the safe-point wait)
+     * its info, are freed; the version is marked done so it is never
+     * counted again (ASan checks nothing touches a freed info). */
     int s = _i;
     const char *ex[] = { "DeleteCallCountingStubsAfter", "1", "CallCountingDelayMs", "0",
                          "CallCountThreshold", "3", NULL };
@@ -269,33 +315,20 @@ START_TEST(impl_info_outlives_stub)
     tk_method_get_state(f.rt, m, &st);
     ck_assert_int_eq(st.tier, TK_TIER_1);
     ck_assert_int_ge(counter_phase(f.rt, "stubs_freed_callcount", 1), 2);
-    int64_t promos = tk_counter_total(f.rt, "promotions_tier0_to_tier0instr") +
-                     tk_counter_total(f.rt, "promotions_tier0instr_to_tier1");
-    ck_assert_int_eq(promos, 2);
     int32_t tiers[2] = { TK_TIER_0, TK_TIER_0_INSTRUMENTED };
     for (int k = 0; k < 2; k++) {
         tk_native_version *nv = nv_of(m, 0, tiers[k]);
         ck_assert_ptr_nonnull(nv);
-        tk_cc_info *info = nv->info;
-        ck_assert_ptr_nonnull(info);
-        ck_assert_ptr_null(info->stub);              /* its stub is gone ...        */
-        ck_assert_int_eq(info->stage, CC_COMPLETE);  /* ... the info is not         */
-        int64_t hits = counter_phase(f.rt, "threshold_hits", 0);
-        tk_arch_regs regs;
-        memset(&regs, 0, sizeof regs);
-        void *ret = tkr_threshold_handler(&info->cell, &regs);
-        ck_assert_ptr_eq(ret, atomic_load(&nv->code));   /* the late call runs the counted code */
-        ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), hits + 1);
-        ck_assert_ptr_null(f.rt->pending_head);       /* not queued again */
-        tk_drain(f.rt);
+        ck_assert_ptr_null(nv->info);
+        ck_assert(nv->counting_done);
     }
-    ck_assert_int_eq(tk_counter_total(f.rt, "promotions_tier0_to_tier0instr") +
-                     tk_counter_total(f.rt, "promotions_tier0instr_to_tier1"), promos);
+    ck_assert_int_eq(tk_counter_total(f.rt, "counting_stub_bytes"), 0);
+    ck_assert_int_eq(tk_counter_total(f.rt, "counting_info_bytes"), 0);
+    ck_assert_int_eq(tk_counter_total(f.rt, "methods_counted"), 1);
     ck_assert_int_eq(call_slot(slot, f.obj, 7), 1007);
     fx_done(&f);
 }
 END_TEST
-
 
 /* ---- calls through the prestub while counting ------------------------------- */
 
@@ -363,7 +396,10 @@ START_TEST(stopped_stub_reclaimed_and_resumed)
     for (int i = 0; i < 11; i++) ck_assert_int_eq(call_slot(sb, f.obj, i), 2000 + i);  /* B reaches its threshold */
     tk_drain(f.rt);                                                     /* completes B, deletes */
     ck_assert_ptr_null(nv->info->stub);
-    ck_assert_int_eq(counter_phase(f.rt, "stubs_freed_callcount", 1), 2);   /* B's and A's stopped one */
+    /* B's completed stub, A's stopped one, and (CallCountingStubDeletion=all:
+     * the pass stops all counting) the stub B's Tier0-instrumented version
+     * was counting with */
+    ck_assert_int_eq(counter_phase(f.rt, "stubs_freed_callcount", 1), 3);
     ck_assert_int_eq(tk_version_revert(f.rt, a), 0);
     int64_t hits = counter_phase(f.rt, "threshold_hits", 0);
     ck_assert_int_eq(call_slot(sa, f.obj, 0), 1000);                    /* prestub: not counted */
@@ -811,6 +847,7 @@ TCase *tcase_impl(void)
     tcase_add_test(tc, impl_lock_order_counters_vs_unload);
     tcase_add_loop_test(tc, impl_publish_before_record, 0, TK_STRATEGY_NOTIER);
     tcase_add_loop_test(tc, impl_info_outlives_stub, 0, TK_STRATEGY_NOTIER);
+    tcase_add_loop_test(tc, impl_info_freed_after_stub, 0, TK_STRATEGY_NOTIER);
     tcase_add_loop_test(tc, stopped_stub_reclaimed_and_resumed, 0, TK_STRATEGY_NOTIER);
     tcase_add_test(tc, offline_thread_stays_offline);
     tcase_add_test(tc, config_edge_cases);
