@@ -246,6 +246,26 @@ static tk_native_version *nv_of(tk_method *m, uint32_t il, int32_t tier)
     return NULL;
 }
 
+/* Both counted versions of base's first virtual (Tier0, then
+ * Tier0-instrumented) complete with threshold 3 and no delay: 20 drained
+ * calls through its slot end at Tier1.  `delete_after` chooses whether
+ * deletion passes run meanwhile. */
+static void ifx_count_to_tier1(fx *f, int s, const char *delete_after, tk_method **m, void ***slot)
+{
+    const char *ex[] = { "DeleteCallCountingStubsAfter", delete_after, "CallCountingDelayMs", "0",
+                         "CallCountThreshold", "3", NULL };
+    ifx_init(f, tk_strategy_names[s], ex);
+    *m = tk_type_virtual_method(f->base, 0);
+    *slot = tk_vtable_slot(f->base, 0);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(call_slot(*slot, f->obj, i), 1000 + i);
+        tk_drain(f->rt);
+    }
+    tk_method_state st;
+    tk_method_get_state(f->rt, *m, &st);
+    ck_assert_int_eq(st.tier, TK_TIER_1);
+}
+
 START_TEST(impl_info_outlives_stub)
 {
     /* A counted version completes and its successor (Tier0-instrumented)
@@ -254,20 +274,10 @@ START_TEST(impl_info_outlives_stub)
      * entered the stub before it left the call path would do) must find
      * its info alive (ASan) and be a no-op: no second completion, no
      * second promotion (`inv.counting.threshold-once`). */
-    int s = _i;
-    const char *ex[] = { "DeleteCallCountingStubsAfter", "0", "CallCountingDelayMs", "0",
-                         "CallCountThreshold", "3", NULL };
     fx f;
-    ifx_init(&f, tk_strategy_names[s], ex);
-    tk_method *m = tk_type_virtual_method(f.base, 0);
-    void **slot = tk_vtable_slot(f.base, 0);
-    for (int i = 0; i < 20; i++) {
-        ck_assert_int_eq(call_slot(slot, f.obj, i), 1000 + i);
-        tk_drain(f.rt);
-    }
-    tk_method_state st;
-    tk_method_get_state(f.rt, m, &st);
-    ck_assert_int_eq(st.tier, TK_TIER_1);
+    tk_method *m;
+    void **slot;
+    ifx_count_to_tier1(&f, _i, "0", &m, &slot);
     int64_t promos = tk_counter_total(f.rt, "promotions_tier0_to_tier0instr") +
                      tk_counter_total(f.rt, "promotions_tier0instr_to_tier1");
     ck_assert_int_eq(promos, 2);
@@ -300,20 +310,10 @@ START_TEST(impl_info_freed_after_stub)
      * completed version's stub, then (same pass, after the safe-point wait)
      * its info, are freed; the version is marked done so it is never
      * counted again (ASan checks nothing touches a freed info). */
-    int s = _i;
-    const char *ex[] = { "DeleteCallCountingStubsAfter", "1", "CallCountingDelayMs", "0",
-                         "CallCountThreshold", "3", NULL };
     fx f;
-    ifx_init(&f, tk_strategy_names[s], ex);
-    tk_method *m = tk_type_virtual_method(f.base, 0);
-    void **slot = tk_vtable_slot(f.base, 0);
-    for (int i = 0; i < 20; i++) {
-        ck_assert_int_eq(call_slot(slot, f.obj, i), 1000 + i);
-        tk_drain(f.rt);
-    }
-    tk_method_state st;
-    tk_method_get_state(f.rt, m, &st);
-    ck_assert_int_eq(st.tier, TK_TIER_1);
+    tk_method *m;
+    void **slot;
+    ifx_count_to_tier1(&f, _i, "1", &m, &slot);
     ck_assert_int_ge(counter_phase(f.rt, "stubs_freed_callcount", 1), 2);
     int32_t tiers[2] = { TK_TIER_0, TK_TIER_0_INSTRUMENTED };
     for (int k = 0; k < 2; k++) {
