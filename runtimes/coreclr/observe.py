@@ -23,23 +23,20 @@ EVENT_TIER = {1: "MinOpts", 2: "FullOpts", 3: "Tier0", 4: "Tier1", 5: "OSR", 6: 
 OBJECT_SLOTS = 4            # System.Object's virtuals precede every generated slot
 
 
+# Compile-log tier prefixes, most specific first ("Instrumented Tier0" before "Tier0").
+LOG_TIER_PREFIXES = (("Instrumented Tier0", "Tier0-instr"), ("Instrumented Tier1", "Tier1-instr"),
+                     ("Tier1", "Tier1"), ("Tier0", "Tier0"), ("FullOpts", "FullOpts"),
+                     ("MinOpts", "MinOpts"))
+
+
 def norm_tier(raw):
     """Compile-log tier text -> tierkit tier name."""
     r = raw.strip()
     if "OSR" in r:
         return "OSR"
-    if r.startswith("Instrumented Tier0"):
-        return "Tier0-instr"
-    if r.startswith("Instrumented Tier1"):
-        return "Tier1-instr"
-    if r.startswith("Tier1"):
-        return "Tier1"
-    if r.startswith("Tier0"):
-        return "Tier0"
-    if r.startswith("FullOpts"):
-        return "FullOpts"
-    if r.startswith("MinOpts"):
-        return "MinOpts"
+    for prefix, tier in LOG_TIER_PREFIXES:
+        if r.startswith(prefix):
+            return tier
     return "other:" + r
 
 
