@@ -8,9 +8,17 @@
 # Suites registered in TEST_TARGETS: conform-x86_64-<strategy>, verify-tests,
 # mutants, conform-arm64-<strategy> (qemu, --spawn).
 
-# Every strategy the reference registers (reference/strategies/registry.c;
-# README.md "Adding a strategy"): the five published ones and eager-final.
-CONF_STRATEGIES := forwarder precode-reuse lazy entry-cell notier eager-final
+# Every strategy the reference registers, read from the one table of designs
+# (reference/strategies/registry.c, its X("name", ops) lines; README.md "Adding
+# a strategy") with make's own functions, so a new design gets its conformance
+# suites without a second list to keep.  An empty list is a parse error: the
+# table's shape changed and this line must follow it.
+conf_lp := (
+conf_comma := ,
+CONF_STRATEGIES := $(patsubst X$(conf_lp)"%"$(conf_comma),%,$(filter X$(conf_lp)"%"$(conf_comma),$(file <reference/strategies/registry.c)))
+ifeq ($(strip $(CONF_STRATEGIES)),)
+$(error conformance/build.mk: no X("name", ops) line found in reference/strategies/registry.c)
+endif
 CONF_TESTS      := $(sort $(wildcard conformance/tests/test_*.c))
 CONF_GEN        := $(B)/gen/conformance/spec_anchors.c
 CONF_TKT_SRCS   := $(addprefix conformance/,tkt_registry.c tkt_config.c tkt_calllog.c tkt_introspect.c tkt_events.c tkt_time.c)
