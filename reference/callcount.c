@@ -286,27 +286,20 @@ void tkr_stop_counting(tk_runtime *rt, tk_method *m)
 /* StopAllCallCounting (CoreCLR): every counting stub leaves the call path.
  * An active one is stopped and m goes back through the prestub, keeping
  * its remaining count and its published state, so its next call is
- * counted and reinstalls counting (tkr_prestub_handler); a pending
- * completion is completed now.  Backpatch and code-version locks held. */
+ * counted and reinstalls counting (tkr_prestub_handler).  The pass runs
+ * only with the completion queue empty (checked under the code-version
+ * lock, which queuing a completion needs), so an info pending completion
+ * here belongs to a batch another thread has taken off the queue and is
+ * about to complete: it is left to that batch (completing it here would
+ * let this pass free an info the batch still reads).  Backpatch and
+ * code-version locks held. */
 static void stop_all_counting(tk_runtime *rt, tk_method *head)
 {
-    tk_native_version *promoted[64];
-    uint32_t np = 0, completed = 0;
-    for (tk_method *m = head; m; m = m->next_all) {
-        FOR_EACH_INFO(m, nv, i) {
-            if (i->stage == CC_PENDING_COMPLETION) {
-                complete_one(rt, i, &promoted[np]);
-                if (promoted[np] && ++np == 64) { queue_promoted(rt, promoted, np, 0); np = 0; }
-                completed++;
-            }
-        }
+    for (tk_method *m = head; m; m = m->next_all)
         if (m->counting && m->counting->stage == CC_MAY_BE_ACTIVE) {
             tkr_stop_counting(rt, m);
             rt->strat->reset(rt, m);
         }
-    }
-    queue_promoted(rt, promoted, np, 0);
-    (void)completed;   /* a pass is running now: they need not count toward the next */
 }
 
 /* DeleteCallCountingStubsAfter = N > 0: a deletion pass once N counting
@@ -342,8 +335,11 @@ void tkr_maybe_delete_stubs(tk_runtime *rt)
     uint64_t t0 = 0;
     if (all) tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
+    /* Again under the code-version lock: a mutator may have queued a
+     * completion since the check above, and a completed info still on the
+     * queue must not be freed by this pass (`impl.info-outlives-stub`). */
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-    due = rt->completed_since_delete >= after;
+    due = rt->completed_since_delete >= after && (!all || (!rt->n_pending && !rt->n_opt));
     if (due) rt->completed_since_delete = 0;
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (!due) {
