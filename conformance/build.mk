@@ -131,17 +131,33 @@ MUTATE_TEST_SAMPLE ?= 12
 # `make mutate` and is reported there, not gated on 12 mutants.
 MUTATE_TEST_MIN    ?= 50
 MUTATE_JOBS        ?= 2
+# MUTATE_UNITS=1 (default): a mutant that survives tk-conform is also run
+# against the implementation's own unit tests (tk-ref-tests, tk-arch-tests)
+# linked with it, and the report gives both scores (conformance suite only,
+# whole suite).  MUTATE_UNITS=0: the conformance suite alone.
+MUTATE_UNITS       ?= 1
+MUTATE_UNIT_ARGS = --unit 'ref|$(B)/checked/obj|$(REF_CHECKED)|$(MUTATE_SOURCES)|$(call tk_objs,$(B),$(REF_TEST_SRCS))|$(CHECK_LIBS) $(URCU_LIBS)' \
+                   --unit 'arch||| $(ARCH_PORTABLE) $(ARCH_X86_64)|$(call tk_objs,$(B),$(ARCH_TEST_SRCS))|$(CHECK_LIBS)'
+MUTATE_UNIT_DEPS = $(B)/bin/tk-ref-tests $(B)/bin/tk-arch-tests
 MUTATE_ARGS = --sources '$(MUTATE_SOURCES)' --mutate '$(MUTATE_TARGETS)' --objdir $(B)/obj --cc '$(CC)' --cflags '$(CPPFLAGS) $(CFLAGS)' \
               --ldflags '$(LDFLAGS) $(REF_DRIVER_LDLIBS)' --conform $(B)/bin/tk-conform $(CONF_EXPECT_ARGS) \
-              --jobs $(MUTATE_JOBS)
+              --jobs $(MUTATE_JOBS) $(if $(filter 1,$(MUTATE_UNITS)),$(MUTATE_UNIT_ARGS))
 .PHONY: mutate mutate-sample mutate-list
-mutate: conform-tools
+mutate: conform-tools $(if $(filter 1,$(MUTATE_UNITS)),$(MUTATE_UNIT_DEPS))
 	@mkdir -p $(RESULTS)
 	conformance/mutate/tk-mutate $(MUTATE_ARGS) --sample $(MUTATE_SAMPLE) --json $(RESULTS)/mutate.json
 mutate-list:
 	@conformance/mutate/tk-mutate $(MUTATE_ARGS) --list
-mutate-sample: conform-tools
+mutate-sample: conform-tools $(if $(filter 1,$(MUTATE_UNITS)),$(MUTATE_UNIT_DEPS))
 	@mkdir -p $(RESULTS)
 	ci/run-suite mutate-sample tally -- conformance/mutate/tk-mutate $(MUTATE_ARGS) --sample $(MUTATE_TEST_SAMPLE) \
 	  --min-score $(MUTATE_TEST_MIN) --json $(RESULTS)/mutate-sample.json
 TEST_TARGETS += mutate-sample
+
+# tk-mutate's own tests (a timed-out or interrupted mutant run leaves no
+# process behind; unit specs are validated).
+.PHONY: test-mutate-tool
+test-mutate-tool: $(B)/bin/tk-conform $(B)/lib/conformance/libtk_hang.so
+	TK_CONFORM=$(B)/bin/tk-conform TK_HANG_DRIVER=$(B)/lib/conformance/libtk_hang.so \
+	  ci/run-suite mutate-tool pytest -- $(PY) -m pytest -q conformance/mutate/tests
+TEST_TARGETS += test-mutate-tool

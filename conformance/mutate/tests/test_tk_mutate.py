@@ -1,0 +1,153 @@
+"""Tests of conformance/mutate/tk-mutate itself (run by `make test-mutate-tool`).
+
+TK_CONFORM and TK_HANG_DRIVER name the built tk-conform and the hang driver
+(conformance/tests/hang_driver.c, whose create() blocks forever after
+writing its pid to $TK_HANG_PIDFILE); the make target sets them.
+"""
+import importlib.machinery
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOOL = os.path.join(HERE, "..", "tk-mutate")
+
+
+def load_tool():
+    loader = importlib.machinery.SourceFileLoader("tk_mutate", TOOL)
+    spec = importlib.util.spec_from_loader("tk_mutate", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+tkm = load_tool()
+
+
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return False
+    return st[st.rindex(")") + 2:].split()[0] != "Z"
+
+
+def wait_gone(pid, seconds=5.0):
+    end = time.time() + seconds
+    while time.time() < end:
+        if not alive(pid):
+            return True
+        time.sleep(0.02)
+    return not alive(pid)
+
+
+def read_pids(path, seconds=10.0):
+    end = time.time() + seconds
+    while True:
+        if os.path.exists(path):
+            with open(path) as f:
+                pids = [int(x) for x in f.read().split()]
+            if pids:
+                return pids
+        if time.time() >= end:
+            return []
+        time.sleep(0.02)
+
+
+# A parent that puts a spinning child into a process group of its own (as
+# tk-conform does with every test) and then blocks: killing the parent's
+# group alone leaves the child running.
+SPAWNER = r"""
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    os.setpgid(0, 0)
+    while True:
+        pass
+with open(sys.argv[1], "w") as f:
+    f.write("%d\n" % pid)
+time.sleep(600)
+"""
+
+
+def test_timeout_kills_child_in_its_own_process_group(tmp_path):
+    pidfile = str(tmp_path / "pid")
+    t0 = time.time()
+    rc, out = tkm.run([sys.executable, "-c", SPAWNER, pidfile], timeout=1.5)
+    assert rc is None, "run() did not report the timeout (rc %r, output %r)" % (rc, out)
+    assert time.time() - t0 < 30
+    pids = read_pids(pidfile, 0)
+    assert pids, "the spawner did not start its child"
+    assert wait_gone(pids[0]), "the timed-out command's child (own process group) %d is still running" % pids[0]
+    assert not tkm.LIVE_SESSIONS, "a finished command is still listed as live"
+
+
+def test_timeout_kills_tk_conform_test_child(tmp_path):
+    """The real case: tk-conform runs a test in a process group of its own;
+    the mutant hangs in it; tk-mutate's per-mutant timeout must kill the
+    test child too, not only tk-conform."""
+    conform, hang = os.environ.get("TK_CONFORM"), os.environ.get("TK_HANG_DRIVER")
+    if not (conform and hang):
+        pytest.skip("TK_CONFORM / TK_HANG_DRIVER not set (run through make test-mutate-tool)")
+    pidfile = str(tmp_path / "pids")
+    saved = dict(tkm.RUN_ENV)
+    tkm.RUN_ENV["TK_HANG_PIDFILE"] = pidfile
+    try:
+        rc, out = tkm.run([conform, "--impl", hang, "--filter", "counting_threshold_exact", "--timeout", "600"],
+                          timeout=2.0)
+    finally:
+        tkm.RUN_ENV.clear()
+        tkm.RUN_ENV.update(saved)
+    assert rc is None, "tk-conform did not time out (rc %r): %s" % (rc, out[-500:])
+    pids = read_pids(pidfile, 0)
+    assert pids, "the hang driver's create() never ran: %s" % out[-500:]
+    for p in pids:
+        assert wait_gone(p), "tk-conform's test child %d survived tk-mutate's timeout" % p
+
+
+def test_normal_exit_returns_status_and_output():
+    rc, out = tkm.run([sys.executable, "-c", "import sys; print('hello'); sys.exit(3)"], timeout=30)
+    assert rc == 3 and "hello" in out
+
+
+def test_interrupted_tk_mutate_kills_running_commands(tmp_path):
+    """SIGTERM to tk-mutate while a command runs: the command's session
+    (here: a child in its own process group) is killed before tk-mutate
+    exits."""
+    pidfile = str(tmp_path / "pid")
+    driver = r"""
+import importlib.machinery, importlib.util, signal, sys, threading
+loader = importlib.machinery.SourceFileLoader("tk_mutate", sys.argv[1])
+spec = importlib.util.spec_from_loader("tk_mutate", loader)
+m = importlib.util.module_from_spec(spec); loader.exec_module(m)
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, m.reap_all_and_exit)
+t = threading.Thread(target=m.run, args=([sys.executable, "-c", sys.argv[2], sys.argv[3]],), daemon=True)
+t.start()
+t.join()
+"""
+    p = subprocess.Popen([sys.executable, "-c", driver, TOOL, SPAWNER, pidfile], stderr=subprocess.PIPE)
+    pids = read_pids(pidfile)
+    assert pids, "the spawner did not start"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert b"every started process was killed" in err
+    assert wait_gone(pids[0]), "the child %d outlived the interrupted tk-mutate" % pids[0]
+
+
+def test_unit_spec_is_validated():
+    u = tkm.parse_unit("ref|build/checked/obj|-DX|a.c b.c|t.o|-lcheck")
+    assert u["name"] == "ref" and u["sources"] == ["a.c", "b.c"] and u["cflags"] == ["-DX"]
+    with pytest.raises(SystemExit) as e:
+        tkm.parse_unit("ref|x|y")
+    assert e.value.code == 2
+    with pytest.raises(SystemExit):
+        tkm.parse_unit("ref||||t.o|")          # no sources
