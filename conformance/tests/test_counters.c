@@ -142,3 +142,112 @@ TK_TEST(counters_scripted, "inv.counters.calls-counted", "inv.counters.threshold
         tkt_destroy(rt);
     }
 }
+
+/* inv.counters.stub-bytes: `live_stub_bytes` is the size of every live stub
+ * and `counting_stub_bytes` that of the live call-counting stubs, so the
+ * two move together when only counting stubs come and go, the counting
+ * bytes are a fixed size per live counting stub, and they are 0 once the
+ * last counting stub is freed.  The stub sizes themselves are the
+ * implementation's; only these relations are checked. */
+typedef struct {
+    uint64_t live, counting, cc_live, other_alloc, other_freed;
+} ct_bytes;
+
+static uint64_t ct_total(tk_drv_runtime *rt, const char *name)
+{
+    tk_counter c = ct_read(rt, name);
+    return c.nonfinal + c.final;
+}
+
+static ct_bytes ct_bytes_now(tk_drv_runtime *rt)
+{
+    ct_bytes b;
+    b.live = ct_total(rt, "live_stub_bytes");
+    b.counting = ct_total(rt, "counting_stub_bytes");
+    b.cc_live = ct_total(rt, "stubs_allocated_callcount") - ct_total(rt, "stubs_freed_callcount");
+    b.other_alloc = ct_total(rt, "stubs_allocated_precode") + ct_total(rt, "stubs_allocated_forwarder");
+    b.other_freed = ct_total(rt, "stubs_freed_precode") + ct_total(rt, "stubs_freed_forwarder");
+    return b;
+}
+
+/* Checks b against the previous point a; *per is the bytes per counting
+ * stub once known (0 before). */
+static void ct_bytes_check(const char *when, ct_bytes a, ct_bytes b, uint64_t *per)
+{
+    ck_assert_msg(b.cc_live < (1u << 20), "%s: stubs_freed_callcount exceeds stubs_allocated_callcount (live %lld)",
+                  when, (long long)b.cc_live);
+    ck_assert_msg(b.live >= b.counting,
+                  "inv.counters.stub-bytes: %s: counting_stub_bytes %llu > live_stub_bytes %llu (counting stubs "
+                  "are stubs)", when, (unsigned long long)b.counting, (unsigned long long)b.live);
+    if (b.cc_live == 0)
+        ck_assert_msg(b.counting == 0, "inv.counters.stub-bytes: %s: no call-counting stub is live but "
+                      "counting_stub_bytes = %llu", when, (unsigned long long)b.counting);
+    else {
+        ck_assert_msg(b.counting % b.cc_live == 0 && b.counting > 0,
+                      "inv.counters.stub-bytes: %s: counting_stub_bytes %llu is not a whole size per live counting "
+                      "stub (%llu live)", when, (unsigned long long)b.counting, (unsigned long long)b.cc_live);
+        uint64_t s = b.counting / b.cc_live;
+        if (*per)
+            ck_assert_msg(s == *per, "inv.counters.stub-bytes: %s: %llu bytes per live counting stub, earlier %llu",
+                          when, (unsigned long long)s, (unsigned long long)*per);
+        *per = s;
+    }
+    if (a.other_alloc == b.other_alloc && a.other_freed == b.other_freed)
+        ck_assert_msg(b.live - a.live == b.counting - a.counting,
+                      "inv.counters.stub-bytes: %s: only call-counting stubs were allocated or freed since the last "
+                      "point, yet live_stub_bytes moved by %lld and counting_stub_bytes by %lld",
+                      when, (long long)(b.live - a.live), (long long)(b.counting - a.counting));
+}
+
+TK_TEST(counters_stub_bytes, "inv.counters.stub-bytes", "inv.counters.callcount-stubs")
+{
+    tkt_require_caps(TK_CAP_COUNTERS | TK_CAP_STUB_DELETION);
+    tk_drv_runtime *rt = tkt_create(FX_DET("3"), "DeleteCallCountingStubsAfter=1");
+    tkt_require_tiering(rt);
+    D->thread_attach(rt);
+    tk_type_def def = { "CB", NULL, 0, 3, ct_v, 0, NULL, 0, NULL, 0, NULL };
+    tk_drv_type *t = fx_define(rt, &def, 1);
+    tk_drv_object *o = fx_obj(rt, t);
+    void **s[3] = { fx_vslot(t, 0), fx_vslot(t, 1), fx_vslot(t, 2) };
+    uint64_t per = 0;
+    ct_bytes a = ct_bytes_now(rt), b;
+    ct_bytes_check("after type load", a, a, &per);
+    for (int k = 0; k < 3; k++) tkt_call_slot(s[k], o, 91 + k, 0);
+    D->drain(rt);
+    b = ct_bytes_now(rt);
+    ct_bytes_check("after the first calls", a, b, &per);
+    a = b;
+    tkt_tick(rt, FX_DELAY);                       /* A, B and C count */
+    b = ct_bytes_now(rt);
+    ck_assert_msg(b.cc_live == 3, "setup: %llu call-counting stubs live after the delay, expected 3 (A, B, C)",
+                  (unsigned long long)b.cc_live);
+    ct_bytes_check("the delay is over: three methods count", a, b, &per);
+    ck_assert_msg(b.live > a.live, "inv.counters.stub-bytes: three call-counting stubs were allocated but "
+                  "live_stub_bytes did not grow (%llu -> %llu)", (unsigned long long)a.live,
+                  (unsigned long long)b.live);
+    a = b;
+    for (int i = 0; i < 3; i++) tkt_call_slot(s[0], o, 91, i + 1);   /* A: threshold */
+    tkt_call_slot(s[1], o, 92, 1);                                  /* B: 1 of 3 */
+    for (int k = 0; k < 3; k++) {                 /* completion, promotion, deletion pass */
+        D->safepoint(rt);
+        D->drain(rt);
+    }
+    b = ct_bytes_now(rt);
+    ct_bytes_check("A promoted, the deletion pass ran", a, b, &per);
+    ck_assert_msg(TK_TIER_IS_FINAL(fx_tier(rt, fx_vm(t, 0))), "setup: A not promoted (%s)",
+                  tkt_tier_name(fx_tier(rt, fx_vm(t, 0))));
+    a = b;
+    for (int k = 0; k < 3; k++)                   /* B and C resume and reach the threshold */
+        for (int i = 0; i < 4; i++) tkt_call_slot(s[k], o, 91 + k, i + 10);
+    for (int k = 0; k < 4; k++) {
+        tkt_tick(rt, FX_DELAY);
+        D->safepoint(rt);
+        D->drain(rt);
+    }
+    b = ct_bytes_now(rt);
+    ct_bytes_check("every method promoted and the stubs deleted", a, b, &per);
+    for (int k = 0; k < 3; k++)
+        ck_assert_msg(TK_TIER_IS_FINAL(fx_tier(rt, fx_vm(t, (uint32_t)k))), "setup: method %d not promoted", k);
+    D->thread_detach(rt);
+    tkt_destroy(rt);
+}

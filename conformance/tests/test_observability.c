@@ -75,9 +75,22 @@ TK_TEST(observability_trace_file, "inv.observability.trace-wellformed", "inv.obs
     FILE *tf = fopen(path, "r");
     ck_assert_msg(tf != NULL, "cannot read %s", path);
     char line[4096];
-    while (fgets(line, sizeof line, tf))
+    /* SPEC.md "Trace format": these events carry the phase they count in
+     * ("nonfinal" or "final"); counters and tk-bench's per-phase figures are
+     * read from it. */
+    static const char *const phased[] = { "\"ev\":\"slot_write\"", "\"ev\":\"precode_retarget\"",
+                                          "\"ev\":\"backpatch_begin\"", "\"ev\":\"backpatch_end\"" };
+    long lineno = 0;
+    while (fgets(line, sizeof line, tf)) {
+        lineno++;
         for (int k = 0; k < 6; k++)     /* OT.First: its publish, made before any sink */
             found[k] += strstr(line, need[k]) != NULL && (k || strstr(line, "\"publish\""));
+        for (int k = 0; k < 4; k++)
+            if (strstr(line, phased[k]))
+                ck_assert_msg(strstr(line, "\"phase\":\"nonfinal\"") || strstr(line, "\"phase\":\"final\""),
+                              "inv.observability.trace-wellformed: %s line %ld: a %s event without its \"phase\" "
+                              "(\"nonfinal\" or \"final\"): %.300s", path, lineno, phased[k] + 6, line);
+    }
     fclose(tf);
     for (int k = 0; k < (tiers ? 6 : 3); k++)
         ck_assert_msg(found[k] > 0, "the trace %s has no %s event although the scenario produced one", path,
