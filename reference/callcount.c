@@ -123,46 +123,6 @@ void *tkr_threshold_handler(void *token, tk_arch_regs *regs)
     return atomic_load(&nv->code);
 }
 
-/* A call that reached the prestub although nv is published and counting
- * (a slot not yet recorded under `forwarder`, or a caller that loaded the
- * precode's target before it was retargeted) is a counted call, as in
- * CoreCLR's CallCountingManager::SetCodeEntryPoint(..., wasMethodCalled =
- * true): decrement the same 16-bit cell the stub decrements and, at zero,
- * queue completion exactly as the threshold handler does (threshold_hits
- * and the `threshold` event included; the stage check keeps it
- * idempotent).  The decrement shows in calls_counted like the stub's.  The
- * prestub never calls this for the call that publishes the method
- * (`inv.counting.first-call-not-counted`).  Code-version lock held.
- * Returns true if the call was counted. */
-bool tkr_count_prestub_call(tk_runtime *rt, tk_method *m, tk_native_version *nv)
-{
-    tk_cc_info *info = m->counting;
-    if (!info || info->nv != nv) return false;
-    uint16_t left = __atomic_sub_fetch(&info->cell, 1, __ATOMIC_RELAXED);
-    if (left) return true;
-    ctr_add(rt, C_THRESHOLD_HITS, phase_of_tier(nv->tier), 1);
-    if (queue_completion_locked(rt, info) && ev_on(rt))
-        tkr_ev_simple(rt, TK_EV_THRESHOLD, m, nv->tier, nv->il->id, "prestub");
-    return true;
-}
-
-/* The prestub call that resumes counting after a deletion pass stopped it
- * (tkr_resume_counting) is counted like tkr_count_prestub_call's, on the
- * info of the stopped version: decrement the cell; at zero, threshold and
- * completion queued.  Returns true if the threshold was reached (the
- * caller publishes the code instead of reinstalling a stub).  Code-version
- * lock held. */
-bool tkr_count_resumed_call(tk_runtime *rt, tk_method *m, tk_native_version *nv)
-{
-    tk_cc_info *info = nv->info;
-    uint16_t left = __atomic_sub_fetch(&info->cell, 1, __ATOMIC_RELAXED);
-    if (left) return false;
-    ctr_add(rt, C_THRESHOLD_HITS, phase_of_tier(nv->tier), 1);
-    if (queue_completion_locked(rt, info) && ev_on(rt))
-        tkr_ev_simple(rt, TK_EV_THRESHOLD, m, nv->tier, nv->il->id, "prestub");
-    return true;
-}
-
 /* AsyncPromoteToTier1, first half: the native version of the next tier,
  * or NULL if the IL version already has final code or the next tier's
  * version exists.  Code-version lock held. */
@@ -214,21 +174,52 @@ void tkr_promote(tk_runtime *rt, tk_native_version *nv)
 
 /* CompleteCallCounting for one pending info (promote, take the stub out of
  * the call path by publishing the counted version's code, Complete); the
- * promoted version goes to *promoted (NULL if none).  Code-version lock
- * held (and the backpatch lock when the strategy writes slots). */
-static void complete_one(tk_runtime *rt, tk_cc_info *i, tk_native_version **promoted)
+ * promoted version goes to *promoted (NULL if none).  `publish`: the
+ * counted version's code is published even if its stub is not in the call
+ * path (the prestub's synchronous completion of a stopped version, whose
+ * entry points a deletion pass moved back to the prestub).  Code-version
+ * lock held (and the backpatch lock when the strategy writes slots). */
+static void complete_one(tk_runtime *rt, tk_cc_info *i, tk_native_version **promoted, bool publish)
 {
     tk_native_version *nv = i->nv;
     tk_method *m = nv->m;
     *promoted = promoted_version(rt, nv);
     account_counted(rt, i);
-    if (m->counting == i) {
+    if (m->counting == i || publish) {
         m->counting = NULL;
         if (m->active_il->active == nv && atomic_load(&m->published))
             tkr_publish_native(rt, m, nv);
     }
     i->stage = CC_COMPLETE;
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_COUNTING_COMPLETE, m, nv->tier, nv->il->id, NULL);
+}
+
+/* A call reached the prestub while nv counts, or after a deletion pass
+ * stopped its counting, and no tiering delay is active (tiering.c
+ * tkr_set_code_entry_point_called decides that): the call is counted on the
+ * same 16-bit cell the stub decrements, as CoreCLR's
+ * CallCountingManager::SetCodeEntryPoint(..., wasMethodCalled = true)
+ * (src/coreclr/vm/callcounting.cpp) counts it.  At zero, counting completes
+ * here, synchronously, as CoreCLR does on this path (it does not queue the
+ * version for the background completion the stub's threshold uses): the
+ * threshold (`threshold_hits`, a `threshold` event with reason `prestub`,
+ * logged before the `promote` it causes:
+ * `inv.tiering.promotion-after-threshold`), the promotion queued for the
+ * background compile, the counted version's code published (its stub, if
+ * any, leaves the call path), Complete (`inv.counting.prestub-call`).
+ * Returns true if the call completed counting.  Backpatch and
+ * code-version locks held (the prestub's). */
+bool tkr_count_prestub_call(tk_runtime *rt, tk_method *m, tk_native_version *nv)
+{
+    tk_cc_info *i = nv->info;
+    if (__atomic_sub_fetch(&i->cell, 1, __ATOMIC_RELAXED)) return false;
+    ctr_add(rt, C_THRESHOLD_HITS, phase_of_tier(nv->tier), 1);
+    if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_THRESHOLD, m, nv->tier, nv->il->id, "prestub");
+    i->stage = CC_PENDING_COMPLETION;
+    tk_native_version *promoted = NULL;
+    complete_one(rt, i, &promoted, true);
+    queue_promoted(rt, &promoted, promoted != NULL, 1);
+    return true;
 }
 
 /* CompleteCallCounting for the whole pending batch, under one acquisition
@@ -252,7 +243,7 @@ void tkr_complete_counting(tk_runtime *rt)
     for (uint32_t k = 0; k < n; k++) {
         tk_cc_info *i = list[k];
         if (i->stage != CC_PENDING_COMPLETION) continue;
-        complete_one(rt, i, &promoted[np]);
+        complete_one(rt, i, &promoted[np], false);
         if (promoted[np]) np++;
         completed++;
     }

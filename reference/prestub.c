@@ -10,8 +10,10 @@
  * non-virtual: the owning slot) and write the entry point into it
  * (`inv.backpatch.record-under-lock`).  Returns the code this call runs: the active
  * version's native code.  The first (publishing) call is never counted; a
- * later call that lands here while its version is counting is counted in C
- * (tkr_count_prestub_call, CoreCLR's wasMethodCalled). */
+ * later call that lands here while its version counts is handled as
+ * CoreCLR's SetCodeEntryPoint(wasMethodCalled) does
+ * (tkr_set_code_entry_point_called: counted, or, during a tiering delay,
+ * counting paused; `inv.counting.prestub-call`). */
 #include "rt_internal.h"
 
 static void do_backpatch(tk_runtime *rt, tk_method *m, tk_arch_regs *regs)
@@ -55,8 +57,8 @@ void *tkr_prestub_handler(void *token, tk_arch_regs *regs)
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
     if (!atomic_load(&m->published) && m->active_il->active == nv)
         tkr_set_code_entry_point(rt, m, nv, true);   /* the publishing call: not counted */
-    else if (!tkr_count_prestub_call(rt, m, nv))     /* counted if nv is counting */
-        tkr_resume_counting(rt, m, nv);              /* or if a deletion pass stopped it */
+    else
+        tkr_set_code_entry_point_called(rt, m, nv);  /* a later call: counted while nv counts */
     do_backpatch(rt, m, regs);
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     tkr_bp_unlock(rt, ph, t0);

@@ -306,6 +306,8 @@ TK_HIDDEN void tkr_set_code_entry_point(struct tk_drv_runtime *rt, struct tk_drv
                                         tk_native_version *nv, bool first_call);
 TK_HIDDEN void tkr_publish_native(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
 TK_HIDDEN void tkr_announce_publish(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
+TK_HIDDEN bool tkr_set_code_entry_point_called(struct tk_drv_runtime *rt, struct tk_drv_method *m,
+                                               tk_native_version *nv);
 TK_HIDDEN void tkr_reset_entry_point(struct tk_drv_runtime *rt, struct tk_drv_method *m);
 TK_HIDDEN void tkr_run_background(struct tk_drv_runtime *rt);
 /* Work was queued (delay begun, completion, compile): wakes the worker or,
@@ -323,8 +325,6 @@ TK_HIDDEN void *tkr_threshold_handler(void *token, tk_arch_regs *regs);
 TK_HIDDEN void tkr_complete_counting(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_stop_counting(struct tk_drv_runtime *rt, struct tk_drv_method *m);
 TK_HIDDEN void tkr_maybe_delete_stubs(struct tk_drv_runtime *rt);
-TK_HIDDEN bool tkr_count_resumed_call(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
-TK_HIDDEN bool tkr_resume_counting(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);
 TK_HIDDEN void tkr_free_infos(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_promote(struct tk_drv_runtime *rt, tk_native_version *nv);
 

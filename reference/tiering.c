@@ -125,24 +125,42 @@ void tkr_set_code_entry_point(tk_runtime *rt, tk_method *m, tk_native_version *n
     tkr_install_counting(rt, m, nv);
 }
 
-/* A call reached the prestub for a published method whose active version
- * is not final and whose counting a deletion pass stopped (its info is
- * not active, its stub gone): CoreCLR's SetCodeEntryPoint(...,
- * wasMethodCalled = true).  During a tiering delay the code is published
- * and the method recorded for the delay (not a first call: no restart);
- * otherwise this call is counted (the cell keeps the remaining count) and,
- * unless that reached the threshold, counting is reinstalled with a new
- * stub (`inv.reclaim.delete-all`).  Backpatch and code-version locks held.
- * Returns false (nothing done) for any other state. */
-bool tkr_resume_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
+/* A call other than the publishing one reached the prestub: CoreCLR's
+ * CallCountingManager::SetCodeEntryPoint(..., wasMethodCalled = true)
+ * (src/coreclr/vm/callcounting.cpp), for a published non-final active
+ * version that counts (its stub in the call path, reached around it: under
+ * `forwarder` a slot not recorded yet or a loaded temporary entry point;
+ * any caller that loaded a precode target just before it was retargeted)
+ * or whose counting was stopped (a deletion pass, a tiering delay):
+ *   - threshold already reached through the stub (completion pending):
+ *     not counted; the code is published now, the stub leaves the call
+ *     path, the pending completion still promotes;
+ *   - a tiering delay is active: not counted; counting stops (an active
+ *     stub leaves the call path), the code is published and the method
+ *     recorded for the delay (not a first call: no restart), so the
+ *     delay's expiry installs counting again with the remaining count;
+ *   - otherwise the call is counted: at zero counting completes here,
+ *     synchronously (tkr_count_prestub_call); above zero counting is
+ *     (re)installed, reusing the version's stub if it still has one.
+ * `inv.counting.prestub-call`, `inv.reclaim.delete-all`.  Backpatch and
+ * code-version locks held.  Returns false, having done nothing, when nv is
+ * not counted (final, never counted, counting complete and its code
+ * published, not published, not active). */
+bool tkr_set_code_entry_point_called(tk_runtime *rt, tk_method *m, tk_native_version *nv)
 {
     tk_cc_info *i = nv->info;
-    if (!i || i->stage != CC_NOT_ACTIVE || m->counting || nv->counting_done || TK_TIER_IS_FINAL(nv->tier) ||
-        !atomic_load(&m->published) || m->active_il->active != nv || !atomic_load(&nv->code))
+    if (!i || m->dead || TK_TIER_IS_FINAL(nv->tier) || !atomic_load(&m->published) || m->active_il->active != nv ||
+        !atomic_load(&nv->code))
         return false;
+    if (i->stage >= CC_PENDING_COMPLETION) {
+        if (m->counting != i) return false;
+        tkr_publish_native(rt, m, nv);
+        return true;
+    }
     if (rt->cfg.call_counting_delay_ms) {
         tkr_lock(&rt->tier_lock, TKR_LK_TIER);
         if (rt->delay_active) {
+            tkr_stop_counting(rt, m);
             tkr_publish_native(rt, m, nv);
             record_for_delay_locked(rt, m, false);
             tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
@@ -150,11 +168,8 @@ bool tkr_resume_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv)
         }
         tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     }
-    if (tkr_count_resumed_call(rt, m, nv)) {
-        tkr_publish_native(rt, m, nv);   /* threshold reached: no stub again */
-        return true;
-    }
-    tkr_install_counting(rt, m, nv);
+    if (!tkr_count_prestub_call(rt, m, nv) && m->counting != i)
+        tkr_install_counting(rt, m, nv);
     return true;
 }
 

@@ -322,18 +322,43 @@ START_TEST(prestub_call_counted_forwarder)
 }
 END_TEST
 
+/* The state of m: whether it counts, its active tier. */
+static uint32_t counting_of(tk_runtime *rt, tk_method *m)
+{
+    tk_method_state st;
+    tk_method_get_state(rt, m, &st);
+    return st.counting;
+}
+
+static int32_t tier_of(tk_runtime *rt, tk_method *m)
+{
+    tk_method_state st;
+    tk_method_get_state(rt, m, &st);
+    return st.tier;
+}
+
+/* `forwarder`, no delay, threshold 2: Base.V0 published and counting. */
+static tk_method *forwarder_counting(fx *f)
+{
+    const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "2", NULL };
+    fx_init(f, "forwarder", ex);
+    call_slot(tk_vtable_slot(f->base, 0), f->obj, 0);          /* publishes: not counted */
+    tk_method *m = tk_type_virtual_method(f->base, 0);
+    ck_assert_int_eq(counting_of(f->rt, m), 1);
+    return m;
+}
+
 START_TEST(prestub_call_reaches_threshold)
 {
-    /* The prestub's decrement can be the one that reaches zero: it queues
-     * completion like the threshold handler (threshold_hits, one promotion),
-     * and a further prestub call before completion (the cell wraps) queues
-     * nothing again. */
-    const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "2", NULL };
+    /* inv.counting.prestub-call: the prestub's decrement can be the one
+     * that reaches zero.  Counting then completes synchronously, in the
+     * call, as CoreCLR's SetCodeEntryPoint(wasMethodCalled) does: one
+     * threshold, the promotion queued at once, Tier0 code published (the
+     * stub leaves the call path before any background work).  A further
+     * prestub call is not counted (the cell does not wrap). */
     fx f;
-    fx_init(&f, "forwarder", ex);
-    tk_method *m = tk_type_virtual_method(f.base, 0);
+    tk_method *m = forwarder_counting(&f);
     void **bs = tk_vtable_slot(f.base, 0);
-    call_slot(bs, f.obj, 0);                                    /* publishes */
     call_slot(bs, f.obj, 0);                                    /* stub: 2 -> 1 */
     tk_type *d1 = derive(&f, "D1", 0), *d2 = derive(&f, "D2", 0);
     tk_object *o1 = tk_object_new(f.rt, d1), *o2 = tk_object_new(f.rt, d2);
@@ -341,17 +366,91 @@ START_TEST(prestub_call_reaches_threshold)
     ck_assert_int_eq(call_slot(tk_vtable_slot(d1, 0), o1, 5), 1005);   /* prestub: 1 -> 0 */
     ck_assert_int_eq(g_last->tier, TK_TIER_0);
     ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 1);
-    ck_assert_int_eq(call_slot(tk_vtable_slot(d2, 0), o2, 6), 1006);   /* prestub: wraps, no threshold */
+    ck_assert_int_eq(counting_of(f.rt, m), 0);                                  /* completed, no drain */
+    ck_assert_int_eq(tk_counter_total(f.rt, "promotions_tier0_to_tier0instr"), 1);
+    ck_assert_int_eq(counter_phase(f.rt, "calls_counted", 0), 2);
+    tk_addr_info ai;
+    ck_assert_int_eq(cls_of(f.rt, *bs, &ai), TK_AC_NATIVE_CODE);       /* the stub left the slots */
+    ck_assert_int_eq(call_slot(tk_vtable_slot(d2, 0), o2, 6), 1006);   /* prestub: not counted */
     ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 1);
     tk_drain(f.rt);
     ck_assert_int_eq(tk_counter_total(f.rt, "promotions_tier0_to_tier0instr"), 1);
-    ck_assert_int_eq(counter_phase(f.rt, "calls_counted", 0), 3);      /* 2 - 0xFFFF mod 2^16 */
-    tk_method_state st;
-    tk_method_get_state(f.rt, m, &st);
-    ck_assert_int_eq(st.tier, TK_TIER_0_INSTRUMENTED);
+    ck_assert_int_eq(counter_phase(f.rt, "calls_counted", 0), 2);
+    ck_assert_int_eq(tier_of(f.rt, m), TK_TIER_0_INSTRUMENTED);
     ck_assert_int_eq(call_slot(tk_vtable_slot(d2, 0), o2, 7), 1007);
     tk_object_free(f.rt, o1);
     tk_object_free(f.rt, o2);
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(prestub_call_after_stub_threshold)
+{
+    /* inv.counting.prestub-call: the stub reached the threshold and its
+     * completion is pending; a call that then reaches the prestub is not
+     * counted, the code is published at once (the stub leaves the call
+     * path), and the pending completion still promotes once. */
+    fx f;
+    tk_method *m = forwarder_counting(&f);
+    void **bs = tk_vtable_slot(f.base, 0);
+    call_slot(bs, f.obj, 0);                                    /* stub: 2 -> 1 */
+    call_slot(bs, f.obj, 0);                                    /* stub: 1 -> 0, pending */
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 1);
+    ck_assert_int_eq(counting_of(f.rt, m), 1);
+    tk_type *d1 = derive(&f, "D1", 0);
+    tk_object *o1 = tk_object_new(f.rt, d1);
+    ck_assert_int_eq(call_slot(tk_vtable_slot(d1, 0), o1, 5), 1005);   /* prestub */
+    ck_assert_int_eq(counting_of(f.rt, m), 0);
+    tk_addr_info ai;
+    ck_assert_int_eq(cls_of(f.rt, *bs, &ai), TK_AC_NATIVE_CODE);
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 1);
+    tk_drain(f.rt);
+    ck_assert_int_eq(counter_phase(f.rt, "calls_counted", 0), 2);      /* the prestub call: not counted */
+    ck_assert_int_eq(tk_counter_total(f.rt, "promotions_tier0_to_tier0instr"), 1);
+    ck_assert_int_eq(tier_of(f.rt, m), TK_TIER_0_INSTRUMENTED);
+    tk_object_free(f.rt, o1);
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(prestub_call_during_delay_pauses_counting)
+{
+    /* inv.counting.prestub-call: during an active tiering delay a call that
+     * reaches the prestub while the method counts is not counted; counting
+     * stops (the code is published, the stub leaves the call path) and the
+     * method is recorded for the delay, whose expiry installs counting again
+     * with the remaining count (CoreCLR SetCodeEntryPoint(wasMethodCalled)
+     * with TrySetCodeEntryPointAndRecordMethodForCallCounting). */
+    const char *ex[] = { "CallCountingDelayMs", "100", "CallCountThreshold", "4", NULL };
+    fx f;
+    fx_init(&f, "forwarder", ex);
+    tk_method *m = tk_type_virtual_method(f.base, 0);
+    void **bs = tk_vtable_slot(f.base, 0), **ns = tk_vtable_slot(f.base, 1);
+    call_slot(bs, f.obj, 0);                                    /* publishes, opens a delay */
+    advance_and_drain(f.rt, 101);                               /* M counts */
+    ck_assert_int_eq(counting_of(f.rt, m), 1);
+    call_slot(bs, f.obj, 0);                                    /* stub: 4 -> 3 */
+    call_slot(ns, f.obj, 0);                                    /* N's first call: a new delay */
+    tk_type *d1 = derive(&f, "D1", 0);
+    tk_object *o1 = tk_object_new(f.rt, d1);
+    ck_assert_int_eq(call_slot(tk_vtable_slot(d1, 0), o1, 5), 1005);   /* prestub, in the delay */
+    ck_assert_int_eq(g_last->tier, TK_TIER_0);
+    ck_assert_int_eq(counting_of(f.rt, m), 0);                                  /* counting paused */
+    tk_addr_info ai;
+    ck_assert_int_eq(cls_of(f.rt, *bs, &ai), TK_AC_NATIVE_CODE);
+    for (int i = 0; i < 5; i++) call_slot(bs, f.obj, i);               /* Tier0, not counted */
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 0);
+    advance_and_drain(f.rt, 101);                                      /* the delay ends */
+    ck_assert_int_eq(counting_of(f.rt, m), 1);                                  /* resumed */
+    call_slot(bs, f.obj, 0);                                           /* 3 -> 2 */
+    call_slot(tk_vtable_slot(d1, 0), o1, 0);                           /* 2 -> 1 (recorded slot: stub) */
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 0);
+    call_slot(bs, f.obj, 0);                                           /* 1 -> 0 */
+    ck_assert_int_eq(counter_phase(f.rt, "threshold_hits", 0), 1);
+    tk_drain(f.rt);
+    ck_assert_int_eq(counter_phase(f.rt, "calls_counted", 0), 4);
+    ck_assert_int_eq(tier_of(f.rt, m), TK_TIER_0_INSTRUMENTED);
+    tk_object_free(f.rt, o1);
     fx_done(&f);
 }
 END_TEST
@@ -541,6 +640,8 @@ TCase *tcase_units(void)
     tcase_add_test(tc, first_call_not_counted);
     tcase_add_test(tc, prestub_call_counted_forwarder);
     tcase_add_test(tc, prestub_call_reaches_threshold);
+    tcase_add_test(tc, prestub_call_after_stub_threshold);
+    tcase_add_test(tc, prestub_call_during_delay_pauses_counting);
     tcase_add_test(tc, delay_restarts_window);
     tcase_add_test(tc, type_unload_drops_slots);
     tcase_add_test(tc, version_request_revert);
