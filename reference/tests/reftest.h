@@ -27,4 +27,5 @@ TCase *tcase_units(void);
 TCase *tcase_seed(void);
 TCase *tcase_threaded(void);
 TCase *tcase_impl(void);
+TCase *tcase_config_env(void);
 #endif

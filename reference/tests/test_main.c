@@ -94,6 +94,7 @@ int main(void)
     Suite *s = suite_create("reference");
     suite_add_tcase(s, tcase_units());
     suite_add_tcase(s, tcase_seed());
+    suite_add_tcase(s, tcase_config_env());
     int threads_ok = threads_work();
     if (threads_ok) {
         suite_add_tcase(s, tcase_threaded());
