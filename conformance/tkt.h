@@ -76,7 +76,8 @@ struct tkv_event;
 int tkt_to_tkv_event(struct tkv_names *names, const tk_event *e, struct tkv_event *out);
 void tkt_require_tiering(tk_drv_runtime *rt);
 /* 1 for strategies that backpatch slots to final code (forwarder,
- * precode-reuse, lazy); 0 for entry-cell/notier/unknown designs. */
+ * precode-reuse, lazy, notier, eager-final: `inv.slot.final-direct`
+ * applies); 0 for entry-cell and unknown designs. */
 int tkt_backpatches_slots(tk_drv_runtime *rt);
 /* Runner-provided base strategy (--config Strategy=...) or NULL. */
 const char *tkt_base_config(const char *key);

@@ -124,6 +124,7 @@ void tkt_require_tiering(tk_drv_runtime *rt)
 int tkt_backpatches_slots(tk_drv_runtime *rt)
 {
     const char *st = tkt_strategy(rt);
-    return !strcmp(st, "forwarder") || !strcmp(st, "precode-reuse") || !strcmp(st, "lazy");
+    return !strcmp(st, "forwarder") || !strcmp(st, "precode-reuse") || !strcmp(st, "lazy") ||
+           !strcmp(st, "notier") || !strcmp(st, "eager-final");
 }
 

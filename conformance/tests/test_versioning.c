@@ -151,3 +151,65 @@ TK_TEST(versioning_activate_republishes, "inv.versioning.activate-republishes", 
     }
     tkt_destroy(rt);
 }
+
+/* inv.slot.final-direct across IL versions: whenever the active version is
+ * at its final tier (reached by counting, or made active again by a revert
+ * to a version whose final code exists) a slot called through a few times
+ * holds that version's final native code, for the declaring type's slot
+ * and an inherited one alike: slots reset by an activation are found again
+ * and patched, not left on the temporary entry point. */
+static const tk_method_def vf_v[] = { TKT_M("VF.V", 64) };
+
+static void vf_expect_final(tk_drv_runtime *rt, void **slot, tk_drv_object *o, tk_drv_method *m, uint32_t il,
+                            const char *what)
+{
+    for (int i = 0; i < 3; i++) tkt_call_slot(slot, o, 64, i);
+    void *v = tkt_load(slot);
+    tk_addr_info ci = tkt_classify(rt, v);
+    char buf[200];
+    ck_assert_msg(ci.cls == TK_AC_NATIVE_CODE && TK_TIER_IS_FINAL(ci.tier) && ci.method == m && ci.il_version == il,
+                  "inv.slot.final-direct (%s): %s was called through 3 times while IL version %u is at its final "
+                  "tier, and holds %s", tkt_strategy(rt), what, il, tkt_describe(rt, v, buf, sizeof buf));
+}
+
+static void vf_to_final(tk_drv_runtime *rt, void **slot, tk_drv_object *o, tk_drv_method *m, const char *when)
+{
+    tkt_call_slot(slot, o, 64, 0);
+    tkt_tick(rt, FX_DELAY);
+    fx_calls(rt, slot, o, 64, 4);
+    D->drain(rt);
+    ck_assert_msg(TK_TIER_IS_FINAL(fx_tier(rt, m)), "setup: %s: not at the final tier after the delay and 4 "
+                  "counted calls (threshold 3): %s", when, tkt_tier_name(fx_tier(rt, m)));
+}
+
+TK_TEST(versioning_final_direct_after_activation, "inv.slot.final-direct", "inv.versioning.activate-republishes")
+{
+    tkt_require_caps(TK_CAP_VERSIONING | TK_CAP_CLASSIFY);
+    tk_drv_runtime *rt = tkt_create(FX_DET("3"));
+    if (!tkt_backpatches_slots(rt))
+        tkt_unsupported("Strategy=%s keeps an indirection by design (inv.slot.final-direct does not apply)",
+                        tkt_strategy(rt));
+    tk_drv_type *b = fx_class(rt, "VF", NULL, 1, vf_v, 0, NULL);
+    tk_drv_type *s = fx_class(rt, "VFsub", b, 0, NULL, 0, NULL);
+    tk_drv_object *ob = fx_obj(rt, b), *os = fx_obj(rt, s);
+    tk_drv_method *m = fx_vm(b, 0);
+    void **sb = fx_vslot(b, 0), **ss = fx_vslot(s, 0);
+    tkt_call_slot(ss, os, 64, 0);
+    vf_to_final(rt, sb, ob, m, "IL version 0");
+    vf_expect_final(rt, sb, ob, m, 0, "the declaring type's slot");
+    vf_expect_final(rt, ss, os, m, 0, "the inherited slot");
+
+    int64_t il = D->version_request(rt, m);
+    ck_assert_msg(il > 0, "version_request returned %lld", (long long)il);
+    tkt_call_slot(ss, os, 64, 0);
+    vf_to_final(rt, sb, ob, m, "the new IL version");
+    vf_expect_final(rt, sb, ob, m, (uint32_t)il, "after a new IL version reached its final tier, the declaring "
+                    "type's slot");
+    vf_expect_final(rt, ss, os, m, (uint32_t)il, "after a new IL version reached its final tier, the inherited slot");
+
+    ck_assert_msg(D->version_revert(rt, m) == 0, "version_revert failed");
+    vf_expect_final(rt, sb, ob, m, 0, "after a revert to IL version 0 (final code compiled), the declaring type's "
+                    "slot");
+    vf_expect_final(rt, ss, os, m, 0, "after a revert to IL version 0 (final code compiled), the inherited slot");
+    tkt_destroy(rt);
+}
