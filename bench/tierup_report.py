@@ -1,37 +1,39 @@
 #!/usr/bin/env python3
-"""bench/tierup_report.py — runtime instructions per tiered method, per
-strategy and size, from tk-tierup under valgrind cachegrind (deterministic).
+"""bench/tierup_report.py — the runtime's instructions per tiered method,
+per strategy and size, from tk-tierup under valgrind (deterministic).
 
 usage: tierup_report.py TK-TIERUP IMPL.so OUT.json [--sizes N,N,..]
-           [--strategies S,S,..] [--config K=V].. [--max-growth X]
+           [--strategies S,S,..] [--config K=V].. [--locks-upto N]
+           [--max-growth X]
 
 For every (strategy, size): one native run finds the rounds tk-tierup needs
 to bring every method to its final tier; then two cachegrind runs with
---no-destroy: A = those rounds, B = --rounds 0 (the same setup, no call).
-Per function, A - B is what the tier-up executed; the runtime's share is
-every function except tk-tierup's own code (bench/tierup.c: the call loop
-and the method bodies) and code without a symbol (the generated stubs and
-method entries, measured by `make bench-instr`).  So the figure counts the
-runtime's handlers, background work, backpatching, allocation, locks and
-everything they call in libc, ld.so and liburcu.  Lock instructions: the
-pthread mutex functions, the runtime's lock wrappers (and their rank
-checker's thread-local lookups).
+--no-destroy: A = those rounds, B = --rounds 0 (the same set-up, no call).
+Per function, A - B is what the tier-up executed.  Definitions (one module,
+harness/track/tierup.py, shared with tk-track's tk-tierup runner):
+  runtime instr/m   every function but tk-tierup's own (bench/tierup.c) and
+                    the generated code without a symbol (stubs and method
+                    entries, per call: `make bench-instr`)
+  lock instr/m      the mutex functions and the runtime's lock wrappers among them
+  +generated        runtime + generated code: the definition of the figures
+                    published before 2026-11-27 (they included the stubs)
+  lock acq/m        calls to pthread_mutex_lock/trylock (callgrind) for sizes
+                    up to --locks-upto (default 10000: callgrind's cost grows
+                    faster than linearly with generated code addresses)
+  counting B/m      counting stubs + infos per counted method after the run
 
-Why cachegrind and not callgrind: callgrind's cost grows faster than
-linearly with the number of distinct generated code addresses (every method
-entry and stub is one), measured 7.6 s for 3,000 methods and 53 s for
-10,000; cachegrind stays linear, so 300,000 methods take minutes.
+Why cachegrind for instructions: callgrind took 7.6 s for 3,000 methods and
+53 s for 10,000; cachegrind grows more slowly (valgrind's translation table
+still makes 300,000 methods cost minutes per run).
 
 --max-growth X: exit 1 unless, per strategy, instructions per method at the
 largest size are at most X times those at the smallest (flatness).
 """
-import json, os, re, subprocess, sys, tempfile, time
+import json, os, sys, time
 
-LOCK_FN = re.compile(r"(^|[^a-z])(pthread_mutex_(lock|unlock|trylock)|__pthread_mutex_(lock|unlock)"
-                     r"(_full|_usercnt)?|lll_lock_wait|__lll_lock_wait|__lll_lock_wake|"
-                     r"tkr_lock|tkr_unlock|tkr_bp_lock|tkr_bp_unlock|lock_rank_check|__tls_get_addr|"
-                     r"update_get_addr)")
-BENCH_FILE = "bench/tierup.c"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "harness"))
+from track import tierup as T  # noqa: E402
+
 DEFAULT_STRATEGIES = ["notier", "forwarder", "precode-reuse", "lazy", "entry-cell"]
 
 
@@ -40,74 +42,13 @@ def fail(msg, code=2):
     sys.exit(code)
 
 
-def cachegrind(cmd):
-    """{(file, function): Ir} of one run."""
-    with tempfile.NamedTemporaryFile(prefix="tk-tierup-cg-", delete=False) as f:
-        out = f.name
-    try:
-        r = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
-                            "--cachegrind-out-file=" + out] + cmd,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if r.returncode != 0:
-            fail("%s failed under cachegrind (exit %d): %s" % (" ".join(cmd), r.returncode,
-                                                               r.stderr.strip()[-500:]), 1)
-        costs, fl, fn = {}, "", ""
-        with open(out) as fh:
-            for line in fh:
-                if line.startswith("fl="):
-                    fl = line[3:].strip()
-                elif line.startswith("fn="):
-                    fn = line[3:].strip()
-                elif line[:1].isdigit():
-                    parts = line.split()
-                    if len(parts) >= 2:
-                        costs[(fl, fn)] = costs.get((fl, fn), 0) + int(parts[1])
-        return costs
-    finally:
-        os.unlink(out)
-
-
-def measure(binary, impl, strategy, n, config):
-    base = [binary, "--impl", impl, "--strategy", strategy, "--methods", str(n)]
-    for kv in config:
-        base += ["--config", kv]
-    r = subprocess.run(base, capture_output=True, text=True)
-    if r.returncode != 0:
-        fail("%s: %s" % (" ".join(base), r.stderr.strip()), 1)
-    native = json.loads(r.stdout)
-    rounds = native["rounds"]
-    a = cachegrind(base + ["--rounds", str(rounds), "--no-destroy"])
-    b = cachegrind(base + ["--rounds", "0", "--no-destroy"])
-    runtime = locks = bench = generated = 0
-    for key in set(a) | set(b):
-        d = a.get(key, 0) - b.get(key, 0)
-        fl, fn = key
-        if fl.endswith(BENCH_FILE):
-            bench += d
-        elif fl == "???" and fn.startswith("0x"):
-            generated += d
-        else:
-            runtime += d
-            if LOCK_FN.search(fn):
-                locks += d
-    m = native["methods"]
-    return {"strategy": strategy, "methods": m, "rounds": rounds, "calls": native["calls"],
-            "config": native["config"],
-            "runtime_instructions": runtime,
-            "runtime_instructions_per_method": round(runtime / m, 1),
-            "lock_instructions_per_method": round(locks / m, 1),
-            "lock_share": round(locks / runtime, 4) if runtime else 0.0,
-            "generated_code_instructions_per_method": round(generated / m, 1),
-            "driver_loop_instructions_per_method": round(bench / m, 1)}
-
-
 def main():
     args = sys.argv[1:]
     if len(args) < 3 or "--help" in args:
         print(__doc__)
         sys.exit(0 if "--help" in args else 2)
     binary, impl, out = args[:3]
-    sizes, strategies, config, max_growth = [1000, 10000, 100000, 300000], DEFAULT_STRATEGIES, [], None
+    sizes, strategies, config, max_growth, locks_upto = [1000, 10000, 100000, 300000], DEFAULT_STRATEGIES, [], None, 10000
     rest = args[3:]
     while rest:
         opt = rest.pop(0)
@@ -127,6 +68,8 @@ def main():
                 config.append(val)
             elif opt == "--max-growth":
                 max_growth = float(val)
+            elif opt == "--locks-upto":
+                locks_upto = int(val)
             else:
                 fail("unknown option %s" % opt)
         except ValueError:
@@ -135,23 +78,38 @@ def main():
         if not os.path.exists(p):
             fail("%s: no such file (run make first)" % p)
     rows = []
-    print("%-14s %8s %7s %16s %12s %10s" % ("strategy", "methods", "rounds", "runtime instr/m",
-                                           "lock instr/m", "lock share"))
+    print("%-14s %8s %6s %15s %12s %6s %13s %10s %11s" % (
+        "strategy", "methods", "rounds", "runtime instr/m", "lock instr/m", "share", "+generated",
+        "lock acq/m", "counting B/m"), flush=True)
     for s in strategies:
         for n in sizes:
             t0 = time.time()
-            r = measure(binary, impl, s, n, config)
+            try:
+                r = T.measure(T.base_command(binary, impl, s, n, config), acquisitions=n <= locks_upto)
+            except T.TierupError as e:
+                fail(str(e), 1)
+            r.pop("counters")
+            fns = r.pop("functions")
+            r["top_functions"] = dict(sorted(fns.items(), key=lambda kv: -kv[1])[:15])
+            r["strategy"] = s
+            r["runtime_and_generated_instructions_per_method"] = round(
+                r["runtime_instructions_per_method"] + r["generated_code_instructions_per_method"], 1)
             rows.append(r)
-            print("%-14s %8d %7d %16.1f %12.1f %9.1f%%   (%.0f s)" % (
+            acq = r.get("lock_acquisitions_per_method")
+            cb = r["counting_bytes_per_counted_method"]
+            print("%-14s %8d %6d %15.1f %12.1f %5.1f%% %13.1f %10s %11s   (%.0f s)" % (
                 s, r["methods"], r["rounds"], r["runtime_instructions_per_method"],
-                r["lock_instructions_per_method"], 100 * r["lock_share"], time.time() - t0),
-                flush=True)
-    doc = {"schema_version": 1, "tool": "valgrind --tool=cachegrind --cache-sim=no",
+                r["lock_instructions_per_method"], 100 * r["lock_share"],
+                r["runtime_and_generated_instructions_per_method"],
+                "-" if acq is None else "%.2f" % acq, "-" if cb is None else "%.1f" % cb,
+                time.time() - t0), flush=True)
+    doc = {"schema_version": 2, "tool": "valgrind cachegrind (instructions), callgrind (lock acquisitions)",
            "binary": binary, "impl": impl, "config": config,
            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "definition": "per function, Ir(tier-up rounds) - Ir(set-up only), summed over every "
                          "function except tk-tierup's (bench/tierup.c) and unsymbolised generated "
-                         "code; divided by the methods brought to their final tier",
+                         "code; divided by the methods brought to their final tier "
+                         "(harness/track/tierup.py)",
            "rows": rows}
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     tmp = out + ".tmp"

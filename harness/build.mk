@@ -33,7 +33,7 @@ reproduce-sensitivity: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) native $(REPRO_AS_MERGED)
 	REPRODUCE_QUICK=$(REPRODUCE_QUICK) $(PY) harness/reproduce.py --sensitivity
 
-test-harness: $(B)/bin/tk-bench $(B)/lib/libtk_fake_driver.so
+test-harness: $(B)/bin/tk-bench $(B)/bin/tk-tierup $(B)/lib/libtk_ref_driver.so $(B)/lib/libtk_fake_driver.so
 	ci/run-suite harness pytest -- $(PY) -m pytest -q harness/tests
 TEST_TARGETS += test-harness
 
@@ -47,7 +47,7 @@ TEST_TARGETS += test-harness
 #   make track-report          results/track-report/index.html from the history
 TRACK_SUITE ?= quick
 .PHONY: track track-calibrate track-report test-track
-track: deps $(B)/bin/tk-bench $(B)/lib/libtk_ref_driver.so
+track: deps $(B)/bin/tk-bench $(B)/bin/tk-tierup $(B)/lib/libtk_ref_driver.so
 	$(PY) harness/tk-track gate --suite $(TRACK_SUITE) $(if $(TRACK_BASE),--base $(TRACK_BASE)) \
 	  --markdown $(RESULTS)/track-gate.md --json $(RESULTS)/track-gate.json
 
@@ -60,5 +60,5 @@ $(eval $(call tk_ref_mutant,COUNT_FINAL_TIER))
 TRACK_VARIANT := $(B)/lib/mutants/libtk_mut_count_final_tier.so
 endif
 
-track-calibrate: deps $(B)/bin/tk-bench $(B)/lib/libtk_ref_driver.so $(TRACK_VARIANT)
+track-calibrate: deps $(B)/bin/tk-bench $(B)/bin/tk-tierup $(B)/lib/libtk_ref_driver.so $(TRACK_VARIANT)
 	$(PY) harness/track_calibrate.py

@@ -181,6 +181,10 @@ def test_shipped_suites_are_valid():
     ('schema_version = 1\nname = "x"\n[[benchmark]]\nname = "b"\nrunner = "tk-bench"\nargs = ["w", "--json", "f"]\nmetrics = ["ns_per_call"]\n',
      "--json is set by tk-track"),
     ('schema_version = 1\nname = "x"\n[thresholds]\nalpha = 2\n[[benchmark]]\n', "thresholds.alpha': must be < 1"),
+    ('schema_version = 1\nname = "x"\n[[benchmark]]\nname = "b"\nrunner = "tk-tierup"\nargs = ["--rounds", "3"]\nmetrics = ["counting_bytes_per_counted_method"]\n',
+     "--rounds is set by tk-track"),
+    ('schema_version = 1\nname = "x"\n[[benchmark]]\nname = "b"\nrunner = "tk-bench"\nargs = ["w"]\nmetrics = ["tierup_instructions_per_method"]\n',
+     "comes from runner tk-tierup, not tk-bench"),
     ('schema_version = 1\nname = = "x"\n', "not valid TOML"),
 ])
 def test_suite_errors_name_file_and_key(tmp_path, text, msg):

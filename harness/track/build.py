@@ -10,7 +10,15 @@ import subprocess
 import sys
 import tempfile
 
-DEFAULT_TARGETS = ["build/bin/tk-bench", "build/lib/libtk_ref_driver.so"]
+DEFAULT_TARGETS = ["build/bin/tk-bench", "build/bin/tk-tierup", "build/lib/libtk_ref_driver.so"]
+# Programs that older revisions do not have: built and required only where
+# the revision has their source.
+OPTIONAL = {"build/bin/tk-tierup": "bench/tierup.c"}
+
+
+def _has(repo, commit, path):
+    return subprocess.run(["git", "-C", repo, "cat-file", "-e", "%s:%s" % (commit, path)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
 
 
 class BuildError(Exception):
@@ -20,7 +28,10 @@ class BuildError(Exception):
 def build_revision(repo, commit, cache_dir, targets=None, jobs=2, log=sys.stderr, make_cmd=None):
     """Returns the bin directory of commit's build (cached)."""
     dest = os.path.join(cache_dir, commit)
-    if os.path.isfile(os.path.join(dest, "bin", "tk-bench")):
+    absent = [t for t, src in OPTIONAL.items() if not _has(repo, commit, src)]
+    wanted = [t for t in (targets or DEFAULT_TARGETS) if t not in absent]
+    if all(os.path.isfile(os.path.join(dest, "bin", os.path.basename(t)))
+           for t in ["build/bin/tk-bench"] + [t for t in OPTIONAL if t not in absent]):
         return os.path.join(dest, "bin")
     tmp = tempfile.mkdtemp(prefix="tk-track-build-")
     wt = os.path.join(tmp, "src")
@@ -33,7 +44,7 @@ def build_revision(repo, commit, cache_dir, targets=None, jobs=2, log=sys.stderr
         shared = os.path.join(os.path.dirname(os.path.abspath(repo)), "shared")
         if os.path.isdir(shared) and not os.path.exists(os.path.join(tmp, "shared")):
             os.symlink(shared, os.path.join(tmp, "shared"))
-        cmd = make_cmd or (["make", "-j%d" % jobs, "--no-print-directory"] + (targets or DEFAULT_TARGETS))
+        cmd = make_cmd or (["make", "-j%d" % jobs, "--no-print-directory"] + wanted)
         log.write("tk-track: building %s in %s: %s\n" % (commit[:12], wt, " ".join(cmd)))
         log.flush()
         p = subprocess.run(cmd, cwd=wt, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
@@ -51,7 +62,7 @@ def build_revision(repo, commit, cache_dir, targets=None, jobs=2, log=sys.stderr
 
 
 def copy_build(tree, dest):
-    """Copies tree/build/bin/tk-bench and tree/build/lib/*.so to dest/{bin,lib}
+    """Copies tree/build/bin/tk-bench (and tk-tierup) and tree/build/lib/*.so to dest/{bin,lib}
     (tk-bench finds its driver at ../lib next to itself)."""
     src_bin = os.path.join(tree, "build", "bin", "tk-bench")
     if not os.path.isfile(src_bin):
@@ -61,6 +72,9 @@ def copy_build(tree, dest):
     os.makedirs(os.path.join(part, "bin"))
     os.makedirs(os.path.join(part, "lib"))
     shutil.copy2(src_bin, os.path.join(part, "bin", "tk-bench"))
+    tierup = os.path.join(tree, "build", "bin", "tk-tierup")
+    if os.path.isfile(tierup):      # revisions before tk-tierup have none (its runner then says so)
+        shutil.copy2(tierup, os.path.join(part, "bin", "tk-tierup"))
     libdir = os.path.join(tree, "build", "lib")
     if os.path.isdir(libdir):
         for f in os.listdir(libdir):

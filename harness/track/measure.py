@@ -2,7 +2,8 @@
 and collects raw samples.  Repetitions interleave benchmarks and sides
 (A B C / base head, then head base in the next round) so that drift of a
 shared machine hits everything alike.  Only runs binaries and reads their
-JSON/output: tk-bench, valgrind --tool=cachegrind, hyperfine."""
+JSON/output: tk-bench, valgrind --tool=cachegrind, hyperfine, tk-tierup
+(through tierup.py, under cachegrind and callgrind)."""
 
 import hashlib
 import json
@@ -18,6 +19,7 @@ import threading
 import time
 
 from . import suite as S
+from . import tierup as T
 
 
 class MeasureError(Exception):
@@ -40,6 +42,13 @@ class Side:
     def tk_bench(self):
         return os.path.join(self.bin_dir, "tk-bench")
 
+    def tk_tierup(self):
+        return os.path.join(self.bin_dir, "tk-tierup")
+
+    def tierup_impl(self):
+        """The side's --impl, else the reference driver beside its bin/."""
+        return self.impl or os.path.join(os.path.dirname(self.bin_dir), "lib", "libtk_ref_driver.so")
+
 
 def check_tools(suite, sides):
     """Names the missing program before anything runs."""
@@ -51,7 +60,12 @@ def check_tools(suite, sides):
                                % (side.label, tb))
         if side.impl and not os.path.isfile(side.impl):
             raise MeasureError("%s: implementation %s not found" % (side.label, side.impl))
-    for prog, runner in (("valgrind", "cachegrind"), ("hyperfine", "hyperfine")):
+        if "tk-tierup" in runners:
+            for path, what in ((side.tk_tierup(), "build it with `make native`"),
+                               (side.tierup_impl(), "the tk-tierup runner's driver")):
+                if not os.path.isfile(path):
+                    raise MeasureError("%s build: %s not found (%s)" % (side.label, path, what))
+    for prog, runner in (("valgrind", "cachegrind"), ("valgrind", "tk-tierup"), ("hyperfine", "hyperfine")):
         if runner in runners and shutil.which(prog) is None:
             raise MeasureError("suite %s needs %s (runner %s); install it (ci/deps)"
                                % (suite["name"], prog, runner))
@@ -244,6 +258,29 @@ class Measurer:
             pass
         return ir, fns, counters, cmd
 
+    def tk_tierup(self, side, bench):
+        """tk-tierup's figures (tierup.py), the runtime's counters after the
+        final drain, and the runtime's instructions per function (A - B)."""
+        # An injected configuration (--inject-config: --config K=V) applies
+        # (tk-tierup takes the last value of a key); tk-bench's --set workload
+        # keys have no meaning for tk-tierup.
+        extra = [x for i in range(0, len(side.extra_args) - 1, 2) if side.extra_args[i] == "--config"
+                 for x in side.extra_args[i:i + 2]]
+        cmd = [side.tk_tierup(), "--impl", side.tierup_impl()] + bench["args"] + extra
+        want = set(bench["metrics"])
+        try:
+            r = T.measure(cmd, timeout=self.timeout,
+                          instructions=bool(want & {"tierup_instructions_per_method",
+                                                    "tierup_lock_instructions_per_method"}),
+                          acquisitions="tierup_lock_acquisitions_per_method" in want)
+        except T.TierupError as e:
+            raise MeasureError(str(e))
+        vals = {"tierup_instructions_per_method": r.get("runtime_instructions_per_method"),
+                "tierup_lock_instructions_per_method": r.get("lock_instructions_per_method"),
+                "tierup_lock_acquisitions_per_method": r.get("lock_acquisitions_per_method"),
+                "counting_bytes_per_counted_method": r.get("counting_bytes_per_counted_method")}
+        return vals, r, cmd
+
     def hyperfine(self, side, bench):
         self.n += 1
         outf = os.path.join(self.tmp, "hf-%d.json" % self.n)
@@ -272,12 +309,12 @@ class Measurer:
                                      "functions": {}, "commands": [], "info": {}, "runner": b["runner"],
                                      "deterministic": False}
                          for b in benches} for s in sides}
-        total = sum((1 if b["runner"] == "cachegrind" else reps) for b in benches) * len(sides)
+        total = sum((1 if b["runner"] in S.EXACT_RUNNERS else reps) for b in benches) * len(sides)
         done = 0
         for rep in range(reps):
             order = sides if rep % 2 == 0 else list(reversed(sides))
             for b in benches:
-                if b["runner"] == "cachegrind" and rep > 0:
+                if b["runner"] in S.EXACT_RUNNERS and rep > 0:
                     continue            # exact: once per side
                 for side in order:
                     done += 1
@@ -312,6 +349,19 @@ class Measurer:
                 r["samples"]["instructions_per_call"].append((ir - ir0) / calls if calls else 0.0)
             r["functions"] = fns
             r["deterministic"] = True
+        elif b["runner"] == "tk-tierup":
+            vals, t, cmd = self.tk_tierup(side, b)
+            for m in b["metrics"]:
+                if vals.get(m) is None:
+                    raise MeasureError("benchmark %s: tk-tierup gave no %s (no method counted?): %s"
+                                       % (b["name"], m, " ".join(cmd)))
+                r["samples"][m].append(vals[m])
+            r["counters"] = {k: v for k, v in t["counters"].items() if isinstance(v, (int, float))}
+            r["functions"] = dict(sorted(t.get("functions", {}).items(), key=lambda kv: -kv[1])[:400])
+            r["commands"].append(" ".join(map(shlex.quote, cmd)))
+            r["deterministic"] = True
+            r["info"] = {"implementation": {"name": t.get("implementation"), "version": None},
+                         "config": {"tk-tierup": t.get("config")}, "workload": {"name": "tk-tierup"}}
         else:
             times, cmd = self.hyperfine(side, b)
             r["samples"]["wall_ms"].extend(times)

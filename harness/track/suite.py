@@ -15,7 +15,14 @@ A benchmark has a `runner`:
               instruction counts for the regression diagnosis;
   hyperfine   `command` (a list; "{bin}" is the build's bin directory) timed
               as a whole process through hyperfine --export-json; yields
-              wall_ms (noisy).
+              wall_ms (noisy);
+  tk-tierup   `args` are tk-tierup arguments (the build's bin/tk-tierup, its
+              ../lib/libtk_ref_driver.so unless the side names an --impl):
+              N methods from first call to final tier, deterministic; yields
+              tierup_instructions_per_method, tierup_lock_instructions_per_method
+              (cachegrind), tierup_lock_acquisitions_per_method (callgrind)
+              and counting_bytes_per_counted_method (native, after the final
+              drain), all exact (harness/track/tierup.py has the definitions).
 """
 
 import os
@@ -35,8 +42,14 @@ METRICS = {
     "live_stub_bytes": ("tk-bench", "exact", "lower", "bytes"),
     "bytes_per_counted_method": ("tk-bench", "exact", "lower", "bytes"),
     "wall_ms": ("hyperfine", "noisy", "lower", "ms"),
+    "tierup_instructions_per_method": ("tk-tierup", "exact", "lower", "instructions/method"),
+    "tierup_lock_instructions_per_method": ("tk-tierup", "exact", "lower", "instructions/method"),
+    "tierup_lock_acquisitions_per_method": ("tk-tierup", "exact", "lower", "acquisitions/method"),
+    "counting_bytes_per_counted_method": ("tk-tierup", "exact", "lower", "bytes"),
 }
-RUNNERS = ("tk-bench", "cachegrind", "hyperfine")
+RUNNERS = ("tk-bench", "cachegrind", "hyperfine", "tk-tierup")
+# Runners whose every metric is exact: measured once per side, not per round.
+EXACT_RUNNERS = ("cachegrind", "tk-tierup")
 
 DEFAULT_THRESHOLDS = {
     "exact_pct": 0.5,        # an exact metric worse by more than this fails
@@ -155,12 +168,11 @@ def _benchmark(path, i, b, seen):
     else:
         args = b.get("args")
         if not isinstance(args, list) or not args or not all(isinstance(c, str) for c in args):
-            _fail(path, where + ".args", "needs args = [\"WORKLOAD\", \"--option\", ...] (tk-bench arguments)")
-        for bad in ("--json", "--trace", "--impl"):
+            _fail(path, where + ".args", "needs args = [\"WORKLOAD\", \"--option\", ...] (%s arguments)"
+                  % ("tk-tierup" if runner == "tk-tierup" else "tk-bench"))
+        for bad in ("--json", "--trace", "--impl") + (("--rounds", "--no-destroy") if runner == "tk-tierup" else ()):
             if bad in args:
                 _fail(path, where + ".args", "%s is set by tk-track" % bad)
-        if runner == "cachegrind" and "--calls" not in args:
-            pass
         out["args"] = args
     metrics = b["metrics"]
     if not isinstance(metrics, list) or not metrics:
