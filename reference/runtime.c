@@ -73,8 +73,13 @@ void tkr_lock(pthread_mutex_t *mu, int rank)
     t_locks_held |= 1u << rank;
 }
 
+/* A thread releases only a lock it holds: a release of a rank this thread
+ * does not hold (a missing or misplaced tkr_lock) is a violation too. */
 void tkr_unlock(pthread_mutex_t *mu, int rank)
 {
+    if (!(t_locks_held & (1u << rank)) && atomic_fetch_add(&tkr_lock_order_violations, 1) == 0)
+        fprintf(stderr, "tierkit: lock-order violation (impl.lock-order): releasing rank %d, not held (mask 0x%x)\n",
+                rank, t_locks_held);
     t_locks_held &= ~(1u << rank);
     pthread_mutex_unlock(mu);
 }
