@@ -24,6 +24,7 @@ the run could not be recorded in the tk-track history, OUT/history.sqlite).
 """
 
 import argparse
+import concurrent.futures
 import datetime
 import json
 import os
@@ -88,7 +89,6 @@ class Reproducer:
                "--scale", str(self.valgrind_scale)]
         if self.a.impl:
             cmd += ["--impl", self.a.impl]
-        self.commands.append(" ".join(cmd))
         try:
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                universal_newlines=True, timeout=self.a.timeout)
@@ -100,7 +100,7 @@ class Reproducer:
         ir = L.parse_valgrind_irefs(p.stderr)
         if ir is None:
             raise RunError("no 'I refs' line in valgrind output: %s" % " ".join(cmd))
-        return ir
+        return ir, " ".join(cmd)
 
     def selected(self, offered):
         """The strategies to run: the five published ones the implementation
@@ -323,12 +323,20 @@ class Reproducer:
         have_vg = shutil.which("valgrind") is not None and not self.a.skip_valgrind
         note = ""
         if have_vg:
+            # Instruction counts do not depend on what else runs, so these
+            # (untimed, after every timed run) use every core: on 2 cores
+            # this halves the longest part of a quick run.
+            jobs = [(s, c) for s in strategies for c in (self.valgrind_calls, 0)]
+            workers = max(1, min(len(jobs), os.cpu_count() or 1))
+            self.log("steady-state instructions/call: %s (cachegrind, %d and 0 calls, %d at a time)"
+                     % (", ".join(strategies), self.valgrind_calls, workers))
+            with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as ex:
+                got = list(ex.map(lambda j: self.valgrind_irefs(*j), jobs))
+            self.commands += [cmd for _, cmd in got]
+            irefs = {j: ir for j, (ir, _) in zip(jobs, got)}
             for s in strategies:
-                self.log("steady-state instructions/call: %s (cachegrind, %d and 0 calls)"
-                         % (s, self.valgrind_calls))
-                with_calls = self.valgrind_irefs(s, self.valgrind_calls)
-                without = self.valgrind_irefs(s, 0)
-                instr[s] = L.instructions_per_call(with_calls, without, self.valgrind_calls)
+                instr[s] = L.instructions_per_call(irefs[(s, self.valgrind_calls)], irefs[(s, 0)],
+                                                   self.valgrind_calls)
             note = ("instructions/call = (I refs with --calls %d - I refs with --calls 0) / %d, "
                     "steady-state at --scale %g under cachegrind"
                     % (self.valgrind_calls, self.valgrind_calls, self.valgrind_scale))
