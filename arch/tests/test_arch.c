@@ -375,12 +375,16 @@ START_TEST(emit_entry_calls_body)
     tk_code_heap *ch = tk_code_heap_create();
     ck_assert_ptr_nonnull(ch);
     static const int ctx1 = 1, ctx2 = 2;
+    ck_assert_uint_eq(tk_code_heap_used_bytes(ch), 0);
     void *e1 = tk_emit_entry(ch, (void *)body6, &ctx1);
+    /* used bytes: a fixed, small size per emitted entry (at most a page) */
+    size_t per = tk_code_heap_used_bytes(ch);
+    ck_assert_msg(per > 0 && per <= 4096, "one entry uses %zu bytes", per);
     void *e2 = tk_emit_entry(ch, (void *)body6, &ctx2);
     ck_assert_ptr_nonnull(e1);
     ck_assert_ptr_nonnull(e2);
     ck_assert_ptr_ne(e1, e2);
-    ck_assert_uint_ge(tk_code_heap_used_bytes(ch), 2);
+    ck_assert_uint_eq(tk_code_heap_used_bytes(ch), 2 * per);
     atomic_store(&g_body_bad, 0);
     ck_assert_int_eq(((entry5_t)e1)(10, -20, 30, 0x40000000000L, 50), 70 + 1000);
     ck_assert_ptr_eq(g_body_ctx, &ctx1);
@@ -407,6 +411,7 @@ START_TEST(emit_entry_calls_body)
     }
     ck_assert_int_eq(((entry5_t)last)(10, -20, 30, 0x40000000000L, 50), 70 + 1999000);
     ck_assert_ptr_eq(tk_emitted_ctx(last), &ctxs[1999]);
+    ck_assert_uint_eq(tk_code_heap_used_bytes(ch), 2002 * per);
     tk_code_heap_destroy(ch);
 }
 END_TEST
