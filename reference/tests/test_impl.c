@@ -637,6 +637,7 @@ typedef struct bg_fx {
     int fired, fire_at, fresh_next, also_count;
     bg_ev ev[256];
     int n_ev;
+    uint64_t violations0;     /* tkr_lock_order_violations at the start */
 } bg_fx;
 
 static void bg_sink(void *user, const tk_event *ev)
@@ -673,6 +674,7 @@ static void bg_init(bg_fx *b, const char *strategy, const char *const *extra)
 {
     char err[256];
     memset(b, 0, sizeof *b);
+    b->violations0 = atomic_load(&tkr_lock_order_violations);
     ifx_init(&b->f, strategy, extra);
     tk_method_def fv[4] = { { "F.0", ibody, (void *)40, 0 }, { "F.1", ibody, (void *)41, 0 },
                             { "F.2", ibody, (void *)42, 0 }, { "F.3", ibody, (void *)43, 0 } };
@@ -683,8 +685,12 @@ static void bg_init(bg_fx *b, const char *strategy, const char *const *extra)
     b->fo = tk_object_new(b->f.rt, b->fresh);
 }
 
+/* The batch paths (abandon, re-queue, resume) keep impl.lock-order too. */
 static void bg_done(bg_fx *b)
 {
+    ck_assert_msg(atomic_load(&tkr_lock_order_violations) == b->violations0,
+                  "impl.lock-order: %llu lock-order violations in a background-batch scenario",
+                  (unsigned long long)(atomic_load(&tkr_lock_order_violations) - b->violations0));
     tk_set_event_sink(b->f.rt, NULL, NULL);
     tk_object_free(b->f.rt, b->fo);
     fx_done(&b->f);
@@ -787,6 +793,7 @@ START_TEST(bg_abandon_threaded)
     char err[256];
     const char *ex[] = { "CallCountingDelayMs", "200", "CallCountThreshold", "2", NULL };
     bg_fx *b = calloc(1, sizeof *b);
+    b->violations0 = atomic_load(&tkr_lock_order_violations);
     b->f.rt = rt_new_mode("threaded", tk_strategy_names[s], ex);
     tk_method_def v[2] = { { "Base.V0", ibody, (void *)1, 0 }, { "Base.V1", ibody, (void *)2, 0 } };
     tk_method_def n[1] = { { "Base.N", ibody, (void *)3, 0 } };
