@@ -61,24 +61,31 @@ static const char *slot_kind_name(tk_slot_kind k)
     return k == TK_SLOT_OWNING ? "owning" : k == TK_SLOT_NONVIRTUAL ? "nonvirtual" : "vtable";
 }
 
-static void json_str(FILE *f, const char *s)
+/* The characters of s, JSON-escaped, without the quotes. */
+static void json_chars(FILE *f, const char *s)
 {
-    fputc('"', f);
     for (; s && *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch == '"' || ch == '\\') { fputc('\\', f); fputc(ch, f); }
         else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
         else fputc(ch, f);
     }
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    json_chars(f, s);
     fputc('"', f);
 }
 
+/* "Name#id", whole however long the name (no buffer: a cut name would lose
+ * the #id that makes it unique, SPEC.md "Trace format"). */
 static void json_method(FILE *f, const char *key, const tk_method *m)
 {
-    fprintf(f, ",\"%s\":", key);
-    char buf[320];
-    snprintf(buf, sizeof buf, "%s#%u", m->name ? m->name : "?", m->id);
-    json_str(f, buf);
+    fprintf(f, ",\"%s\":\"", key);
+    json_chars(f, m->name ? m->name : "?");
+    fprintf(f, "#%u\"", m->id);
 }
 
 static void json_addr(FILE *f, const char *key, const void *a, const tk_addr_info *ai)

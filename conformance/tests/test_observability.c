@@ -106,6 +106,49 @@ TK_TEST(observability_trace_file, "inv.observability.trace-wellformed", "inv.obs
     rmdir(dir);
 }
 
+/* inv.observability.trace-wellformed: a method appears in the trace as
+ * "Name#id" (SPEC.md "Trace format"), the whole name however long: two
+ * methods whose long names share a prefix stay two methods. */
+TK_TEST(observability_trace_long_method_name, "inv.observability.trace-wellformed")
+{
+    tkt_require_caps(TK_CAP_TRACE_FILE);
+    enum { LEN = 600 };
+    static char n1[LEN + 8], n2[LEN + 8];
+    memset(n1, 'L', LEN);
+    memcpy(n1, "Long.", 5);
+    memcpy(n2, n1, LEN);
+    memcpy(n1 + LEN, ".One", 5);
+    memcpy(n2 + LEN, ".Two", 5);
+    char dir[] = "/tmp/tk-conform-trace-XXXXXX";
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp failed");
+    char path[256], kv[300];
+    snprintf(path, sizeof path, "%s/trace.jsonl", dir);
+    snprintf(kv, sizeof kv, "Trace=%s", path);
+    tk_drv_runtime *rt = tkt_create(FX_DET("2"), kv);
+    const tk_method_def lv[] = { TKT_M(n1, 97), TKT_M(n2, 98) };
+    tk_drv_type *t = fx_class(rt, "LN", NULL, 2, lv, 0, NULL);
+    tk_drv_object *o = fx_obj(rt, t);
+    tkt_call_slot(fx_vslot(t, 0), o, 97, 0);
+    tkt_call_slot(fx_vslot(t, 1), o, 98, 0);
+    tkt_destroy(rt);
+    FILE *tf = fopen(path, "r");
+    ck_assert_msg(tf != NULL, "Trace=%s produced no file", path);
+    static char line[16384], want1[LEN + 16], want2[LEN + 16];
+    snprintf(want1, sizeof want1, "\"%s#", n1);
+    snprintf(want2, sizeof want2, "\"%s#", n2);
+    int f1 = 0, f2 = 0;
+    while (fgets(line, sizeof line, tf)) {
+        f1 |= strstr(line, want1) != NULL;
+        f2 |= strstr(line, want2) != NULL;
+    }
+    fclose(tf);
+    unlink(path);
+    rmdir(dir);
+    ck_assert_msg(f1 && f2, "inv.observability.trace-wellformed: the trace names %s of the two methods whose names "
+                  "are %d characters long as \"Name#id\" in full (%s%s)", f1 + f2 ? "only one" : "neither",
+                  LEN + 4, f1 ? "" : "'Long.LLL...One#' missing ", f2 ? "" : "'Long.LLL...Two#' missing");
+}
+
 /* Every anchor a test names exists in the spec, and every spec anchor is
  * checked by at least one test. */
 TK_TEST(suite_anchors_match_spec, NULL)
