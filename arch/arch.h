@@ -175,6 +175,10 @@ typedef struct tk_code_heap tk_code_heap;
 tk_code_heap *tk_code_heap_create(void);
 void tk_code_heap_destroy(tk_code_heap *heap);
 void *tk_emit_entry(tk_code_heap *heap, void *body, const void *ctx);
+/* Gives an entry back (no thread may run it any more): its slot traps and
+ * is reused by a later tk_emit_entry.  -1 if it is not a live entry of
+ * this heap. */
+int tk_code_free(tk_code_heap *heap, void *entry);
 size_t tk_code_heap_used_bytes(const tk_code_heap *heap);
 
 /* ---- recognition ------------------------------------------------------- */

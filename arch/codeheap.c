@@ -26,7 +26,12 @@ typedef struct chunk {
 struct tk_code_heap {
     pthread_mutex_t lock;
     chunk *chunks;           /* newest first */
-    size_t used;             /* bytes handed out */
+    size_t used;             /* bytes handed out, not freed */
+    /* Freed entries (RX addresses), reused before the bump pointer moves:
+     * a runtime that unloads types gives their methods' entries back, so
+     * the heap stops growing under type churn (README "Reliability"). */
+    uint8_t **freed;
+    size_t n_freed, cap_freed;
 };
 
 tk_code_heap *tk_code_heap_create(void)
@@ -96,6 +101,7 @@ void tk_code_heap_destroy(tk_code_heap *h)
         c = n;
     }
     pthread_mutex_destroy(&h->lock);
+    free(h->freed);
     free(h);
 }
 
@@ -155,26 +161,82 @@ fail:
     return NULL;
 }
 
+/* The chunk whose RX view holds rx (h->lock held). */
+static chunk *chunk_of(tk_code_heap *h, const uint8_t *rx)
+{
+    for (chunk *c = h->chunks; c; c = c->next)
+        if (rx >= c->rx && rx < c->rx + c->size)
+            return c;
+    return NULL;
+}
+
 void *tk_emit_entry(tk_code_heap *h, void *body, const void *ctx)
 {
     pthread_mutex_lock(&h->lock);
-    chunk *c = h->chunks;
-    if (!c || c->reg.used == c->reg.nslots)
-        c = new_chunk(h);
-    if (!c) {
-        pthread_mutex_unlock(&h->lock);
-        return NULL;
+    chunk *c;
+    uint8_t *rw, *rx;
+    if (h->n_freed) {
+        /* A freed slot: below the high-water mark, so tk_classify sees its
+         * bytes at once; they were the trap filler until the prologue below
+         * is written, and the entry is published to callers only after
+         * this returns. */
+        rx = h->freed[--h->n_freed];
+        c = chunk_of(h, rx);
+        rw = c->rw + (rx - c->rx);
+    } else {
+        c = h->chunks;
+        if (!c || c->reg.used == c->reg.nslots)
+            c = new_chunk(h);
+        if (!c) {
+            pthread_mutex_unlock(&h->lock);
+            return NULL;
+        }
+        size_t i = c->reg.used;
+        rw = c->rw + i * TK_ENTRY_SLOT;
+        rx = c->rx + i * TK_ENTRY_SLOT;
     }
-    size_t i = c->reg.used;
-    uint8_t *rw = c->rw + i * TK_ENTRY_SLOT;
-    uint8_t *rx = c->rx + i * TK_ENTRY_SLOT;
     size_t n = tk__arch_emit_entry(rw, (uintptr_t)rx, body, ctx);
     tk__arch_fill_trap(rw + n, TK_ENTRY_SLOT - n);
     tk__arch_flush_icache(rx, rx + TK_ENTRY_SLOT);
-    __atomic_store_n(&c->reg.used, i + 1, __ATOMIC_RELEASE);
+    if (rx == c->rx + c->reg.used * TK_ENTRY_SLOT)
+        __atomic_store_n(&c->reg.used, c->reg.used + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&h->used, h->used + TK_ENTRY_SLOT, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&h->lock);
     return rx;
+}
+
+/* The caller guarantees no thread runs or will run the entry (the runtime
+ * frees an unloaded method's entries after every thread passed a safe
+ * point).  Its bytes become the trap filler, so a stale call traps and
+ * tk_classify no longer says EMITTED (its ctx is gone); the slot is reused
+ * by the next tk_emit_entry.  Protections never change (`stub.wx`). */
+int tk_code_free(tk_code_heap *h, void *entry)
+{
+    pthread_mutex_lock(&h->lock);
+    uint8_t *rx = entry;
+    chunk *c = chunk_of(h, rx);
+    if (!c || (size_t)(rx - c->rx) % TK_ENTRY_SLOT || (size_t)(rx - c->rx) / TK_ENTRY_SLOT >= c->reg.used ||
+        !tk__arch_is_entry(rx)) {
+        pthread_mutex_unlock(&h->lock);
+        return -1;
+    }
+    if (h->n_freed == h->cap_freed) {
+        size_t nc = h->cap_freed ? h->cap_freed * 2 : 64;
+        uint8_t **nf = realloc(h->freed, nc * sizeof *nf);
+        if (!nf) {
+            pthread_mutex_unlock(&h->lock);
+            return -1;
+        }
+        h->freed = nf;
+        h->cap_freed = nc;
+    }
+    uint8_t *rw = c->rw + (rx - c->rx);
+    tk__arch_fill_trap(rw, TK_ENTRY_SLOT);
+    tk__arch_flush_icache(rx, rx + TK_ENTRY_SLOT);
+    h->freed[h->n_freed++] = rx;
+    __atomic_store_n(&h->used, h->used - TK_ENTRY_SLOT, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&h->lock);
+    return 0;
 }
 
 size_t tk_code_heap_used_bytes(const tk_code_heap *h)

@@ -684,6 +684,53 @@ START_TEST(code_chunks_reused)
 }
 END_TEST
 
+/* A freed entry traps (its bytes are the trap filler), is no longer
+ * classified as an entry nor yields its ctx, and is the next entry emitted
+ * (the runtime frees unloaded methods' code: the heap stops growing); the
+ * used bytes go down and up by one slot; a second free of it, or a free of
+ * a non-entry, is refused. */
+START_TEST(code_entry_freed_and_reused)
+{
+    static const int c1 = 1, c2 = 2, c3 = 3;
+    tk_code_heap *h = tk_code_heap_create();
+    void *e1 = tk_emit_entry(h, (void *)body6, &c1);
+    void *e2 = tk_emit_entry(h, (void *)body6, &c2);
+    ck_assert_ptr_nonnull(e1);
+    ck_assert_ptr_nonnull(e2);
+    size_t used = tk_code_heap_used_bytes(h);
+    ck_assert_int_eq(tk_code_free(h, e1), 0);
+    ck_assert_uint_lt(tk_code_heap_used_bytes(h), used);
+    ck_assert_int_eq(tk_classify(e1), TK_ADDR_UNKNOWN);
+    ck_assert(!tk_emitted_ctx(e1));
+    ck_assert_int_eq(tk_code_free(h, e1), -1);                 /* not live any more */
+    ck_assert_int_eq(tk_code_free(h, (char *)e2 + 8), -1);     /* not an entry start */
+    static const int other;
+    ck_assert_int_eq(tk_code_free(h, (void *)&other), -1);     /* not in this heap */
+    ck_assert_int_eq(tk_classify(e2), TK_ADDR_EMITTED);        /* its neighbour untouched */
+    void *e3 = tk_emit_entry(h, (void *)body6, &c3);
+    ck_assert_ptr_eq(e3, e1);
+    ck_assert_uint_eq(tk_code_heap_used_bytes(h), used);
+    ck_assert_int_eq(tk_classify(e3), TK_ADDR_EMITTED);
+    ck_assert_ptr_eq(tk_emitted_ctx(e3), &c3);
+    atomic_store(&g_body_bad, 0);
+    ck_assert_int_eq(((entry5_t)e3)(10, -20, 30, 0x40000000000L, 50), 70 + 3000);
+    ck_assert_int_eq(((entry5_t)e2)(10, -20, 30, 0x40000000000L, 50), 70 + 2000);
+    ck_assert_int_eq(atomic_load(&g_body_bad), 0);
+    /* churn: 5000 emit/free pairs use one slot */
+    void *first = NULL;
+    for (int i = 0; i < 5000; i++) {
+        void *e = tk_emit_entry(h, (void *)body6, &c1);
+        ck_assert_ptr_nonnull(e);
+        if (!first) first = e;
+        ck_assert_ptr_eq(e, first);
+        ck_assert_int_eq(tk_code_free(h, e), 0);
+    }
+    char line[512];
+    ck_assert_msg(tk_wx_violations(line, sizeof line) == 0, "W+X mapping: %s", line);
+    tk_code_heap_destroy(h);
+}
+END_TEST
+
 START_TEST(fixup_prefill_and_accounting)
 {
     size_t P = tk_stub_page_size();
@@ -882,6 +929,7 @@ static Suite *arch_suite(void)
     tcase_add_test(tc, freed_stub_traps);
     tcase_add_test(tc, page_groups_released);
     tcase_add_test(tc, code_chunks_reused);
+    tcase_add_test(tc, code_entry_freed_and_reused);
     tcase_add_test(tc, fixup_prefill_and_accounting);
     tcase_add_test(tc, spec_tables_match_templates);
     suite_add_tcase(s, tc);
