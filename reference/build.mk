@@ -3,14 +3,15 @@
 REF_SRCS := reference/config.c reference/runtime.c reference/type.c reference/precode.c \
             reference/codeversion.c reference/backpatch.c reference/prestub.c \
             reference/callcount.c reference/tiering.c reference/counters.c \
-            reference/trace.c reference/driver.c \
+            reference/trace.c reference/driver.c reference/lifetime.c \
             reference/strategies/registry.c reference/strategies/tep.c \
             reference/strategies/forwarder.c reference/strategies/precode_reuse.c \
             reference/strategies/lazy.c reference/strategies/entry_cell.c \
             reference/strategies/notier.c reference/strategies/eager_final.c
 REF_TEST_SRCS := reference/tests/test_main.c reference/tests/test_units.c \
                  reference/tests/test_seed.c reference/tests/test_threaded.c \
-                 reference/tests/test_impl.c reference/tests/test_config_env.c
+                 reference/tests/test_impl.c reference/tests/test_config_env.c \
+                 reference/tests/test_lifetime.c
 REF_DRIVER_LDLIBS := $(URCU_LIBS) -Wl,--version-script=reference/driver.map
 
 # libtierkit.a, which the reference tests and examples link, is built with

@@ -25,6 +25,9 @@ static void info_free(tk_runtime *rt, tk_cc_info *i)
     free(i);
 }
 
+/* An unloaded type's infos (lifetime.c) */
+void tkr_info_free(tk_runtime *rt, tk_cc_info *i) { info_free(rt, i); }
+
 static tk_cc_info *info_of_cell(void *cell)
 {
     return (tk_cc_info *)((char *)cell - offsetof(tk_cc_info, cell));
@@ -338,7 +341,8 @@ void tkr_maybe_delete_stubs(tk_runtime *rt)
         if (all) tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
         return;
     }
-    /* Methods are only ever prepended: the list from this head is stable. */
+    /* Methods are prepended, and unlinked only under the code-version lock
+     * (held, type.c): the list from this head is stable. */
     tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
     tk_method *head = rt->methods;
     tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);

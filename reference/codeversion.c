@@ -80,7 +80,13 @@ static int activate(tk_runtime *rt, tk_method *m, tk_il_version *il, bool only_i
     tkr_bp_lock(rt, TK_PHASE_NONFINAL, &t0);
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
     /* The "already active" check of a revert is made under the locks, so a
-     * revert racing a request cannot skip the reset it needs. */
+     * revert racing a request cannot skip the reset it needs.  A dead
+     * method's versions are being freed (lifetime.c): -1. */
+    if (m->dead) {
+        tkr_unlock(&rt->cv_lock, TKR_LK_CV);
+        tkr_bp_unlock(rt, TK_PHASE_NONFINAL, t0);
+        return -1;
+    }
     if (!(only_if_inactive && m->active_il == il)) {
         m->active_il = il;
         if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_VERSION_ACTIVATE, m, TK_TIER_UNKNOWN, il->id, NULL);
@@ -95,6 +101,10 @@ int64_t tk_version_request(tk_runtime *rt, tk_method *m)
 {
     if (!m || !m->body) return -1;
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
+    if (m->dead) {   /* its type unloaded: its versions are being freed (lifetime.c) */
+        tkr_unlock(&rt->cv_lock, TKR_LK_CV);
+        return -1;
+    }
     tk_il_version *il = calloc(1, sizeof *il);
     if (!il) { tkr_unlock(&rt->cv_lock, TKR_LK_CV); return -1; }
     il->id = m->next_il++;
@@ -102,14 +112,17 @@ int64_t tk_version_request(tk_runtime *rt, tk_method *m)
     while (*p) p = &(*p)->next;
     *p = il;
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
-    activate(rt, m, il, false);
-    return il->id;
+    int64_t id = il->id;
+    return activate(rt, m, il, false) ? -1 : id;
 }
 
 int tk_version_revert(tk_runtime *rt, tk_method *m)
 {
     if (!m || !m->body) return -1;
-    return activate(rt, m, m->ils, true);
+    tkr_lock(&rt->cv_lock, TKR_LK_CV);
+    tk_il_version *il0 = m->ils;   /* NULL once a dead method's versions are freed */
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
+    return il0 ? activate(rt, m, il0, true) : -1;
 }
 
 void tk_method_get_state(tk_runtime *rt, tk_method *m, tk_method_state *out)

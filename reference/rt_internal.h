@@ -94,7 +94,9 @@ struct tk_drv_method {
     bool is_virtual;
     uint32_t vslot;                /* vtable slot (virtuals)                 */
     void *own_slot;                /* owning slot storage for non-virtuals   */
-    bool dead;                     /* declaring type unloaded                */
+    bool dead;                     /* declaring type unloaded (set under the code-version
+                                      lock, atomically: lifetime.c reads it under the
+                                      tiering lock)                          */
     bool was_counted;              /* counting began once (methods_counted)  */
 
     _Atomic(void *) tep;           /* temporary entry point (FixupPrecode)   */
@@ -116,7 +118,9 @@ struct tk_drv_method {
     tk_il_version *active_il;
     uint32_t next_il;
     _Atomic uint64_t compiles;
-    struct tk_drv_method *next_all;
+    /* rt->methods: the methods of loaded and never-loaded types (a type's
+     * unload unlinks its methods; they are freed with it, lifetime.c) */
+    struct tk_drv_method *next_all, *prev_all;
 };
 
 /* ---- types --------------------------------------------------------------- */
@@ -136,7 +140,14 @@ struct tk_drv_type {
     uint32_t n_loaded_children;    /* loaded, not unloaded children (obj lists lock) */
     uint32_t *slot_rec;            /* per vtable slot: 1 + record index in the slot's
                                       method's `slots`, 0 = not recorded (backpatch lock) */
-    struct tk_drv_type *next_all;
+    /* Lifetime after unload (lifetime.c; object lists lock): the struct and
+     * its methods' structs stay while a child type's struct names it as
+     * parent (n_child_structs) and while it is in the runtime's quarantine
+     * of recently unloaded types (so a stale handle reads "unloaded"). */
+    uint32_t n_child_structs;
+    bool evicted;                  /* left the quarantine                    */
+    struct tk_drv_type *grave_next;    /* graveyard / quarantine link        */
+    struct tk_drv_type *next_all, *prev_all;
 };
 
 struct tk_drv_object { struct tk_drv_type *type; void *pad; };
@@ -171,6 +182,16 @@ struct tk_drv_runtime {
     tk_native_version **opt_queue;             /* versions to compile       */
     uint32_t n_opt, cap_opt;
     uint32_t completed_since_delete;
+    /* Type reclamation (lifetime.c).  bg_batches: background steps under
+     * way (run_once), which hold methods, versions and infos outside any
+     * lock; an unloaded type whose safe point has passed waits in the
+     * graveyard while one runs, and the last to finish frees it (tiering
+     * lock).  quarantine: unloaded types whose metadata is freed but whose
+     * structs are kept a while, oldest first (object lists lock). */
+    uint32_t bg_batches;
+    struct tk_drv_type *graveyard;
+    struct tk_drv_type *quar_head, *quar_tail;
+    uint32_t n_quar;
     /* The background worker (threaded mode) is created on demand and exits
      * after BackgroundWorkerTimeoutMs of idleness (CoreCLR's ".NET Tiered
      * JIT" thread).  worker_running: a worker exists or its creation has
@@ -327,6 +348,23 @@ TK_HIDDEN void tkr_stop_counting(struct tk_drv_runtime *rt, struct tk_drv_method
 TK_HIDDEN void tkr_maybe_delete_stubs(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_free_infos(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_promote(struct tk_drv_runtime *rt, tk_native_version *nv);
+
+/* lifetime.c */
+/* Unloaded types whose structs (and their methods') are kept, newest. */
+#define TKR_QUARANTINE_TYPES 64
+/* Background step begins / ends (tiering.c run_once); no lock held. */
+TK_HIDDEN void tkr_bg_enter(struct tk_drv_runtime *rt);
+TK_HIDDEN void tkr_bg_exit(struct tk_drv_runtime *rt);
+/* Code-version and object-list locks held: m leaves rt->methods. */
+TK_HIDDEN void tkr_method_unlink_locked(struct tk_drv_runtime *rt, struct tk_drv_method *m);
+/* An unloaded type, after every mutator passed a safe point: its methods'
+ * versions, infos, code and slot records are freed as soon as no
+ * background step is under way; its structs after the quarantine.  No
+ * lock held. */
+TK_HIDDEN void tkr_type_retire(struct tk_drv_runtime *rt, struct tk_drv_type *t);
+/* Runtime destroy: every type and method struct. */
+TK_HIDDEN void tkr_free_all_types(struct tk_drv_runtime *rt);
+TK_HIDDEN void tkr_info_free(struct tk_drv_runtime *rt, tk_cc_info *i);
 
 /* prestub.c */
 TK_HIDDEN void *tkr_prestub_handler(void *token, tk_arch_regs *regs);

@@ -190,22 +190,7 @@ void tk_runtime_destroy(tk_runtime *rt)
     tkr_trace_close(rt);
     tkr_free_infos(rt);
     free(rt->pending);
-    for (tk_method *m = rt->methods, *n; m; m = n) {
-        n = m->next_all;
-        for (tk_il_version *il = m->ils, *iln; il; il = iln) {
-            iln = il->next;
-            for (tk_native_version *nv = il->versions, *nvn; nv; nv = nvn) { nvn = nv->next; free(nv); }
-            free(il);
-        }
-        free(m->slots);
-        free(m->name);
-        free(m);
-    }
-    for (tk_type *t = rt->types, *n; t; t = n) {
-        n = t->next_all;
-        free(t->vt_methods); free(t->slot_rec); free(t->nv_methods); free(t->impls); free(t->vtable); free(t->name);
-        free(t);
-    }
+    tkr_free_all_types(rt);
     free(rt->delay_list);
     free(rt->opt_queue);
     tk_stub_heap_destroy(rt->fixup_heap);

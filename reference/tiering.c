@@ -300,6 +300,7 @@ static bool optimize_queued(tk_runtime *rt, uint64_t gen0)
 static bool run_once(tk_runtime *rt)
 {
     bool did = false;
+    tkr_bg_enter(rt);   /* holds metadata outside the locks: unloaded types wait (lifetime.c) */
     did |= expire_delay(rt);
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
     uint64_t gen0 = rt->delay_gen;
@@ -308,6 +309,7 @@ static bool run_once(tk_runtime *rt)
     if (pending) { tkr_complete_counting(rt); did = true; }
     did |= optimize_queued(rt, gen0);
     if (did) tkr_maybe_delete_stubs(rt);
+    tkr_bg_exit(rt);
     return did;
 }
 

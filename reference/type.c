@@ -29,6 +29,7 @@ static tk_method *method_new(tk_runtime *rt, const tk_method_def *d, tk_type *de
     m->next_il = 1;
     tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
     m->next_all = rt->methods;
+    if (rt->methods) rt->methods->prev_all = m;
     rt->methods = m;
     tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
     return m;
@@ -54,6 +55,7 @@ tk_type *tk_type_define(tk_runtime *rt, const tk_type_def *def, char *err, size_
     tk_type *p = def->parent;
     uint32_t base = p ? p->n_vt : 0;
     if (p && (p->flags & TK_TYPE_INTERFACE)) { bad(err, errlen, "parent is an interface", def->name); return NULL; }
+    if (p && __atomic_load_n(&p->unloaded, __ATOMIC_RELAXED)) { bad(err, errlen, "parent type is unloaded", def->name); return NULL; }
     if ((def->flags & TK_TYPE_INTERFACE) && (p || def->n_overrides || def->n_methods || def->n_impls)) {
         bad(err, errlen, "an interface only declares virtuals", def->name); return NULL;
     }
@@ -98,7 +100,9 @@ tk_type *tk_type_define(tk_runtime *rt, const tk_type_def *def, char *err, size_
     if (def->n_impls) memcpy(t->impls, def->impls, def->n_impls * sizeof *t->impls);
     tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
     t->next_all = rt->types;
+    if (rt->types) rt->types->prev_all = t;
     rt->types = t;
+    if (p) p->n_child_structs++;   /* p's struct outlives t's (lifetime.c) */
     tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
     return t;
 }
@@ -176,9 +180,16 @@ static void reclaim_add(reclaim *rc, tk_stub_kind kind, void *stub, tk_method *m
     rc->v[rc->n++] = (reclaim_item){ kind, stub, m, tier, il };
 }
 
-/* Code-version lock held; m is dead. */
+/* m dies: no new entry point, stub, counting or queue entry (tiering.c,
+ * callcount.c), and it leaves the method list, so no deletion pass or
+ * counter walk visits it again (lifetime.c frees it).  Code-version lock
+ * held. */
 static void collect_stubs(tk_runtime *rt, reclaim *rc, tk_method *m)
 {
+    __atomic_store_n(&m->dead, true, __ATOMIC_RELAXED);
+    tkr_lock(&rt->obj_mtx, TKR_LK_OBJ);
+    tkr_method_unlink_locked(rt, m);
+    tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
     /* out of the call path first (`inv.reclaim.unpublish-before-free`):
      * counting stops and the precodes go back to the prestub, so a call
      * still in flight lands in the prestub, which runs the code it has */
@@ -206,7 +217,8 @@ int tk_type_unload(tk_runtime *rt, tk_type *t)
      * defined made unload quadratic under type churn). */
     bool ok = t->loaded && !t->unloaded && t->n_loaded_children == 0;
     if (ok) {
-        t->unloaded = true;        /* from here on no child can load, no second unload */
+        /* from here on no child can load or be defined, no second unload */
+        __atomic_store_n(&t->unloaded, true, __ATOMIC_RELAXED);
         if (t->parent) t->parent->n_loaded_children--;
     }
     tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
@@ -217,14 +229,8 @@ int tk_type_unload(tk_runtime *rt, tk_type *t)
     tkr_lock(&rt->cv_lock, TKR_LK_CV);
     tkr_forget_type_slots(rt, t);
     for (uint32_t i = 0; i < t->n_vt; i++)
-        if (t->vt_methods[i] && t->vt_methods[i]->decl == t) {
-            t->vt_methods[i]->dead = true;
-            collect_stubs(rt, &rc, t->vt_methods[i]);
-        }
-    for (uint32_t i = 0; i < t->n_nv; i++) {
-        t->nv_methods[i]->dead = true;
-        collect_stubs(rt, &rc, t->nv_methods[i]);
-    }
+        if (t->vt_methods[i] && t->vt_methods[i]->decl == t) collect_stubs(rt, &rc, t->vt_methods[i]);
+    for (uint32_t i = 0; i < t->n_nv; i++) collect_stubs(rt, &rc, t->nv_methods[i]);
     void **vt = t->vtable;
     __atomic_store_n(&t->vtable, NULL, __ATOMIC_RELEASE);
     tkr_unlock(&rt->cv_lock, TKR_LK_CV);
@@ -247,6 +253,9 @@ int tk_type_unload(tk_runtime *rt, tk_type *t)
         tkr_stub_free(rt, rc.v[k].kind, rc.v[k].stub, rc.v[k].m, rc.v[k].tier, rc.v[k].il);
     free(rc.v);
     free(vt);
+    /* the rest (versions, infos, code, then the structs) once no
+     * background step can hold it (`impl.type-metadata-lifetime`) */
+    tkr_type_retire(rt, t);
     return 0;
 }
 
@@ -280,8 +289,11 @@ void **tk_interface_slot(tk_type *t, tk_type *iface, uint32_t islot)
     return im ? tk_vtable_slot(t, im->vtable_slot) : NULL;
 }
 
+/* No slot for a method of an unloaded type: its temporary entry point is
+ * freed, and so is, later, the struct holding a non-virtual's slot. */
 void **tk_method_slot(tk_method *m)
 {
+    if (__atomic_load_n(&m->dead, __ATOMIC_RELAXED)) return NULL;
     if (!m->is_virtual) return &m->own_slot;
-    return m->dead ? NULL : tk_vtable_slot(m->decl, m->vslot);
+    return tk_vtable_slot(m->decl, m->vslot);
 }

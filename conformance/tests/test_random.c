@@ -721,7 +721,8 @@ static void model_event(ru_run *r, const tk_event *e)
                                                            : "inv.counting.threshold-exact", where, msg);
             }
         }
-        if (!r->promoted[mid][ord][ti] && !r->final_pub[mid][ord] && !r->thr_pending[mid][ord][ti]) {
+        if (!r->promoted[mid][ord][ti] && !r->final_pub[mid][ord] && !r->thr_pending[mid][ord][ti] &&
+            !r->dead[r->p->me[mid].decl]) {
             r->thr_pending[mid][ord][ti] = 1;
             r->pending++;
         }
@@ -1034,11 +1035,20 @@ static void exec_op(ru_run *r, int i)
             if (r->held[h].valid && r->held[h].site.type == t) r->held[h].valid = 0;
         pthread_mutex_lock(&r->mu);
         set_own(r, t, 0);
+        /* The methods' counting ends with the type: a completion still
+         * pending is dropped, no promotion is owed
+         * (`inv.tiering.promotion-after-threshold`); dead before the unload,
+         * so a threshold reported during it owes none either. */
+        r->dead[t] = 1;
+        for (int m = 0; m < p->n_methods; m++)
+            if (p->me[m].decl == t)
+                for (int v = 0; v < RU_REQ; v++)
+                    for (int k = 0; k < 2; k++)
+                        if (r->thr_pending[m][v][k]) { r->thr_pending[m][v][k] = 0; r->pending--; }
         pthread_mutex_unlock(&r->mu);
         if (D->type_unload(r->rt, r->ty[t]) != 0)
             finding(r, "inv.semantics.tier-independent", "type_unload(%s) failed (it has no loaded subtype)",
                     p->ty[t].name);
-        r->dead[t] = 1;
         break;
     }
     case OP_CHECK:

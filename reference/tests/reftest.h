@@ -28,4 +28,5 @@ TCase *tcase_seed(void);
 TCase *tcase_threaded(void);
 TCase *tcase_impl(void);
 TCase *tcase_config_env(void);
+TCase *tcase_lifetime(void);
 #endif

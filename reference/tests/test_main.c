@@ -99,6 +99,7 @@ int main(void)
     if (threads_ok) {
         suite_add_tcase(s, tcase_threaded());
         suite_add_tcase(s, tcase_impl());
+        suite_add_tcase(s, tcase_lifetime());
     }
     else
         printf("tk-ref-tests: FAIL: pthread_create does not return on this host, the threaded tests "
