@@ -18,7 +18,7 @@ test-churn-soak: $(B)/bin/tk-churn-soak $(B)/lib/libtk_ref_driver.so
 	ci/run-suite churn-soak tally -- stress/churn-soak.sh $(B)
 soak: $(B)/bin/tk-churn-soak $(B)/lib/libtk_ref_driver.so
 	@mkdir -p $(RESULTS)
-	$(B)/bin/tk-churn-soak --seconds $(SOAK_SECONDS) --sample 200 --json $(RESULTS)/soak.json
+	$(B)/bin/tk-churn-soak --seconds $(SOAK_SECONDS) --sample 5000 --json $(RESULTS)/soak.json
 stress: $(B)/bin/tk-bench $(B)/bin/tk-verify $(B)/lib/libtk_ref_driver.so
 	@mkdir -p $(RESULTS)
 	stress/stress.sh $(B) $(STRESS_RUNS) 2>&1 | tee $(RESULTS)/stress.log
