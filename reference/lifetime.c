@@ -111,21 +111,26 @@ static void free_type_struct(tk_runtime *rt, tk_type *t)
     free(t);
 }
 
-/* Drops the queue entries of dead methods (see the top).  Tiering lock held. */
+/* Drops the queue entries of dead methods (see the top).  A queue left
+ * empty gives its array back: a consumer that takes an empty queue (the
+ * compile batch) returns at once without freeing it.  Tiering lock held. */
+#define PURGE(arr, n, cap, live_expr)                                           \
+    do {                                                                        \
+        uint32_t k_ = 0;                                                        \
+        for (uint32_t i_ = 0; i_ < (n); i_++)                                   \
+            if (!is_dead(live_expr((arr)[i_]))) (arr)[k_++] = (arr)[i_];        \
+        (n) = k_;                                                               \
+        if (!k_) { free(arr); (arr) = NULL; (cap) = 0; }                        \
+    } while (0)
+#define INFO_METHOD(i) ((i)->nv->m)
+#define NV_METHOD(v) ((v)->m)
+#define METHOD(m) (m)
+
 static void purge_queues_locked(tk_runtime *rt)
 {
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < rt->n_pending; i++)
-        if (!is_dead(rt->pending[i]->nv->m)) rt->pending[k++] = rt->pending[i];
-    rt->n_pending = k;
-    k = 0;
-    for (uint32_t i = 0; i < rt->n_opt; i++)
-        if (!is_dead(rt->opt_queue[i]->m)) rt->opt_queue[k++] = rt->opt_queue[i];
-    rt->n_opt = k;
-    k = 0;
-    for (uint32_t i = 0; i < rt->n_delay; i++)
-        if (!is_dead(rt->delay_list[i])) rt->delay_list[k++] = rt->delay_list[i];
-    rt->n_delay = k;
+    PURGE(rt->pending, rt->n_pending, rt->cap_pending, INFO_METHOD);
+    PURGE(rt->opt_queue, rt->n_opt, rt->cap_opt, NV_METHOD);
+    PURGE(rt->delay_list, rt->n_delay, rt->cap_delay, METHOD);
 }
 
 /* The graveyard, if no background step is under way (then purged queues).

@@ -241,6 +241,7 @@ START_TEST(lifetime_queues_drop_dead_methods)
     ck_assert_int_eq(tk_type_unload(h->f.rt, h->d), 0);
     h->unloaded = true;
     ck_assert_uint_eq(h->f.rt->n_pending, 0);
+    ck_assert_ptr_null(h->f.rt->pending);                 /* an emptied queue gives its array back */
     ck_assert_uint_eq(h->f.rt->n_delay, 3);               /* E's stay */
     tk_object_free(h->f.rt, eo);
     ck_assert_int_eq(tk_type_unload(h->f.rt, e), 0);
