@@ -11,7 +11,7 @@ REF_SRCS := reference/config.c reference/runtime.c reference/type.c reference/pr
 REF_TEST_SRCS := reference/tests/test_main.c reference/tests/test_units.c \
                  reference/tests/test_seed.c reference/tests/test_threaded.c \
                  reference/tests/test_impl.c reference/tests/test_config_env.c \
-                 reference/tests/test_lifetime.c
+                 reference/tests/test_lifetime.c reference/tests/test_coreclr_config.c
 REF_DRIVER_LDLIBS := $(URCU_LIBS) -Wl,--version-script=reference/driver.map
 
 # libtierkit.a, which the reference tests and examples link, is built with

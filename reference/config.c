@@ -5,10 +5,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* tk_strategy_names is defined with the designs' table
  * (reference/strategies/registry.c). */
@@ -31,6 +33,7 @@ void tk_config_defaults(tk_config *c)
     c->mode = TK_MODE_THREADED;
     c->compile_cost_us = 0;
     c->worker_timeout_ms = 4000;
+    c->delay_single_proc_multiplier = 10;   /* CoreCLR release default */
 }
 
 static int fail(char *err, size_t errlen, const char *key, const char *value, const char *allowed)
@@ -67,8 +70,31 @@ int tk_config_set(tk_config *c, const char *key, const char *value, char *err, s
     bool b;
     if (!key) return fail(err, errlen, "(null)", value, "a known key");
     if (!strcmp(key, "CallCountThreshold")) {
-        if (parse_u(value, 1, 65535, &u)) return fail(err, errlen, key, value, "1..65535");
+        /* CoreCLR (src/coreclr/vm/eeconfig.cpp, EEConfig::sync) clamps 0 to
+         * 1 and anything above 65535 to 65535; tierkit rejects them unless
+         * CallCountThresholdClamp=1 asks for CoreCLR's behaviour: a typo
+         * should not silently change an experiment. */
+        if (c->threshold_clamp) {
+            if (parse_u(value, 0, UINT32_MAX, &u))
+                return fail(err, errlen, key, value, "0..4294967295, clamped to 1..65535 (CallCountThresholdClamp=1)");
+            u = u < 1 ? 1 : u > 65535 ? 65535 : u;
+        } else if (parse_u(value, 1, 65535, &u)) {
+            return fail(err, errlen, key, value, "1..65535; CallCountThresholdClamp=1 clamps as CoreCLR does");
+        }
         c->call_count_threshold = u;
+    } else if (!strcmp(key, "CallCountThresholdClamp")) {
+        if (parse_bool(value, &b)) return fail(err, errlen, key, value, "0|1|true|false");
+        c->threshold_clamp = b;
+    } else if (!strcmp(key, "DelaySingleProcMultiplier")) {
+        if (parse_u(value, 0, UINT32_MAX, &u))
+            return fail(err, errlen, key, value, "0..4294967295 (0 and 1: no multiplier)");
+        c->delay_single_proc_multiplier = u;
+    } else if (!strcmp(key, "AggressiveTiering")) {
+        if (parse_bool(value, &b)) return fail(err, errlen, key, value, "0|1|true|false");
+        c->aggressive_tiering = b;
+    } else if (!strcmp(key, "PROCESSOR_COUNT")) {
+        if (parse_u(value, 0, 65535, &u)) return fail(err, errlen, key, value, "0..65535 (0: the affinity mask's CPUs)");
+        c->processor_count = u;
     } else if (!strcmp(key, "CallCountingDelayMs")) {
         if (parse_u(value, 0, 3600000, &u)) return fail(err, errlen, key, value, "0..3600000");
         c->call_counting_delay_ms = u;
@@ -119,11 +145,19 @@ int tk_config_set(tk_config *c, const char *key, const char *value, char *err, s
     return 0;
 }
 
+/* Every key, in the order tk_config_from_env applies them: the clamp before
+ * the threshold it governs. */
 static const char *const env_keys[] = {
-    "CallCountThreshold", "CallCountingDelayMs", "TieredPGO", "TieredCompilation",
+    "CallCountThresholdClamp", "CallCountThreshold", "CallCountingDelayMs", "TieredPGO", "TieredCompilation",
     "DeleteCallCountingStubsAfter", "Strategy", "Mode", "CompileCostUs", "Trace",
-    "BackgroundWorkerTimeoutMs", "CallCountingStubDeletion", NULL
+    "BackgroundWorkerTimeoutMs", "CallCountingStubDeletion", "DelaySingleProcMultiplier", "AggressiveTiering",
+    "PROCESSOR_COUNT", NULL
 };
+
+int tkr_config_key_first(const char *key)
+{
+    return !strcmp(key, env_keys[0]);
+}
 
 /* TK_ variables that tierkit's tools (not the runtime) read: known, so not
  * reported.  Everything else under TK_ is a mistake worth a message: a
@@ -184,11 +218,12 @@ static int check_unknown_env(char *err, size_t errlen)
         char hint[160] = "";
         if (best) snprintf(hint, sizeof hint, "; did you mean TK_%s?", best);
         if (camel || best) {
+            char keys[640] = "";
+            for (int i = 0; env_keys[i]; i++)
+                snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%sTK_%s", i ? ", " : "", env_keys[i]);
             if (err && errlen)
-                snprintf(err, errlen, "environment variable %s: not a tierkit configuration key%s (keys: "
-                         "TK_CallCountThreshold, TK_CallCountingDelayMs, TK_TieredPGO, TK_TieredCompilation, "
-                         "TK_DeleteCallCountingStubsAfter, TK_Strategy, TK_Mode, TK_CompileCostUs, TK_Trace, "
-                         "TK_BackgroundWorkerTimeoutMs)", name, hint);
+                snprintf(err, errlen, "environment variable %s: not a tierkit configuration key%s (keys: %s)", name,
+                         hint, keys);
             return -1;
         }
         if (!atomic_exchange(&warned, 1))
@@ -221,10 +256,47 @@ size_t tk_config_describe(const tk_config *c, char *buf, size_t len)
     int n = snprintf(buf, len,
         "Strategy=%s\nCallCountThreshold=%u\nCallCountingDelayMs=%u\nTieredPGO=%d\n"
         "TieredCompilation=%d\nDeleteCallCountingStubsAfter=%u\nMode=%s\nCompileCostUs=%u\n"
-        "Trace=%s\nBackgroundWorkerTimeoutMs=%u\nCallCountingStubDeletion=%s\n",
+        "Trace=%s\nBackgroundWorkerTimeoutMs=%u\nCallCountingStubDeletion=%s\n"
+        "CallCountThresholdClamp=%d\nDelaySingleProcMultiplier=%u\nAggressiveTiering=%d\nPROCESSOR_COUNT=%u\n",
         tk_strategy_name(c->strategy), c->call_count_threshold, c->call_counting_delay_ms,
         c->tiered_pgo, c->tiered_compilation, c->delete_stubs_after,
         c->mode == TK_MODE_THREADED ? "threaded" : "deterministic", c->compile_cost_us,
-        c->trace_path, c->worker_timeout_ms, c->stub_deletion == TK_STUB_DELETION_INACTIVE ? "inactive" : "all");
+        c->trace_path, c->worker_timeout_ms, c->stub_deletion == TK_STUB_DELETION_INACTIVE ? "inactive" : "all",
+        c->threshold_clamp, c->delay_single_proc_multiplier, c->aggressive_tiering, c->processor_count);
     return n < 0 ? 0 : (size_t)n;
+}
+
+/* CPUs this process may run on (CoreCLR's GetCurrentProcessCpuCount, in
+ * src/coreclr/utilcode/util.cpp, reads the affinity mask; a CPU quota is
+ * not taken into account here). */
+static uint32_t detected_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return (uint32_t)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (uint32_t)n : 1;
+}
+
+/* The effective configuration of a runtime, as CoreCLR's EEConfig::sync
+ * derives it (src/coreclr/vm/eeconfig.cpp), in its order: the processor
+ * count (PROCESSOR_COUNT if set, as GetCurrentProcessCpuCount honours
+ * DOTNET_PROCESSOR_COUNT), the delay multiplied by
+ * DelaySingleProcMultiplier when that count is 1 and the multiplier is
+ * above 1, unless the 32-bit product overflows; then AggressiveTiering:
+ * threshold 1, delay 0.  (The threshold was clamped, or rejected, when it
+ * was set.)  Deterministic mode does not look at the host: without
+ * PROCESSOR_COUNT its count stays 0 (unknown, not one CPU), so a
+ * deterministic run behaves the same on every machine. */
+void tkr_config_effective(tk_config *c)
+{
+    if (!c->processor_count && c->mode == TK_MODE_THREADED) c->processor_count = detected_cpus();
+    uint32_t mult = c->delay_single_proc_multiplier, d = c->call_counting_delay_ms;
+    if (c->processor_count == 1 && mult > 1) {
+        uint32_t nd = d * mult;
+        if (nd / mult == d) c->call_counting_delay_ms = nd;
+    }
+    if (c->aggressive_tiering) {
+        c->call_count_threshold = 1;
+        c->call_counting_delay_ms = 0;
+    }
 }

@@ -16,17 +16,20 @@ static tk_drv_runtime *drv_create(const char *const *config, char *err, size_t e
     tk_config cfg;
     tk_config_defaults(&cfg);
     if (tk_config_from_env(&cfg, err, errlen)) return NULL;
-    for (; config && *config; config++) {
-        const char *kv = *config, *eq = strchr(kv, '=');
-        char key[128];
-        if (!eq || (size_t)(eq - kv) >= sizeof key) {
-            if (err && errlen) snprintf(err, errlen, "config: malformed entry '%s' (expected Key=Value)", kv);
-            return NULL;
+    /* Two passes: the keys that govern how others are read
+     * (CallCountThresholdClamp) first, whatever their place in the array. */
+    for (int pass = 0; pass < 2; pass++)
+        for (const char *const *kvp = config; kvp && *kvp; kvp++) {
+            const char *kv = *kvp, *eq = strchr(kv, '=');
+            char key[128];
+            if (!eq || (size_t)(eq - kv) >= sizeof key) {
+                if (err && errlen) snprintf(err, errlen, "config: malformed entry '%s' (expected Key=Value)", kv);
+                return NULL;
+            }
+            memcpy(key, kv, (size_t)(eq - kv));
+            key[eq - kv] = 0;
+            if (tkr_config_key_first(key) == !pass && tk_config_set(&cfg, key, eq + 1, err, errlen)) return NULL;
         }
-        memcpy(key, kv, (size_t)(eq - kv));
-        key[eq - kv] = 0;
-        if (tk_config_set(&cfg, key, eq + 1, err, errlen)) return NULL;
-    }
     return tk_runtime_create(&cfg, err, errlen);
 }
 

@@ -224,6 +224,17 @@ struct tk_drv_runtime {
     _Atomic uint64_t dbg_worker_exits;
     void (*dbg_item_hook)(struct tk_drv_runtime *rt, uint32_t index, void *user);
     void *dbg_item_hook_user;
+    /* dbg_worker_yields: time slices after which a background batch yielded
+     * the CPU; dbg_yield_hook, when set, runs at each yield (tests advance
+     * the manual clock there to model a long sleep), with
+     * dbg_item_hook_user. */
+    _Atomic uint64_t dbg_worker_yields;
+    void (*dbg_yield_hook)(struct tk_drv_runtime *rt, void *user);
+    /* The background work's current time slice in ms (CoreCLR
+     * DoBackgroundWork's workDurationTicks): between the processor count
+     * (at least 1) and 50 ms; touched only by the thread running the
+     * background work. */
+    uint32_t work_slice_ms;
 
     _Atomic uint64_t now_ms;       /* deterministic clock                    */
 
@@ -252,6 +263,13 @@ static inline void ctr_sub(struct tk_drv_runtime *rt, int c, int phase, uint64_t
     atomic_fetch_sub_explicit(&rt->ctr[c][phase], v, memory_order_relaxed);
 }
 static inline int phase_of_tier(int32_t tier) { return TK_TIER_IS_FINAL(tier) ? TK_PHASE_FINAL : TK_PHASE_NONFINAL; }
+
+/* config.c */
+/* Derives the effective threshold, delay and processor count (CoreCLR
+ * EEConfig::sync); tk_runtime_create applies it to the runtime's copy. */
+TK_HIDDEN void tkr_config_effective(tk_config *c);
+/* Whether a key must be applied before the others (the threshold clamp). */
+TK_HIDDEN int tkr_config_key_first(const char *key);
 
 /* runtime.c */
 /* Lock ranks (SPEC `impl.lock-order`): a thread may only take a lock whose
@@ -338,6 +356,9 @@ TK_HIDDEN void tkr_work_queued_locked(struct tk_drv_runtime *rt);
 /* Creates a claimed worker, if any.  No lock held. */
 TK_HIDDEN void tkr_worker_ensure(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_worker_stop(struct tk_drv_runtime *rt);
+/* The background work's time slice back to its minimum (runtime creation,
+ * each new worker thread, as CoreCLR's BackgroundWorkerStart). */
+TK_HIDDEN void tkr_work_slice_reset(struct tk_drv_runtime *rt);
 
 /* callcount.c */
 TK_HIDDEN void tkr_install_counting(struct tk_drv_runtime *rt, struct tk_drv_method *m, tk_native_version *nv);

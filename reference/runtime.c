@@ -130,6 +130,8 @@ tk_runtime *tk_runtime_create(const tk_config *cfg, char *err, size_t errlen)
     tk_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) { snprintf(err, errlen, "out of memory"); return NULL; }
     if (cfg) rt->cfg = *cfg; else tk_config_defaults(&rt->cfg);
+    tkr_config_effective(&rt->cfg);
+    tkr_work_slice_reset(rt);
     if ((size_t)rt->cfg.strategy >= tkr_strategy_table_len) {
         if (err && errlen) snprintf(err, errlen, "config: invalid value %d for key Strategy (allowed: 0..%zu)",
                                     (int)rt->cfg.strategy, tkr_strategy_table_len - 1);

@@ -10,6 +10,7 @@
 #include "strategy.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -248,10 +249,59 @@ static void requeue_front_locked(tk_runtime *rt, tk_native_version **rest, uint3
     rt->n_opt = rt->cap_opt = total;
 }
 
-/* Compiles and publishes the queued versions, one item at a time; before
- * each item, gives way to a tiering delay (yield_to_delay_locked): the
- * rest of the batch goes back to the queue.  Returns true if it did or
- * deferred anything. */
+/* ---- time slices (CoreCLR TieredCompilationManager::DoBackgroundWork) ---- */
+
+#define TK_WORK_SLICE_MAX_MS 50u
+
+/* The shortest slice: the processor count in ms, capped at the longest
+ * (BackgroundWorkerStart's minWorkDurationTicks); at least 1 ms (the
+ * reference's clock has ms resolution; a deterministic runtime without
+ * PROCESSOR_COUNT has count 0). */
+static uint32_t work_slice_min_ms(const tk_runtime *rt)
+{
+    uint32_t c = rt->cfg.processor_count;
+    return c < 1 ? 1 : c > TK_WORK_SLICE_MAX_MS ? TK_WORK_SLICE_MAX_MS : c;
+}
+
+void tkr_work_slice_reset(tk_runtime *rt)
+{
+    rt->work_slice_ms = work_slice_min_ms(rt);
+}
+
+/* After each compiled item: once the batch has run for the current slice
+ * (since *start, on the runtime's clock: the manual clock in deterministic
+ * mode), the worker yields the CPU (CoreCLR sleeps 0 ms) so foreground
+ * threads that want it run first, then sizes the next slice from how long
+ * the yield took: a quarter of it, or three quarters of the slice before
+ * if that is longer (so a slice shrinks back to the minimum only
+ * gradually), within [minimum, 50 ms].  A gap since the previous item of a
+ * whole maximum slice or more means the thread was descheduled meanwhile:
+ * that time is discounted instead of yielding again.  The delay check
+ * before the next item then stops the batch if a tiering delay began. */
+static void work_slice_check(tk_runtime *rt, uint64_t *start, uint64_t *prev)
+{
+    uint64_t now = tkr_now_ms(rt);
+    if (now - *start < rt->work_slice_ms) { *prev = now; return; }
+    if (now - *prev >= TK_WORK_SLICE_MAX_MS) {
+        *start += now - *prev;
+        *prev = now;
+        return;
+    }
+    if (rt->cfg.mode == TK_MODE_THREADED) sched_yield();
+    void (*hook)(tk_runtime *, void *) = __atomic_load_n(&rt->dbg_yield_hook, __ATOMIC_ACQUIRE);
+    if (hook) hook(rt, rt->dbg_item_hook_user);
+    atomic_fetch_add_explicit(&rt->dbg_worker_yields, 1, memory_order_relaxed);
+    uint64_t after = tkr_now_ms(rt);
+    uint64_t measured = (after - now) / 4, decayed = ((uint64_t)rt->work_slice_ms * 3) / 4;
+    uint64_t w = measured > decayed ? measured : decayed, lo = work_slice_min_ms(rt);
+    rt->work_slice_ms = (uint32_t)(w < lo ? lo : w > TK_WORK_SLICE_MAX_MS ? TK_WORK_SLICE_MAX_MS : w);
+    *start = *prev = after;
+}
+
+/* Compiles and publishes the queued versions, one item at a time, in time
+ * slices (work_slice_check); before each item, gives way to a tiering
+ * delay (yield_to_delay_locked): the rest of the batch goes back to the
+ * queue.  Returns true if it did or deferred anything. */
 static bool optimize_queued(tk_runtime *rt, uint64_t gen0)
 {
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
@@ -260,7 +310,9 @@ static bool optimize_queued(tk_runtime *rt, uint64_t gen0)
     rt->opt_queue = NULL; rt->n_opt = rt->cap_opt = 0;
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     if (!n) return false;
+    uint64_t start = tkr_now_ms(rt), prev = start;
     for (uint32_t i = 0; i < n; i++) {
+        if (i) work_slice_check(rt, &start, &prev);
         void (*hook)(tk_runtime *, uint32_t, void *) = __atomic_load_n(&rt->dbg_item_hook, __ATOMIC_ACQUIRE);
         if (hook) hook(rt, i, rt->dbg_item_hook_user);
         /* The check reads the delay state without the lock (atomic loads):
@@ -370,6 +422,7 @@ static void *worker_main(void *arg)
     bool had_prev = rt->worker_joinable;
     rt->worker = pthread_self();
     rt->worker_joinable = true;
+    tkr_work_slice_reset(rt);
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
     atomic_fetch_add_explicit(&rt->dbg_worker_starts, 1, memory_order_relaxed);
     if (had_prev) pthread_join(prev, NULL);

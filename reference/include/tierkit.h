@@ -70,18 +70,34 @@ typedef struct tk_config {
     char trace_path[512];                 /* Trace ("" = off)                */
     uint32_t worker_timeout_ms;           /* BackgroundWorkerTimeoutMs       */
     tk_stub_deletion stub_deletion;       /* CallCountingStubDeletion        */
+    /* CoreCLR-compatible configuration semantics (SPEC.md "CoreCLR
+     * configuration semantics and the reference"). */
+    bool threshold_clamp;                 /* CallCountThresholdClamp: 0 -> 1,
+                                             > 65535 -> 65535 as CoreCLR;
+                                             off: out of range is an error */
+    uint32_t delay_single_proc_multiplier;/* DelaySingleProcMultiplier: the
+                                             delay x this on one CPU (10)  */
+    bool aggressive_tiering;              /* AggressiveTiering: threshold 1,
+                                             delay 0                       */
+    uint32_t processor_count;             /* PROCESSOR_COUNT: 0 = the CPUs of
+                                             the affinity mask (at create) */
 } tk_config;
 
 /* Defaults as CoreCLR release builds (mode: threaded). */
 void tk_config_defaults(tk_config *cfg);
 /* Sets one key ("CallCountThreshold", ...; CoreCLR names without the TC_
  * prefix).  Returns 0, or -1 with a message naming key, value and the
- * allowed range in err. */
+ * allowed range in err.  CallCountThreshold is checked against the
+ * CallCountThresholdClamp set so far: set the clamp first (the driver and
+ * tk_config_from_env do). */
 int tk_config_set(tk_config *cfg, const char *key, const char *value,
                   char *err, size_t errlen);
 /* Applies every TK_<Key> environment variable that is set. */
 int tk_config_from_env(tk_config *cfg, char *err, size_t errlen);
-/* "Key=Value\n" lines of the effective configuration; returns length. */
+/* "Key=Value\n" lines of the configuration; returns length.  For a
+ * runtime's (tk_runtime_config) these are the effective values: the
+ * threshold and delay after the single-CPU multiplier and AggressiveTiering,
+ * PROCESSOR_COUNT the count used. */
 size_t tk_config_describe(const tk_config *cfg, char *buf, size_t len);
 const char *tk_strategy_name(tk_strategy s);
 /* NULL-terminated list of strategy names (every registered design). */

@@ -29,4 +29,5 @@ TCase *tcase_threaded(void);
 TCase *tcase_impl(void);
 TCase *tcase_config_env(void);
 TCase *tcase_lifetime(void);
+TCase *tcase_coreclr_config(void);
 #endif

@@ -95,6 +95,7 @@ int main(void)
     suite_add_tcase(s, tcase_units());
     suite_add_tcase(s, tcase_seed());
     suite_add_tcase(s, tcase_config_env());
+    suite_add_tcase(s, tcase_coreclr_config());
     int threads_ok = threads_work();
     if (threads_ok) {
         suite_add_tcase(s, tcase_threaded());
