@@ -30,7 +30,8 @@ name = "tierup-pgo0"
 runner = "tk-tierup"
 args = ["--strategy", "lazy", "--methods", "64", "--config", "TieredPGO=0"]
 metrics = ["tierup_instructions_per_method", "tierup_lock_instructions_per_method",
-           "tierup_lock_acquisitions_per_method", "counting_bytes_per_counted_method"]
+           "tierup_generated_instructions_per_method", "tierup_lock_acquisitions_per_method",
+           "counting_bytes_per_counted_method"]
 [[benchmark]]
 name = "tierup-pgo0-deleted"
 runner = "tk-tierup"
@@ -66,7 +67,7 @@ def test_aa_gate_is_exact_and_records_the_figures(suite, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.load(open(j))
     rows = {(m["benchmark"], m["metric"]): m for m in doc["metrics"]}
-    assert len(rows) == 5
+    assert len(rows) == 6
     for m in rows.values():          # deterministic: equal sides (valgrind counts vary by ppm at most)
         assert m["kind"] == "exact" and m["verdict"] == "unchanged", m
         assert m["head"] == pytest.approx(m["base"], rel=1e-4), m
@@ -90,7 +91,11 @@ def test_aa_gate_is_exact_and_records_the_figures(suite, tmp_path):
     ins = one(d, "tierup-pgo0", "tierup_instructions_per_method")
     locks = one(d, "tierup-pgo0", "tierup_lock_instructions_per_method")
     acq = one(d, "tierup-pgo0", "tierup_lock_acquisitions_per_method")
+    gen = one(d, "tierup-pgo0", "tierup_generated_instructions_per_method")
     assert 0 < locks < ins and acq >= 1
+    # the stubs and entries ran: at least the counted calls' counting stubs
+    # (a few instructions each) and one entry per call
+    assert gen * 64 >= c["calls_counted"] * 3
     assert rows[("tierup-pgo0", "tierup_instructions_per_method")]["base"] == pytest.approx(ins, rel=1e-4)
     assert sum(b["functions"].values()) == pytest.approx(ins * 64, abs=64)
 
@@ -105,6 +110,7 @@ def test_costlier_tierup_fails_the_gate_with_its_diagnosis(suite, tmp_path):
     doc = json.load(open(j))
     verdicts = {m["metric"]: m["verdict"] for m in doc["metrics"]}
     assert verdicts == {"tierup_instructions_per_method": "regressed",
+                        "tierup_generated_instructions_per_method": "regressed",
                         "tierup_lock_instructions_per_method": "regressed",
                         "tierup_lock_acquisitions_per_method": "regressed",
                         "counting_bytes_per_counted_method": "regressed"}, verdicts

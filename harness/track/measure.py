@@ -271,13 +271,15 @@ class Measurer:
         try:
             r = T.measure(cmd, timeout=self.timeout,
                           instructions=bool(want & {"tierup_instructions_per_method",
-                                                    "tierup_lock_instructions_per_method"}),
+                                                    "tierup_lock_instructions_per_method",
+                                                    "tierup_generated_instructions_per_method"}),
                           acquisitions="tierup_lock_acquisitions_per_method" in want)
         except T.TierupError as e:
             raise MeasureError(str(e))
         vals = {"tierup_instructions_per_method": r.get("runtime_instructions_per_method"),
                 "tierup_lock_instructions_per_method": r.get("lock_instructions_per_method"),
                 "tierup_lock_acquisitions_per_method": r.get("lock_acquisitions_per_method"),
+                "tierup_generated_instructions_per_method": r.get("generated_code_instructions_per_method"),
                 "counting_bytes_per_counted_method": r.get("counting_bytes_per_counted_method")}
         return vals, r, cmd
 

@@ -19,8 +19,8 @@ A benchmark has a `runner`:
   tk-tierup   `args` are tk-tierup arguments (the build's bin/tk-tierup, its
               ../lib/libtk_ref_driver.so unless the side names an --impl):
               N methods from first call to final tier, deterministic; yields
-              tierup_instructions_per_method, tierup_lock_instructions_per_method
-              (cachegrind), tierup_lock_acquisitions_per_method (callgrind)
+              tierup_instructions_per_method, tierup_lock_instructions_per_method,
+              tierup_generated_instructions_per_method (cachegrind), tierup_lock_acquisitions_per_method (callgrind)
               and counting_bytes_per_counted_method (native, after the final
               drain), all exact (harness/track/tierup.py has the definitions).
 """
@@ -45,6 +45,7 @@ METRICS = {
     "tierup_instructions_per_method": ("tk-tierup", "exact", "lower", "instructions/method"),
     "tierup_lock_instructions_per_method": ("tk-tierup", "exact", "lower", "instructions/method"),
     "tierup_lock_acquisitions_per_method": ("tk-tierup", "exact", "lower", "acquisitions/method"),
+    "tierup_generated_instructions_per_method": ("tk-tierup", "exact", "lower", "instructions/method"),
     "counting_bytes_per_counted_method": ("tk-tierup", "exact", "lower", "bytes"),
 }
 RUNNERS = ("tk-bench", "cachegrind", "hyperfine", "tk-tierup")

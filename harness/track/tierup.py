@@ -47,6 +47,8 @@ class TierupError(Exception):
 
 
 def _run(cmd, what, timeout):
+    """timeout: seconds, or None (make bench-tierup: 300,000 methods under
+    cachegrind took more than an hour on a loaded 2-core host)."""
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                            timeout=timeout)
@@ -71,7 +73,7 @@ def base_command(binary, impl, strategy=None, methods=None, config=(), args=()):
     return cmd + list(args)
 
 
-def native(cmd, timeout=3600):
+def native(cmd, timeout=None):
     """tk-tierup's JSON document of a native run (finds the rounds)."""
     r = _run(cmd, "tk-tierup", timeout)
     try:
@@ -80,7 +82,7 @@ def native(cmd, timeout=3600):
         raise TierupError("tk-tierup wrote invalid JSON (%s): %s" % (e, " ".join(cmd)))
 
 
-def cachegrind(cmd, timeout=3600):
+def cachegrind(cmd, timeout=None):
     """{(file, function): Ir} of one run under cachegrind."""
     fd, out = tempfile.mkstemp(prefix="tk-tierup-cg-")
     os.close(fd)
@@ -103,7 +105,7 @@ def cachegrind(cmd, timeout=3600):
         os.unlink(out)
 
 
-def callgrind_acquisitions(cmd, timeout=3600):
+def callgrind_acquisitions(cmd, timeout=None):
     """Calls to pthread_mutex_lock/trylock while tk-tierup has callgrind's
     instrumentation on."""
     fd, out = tempfile.mkstemp(prefix="tk-tierup-clg-")
@@ -157,7 +159,7 @@ def counting_bytes(counters):
     return (counters.get("counting_stub_bytes", 0) + counters.get("counting_info_bytes", 0)) / m
 
 
-def measure(cmd, instructions=True, acquisitions=False, timeout=3600):
+def measure(cmd, instructions=True, acquisitions=False, timeout=None):
     """Measures the tk-tierup command `cmd` (binary, --impl, options; no
     --rounds/--no-destroy/--json).  Returns a dict: methods, rounds, calls,
     config, counters (after the final drain), counting_bytes_per_counted_method,
