@@ -453,8 +453,8 @@ static void write_run(jw *w, const char *strategy, const tk_wl_run_result *r)
         jw_open(w, "counters", '{');
         for (uint32_t i = 0; i < r->n_counters; i++) {
             jw_open(w, r->counter_name[i], '{');
-            jw_ku64(w, "nonfinal", p->delta_nonfinal[i]);
-            jw_ku64(w, "final", p->delta_final[i]);
+            jw_ki64(w, "nonfinal", p->delta_nonfinal[i]);
+            jw_ki64(w, "final", p->delta_final[i]);
             jw_close(w, '}');
         }
         jw_close(w, '}');

@@ -37,8 +37,8 @@ void wlr_close_phase(runner *R, tk_wl_run_result *res, int ph, double dur_ms, ui
     p->present = 1;
     p->duration_ms = dur_ms;
     for (uint32_t i = 0; i < res->n_counters; i++) {
-        p->delta_nonfinal[i] = nf[i] - pnf[i];
-        p->delta_final[i] = fi[i] - pfi[i];
+        p->delta_nonfinal[i] = (int64_t)(nf[i] - pnf[i]);
+        p->delta_final[i] = (int64_t)(fi[i] - pfi[i]);
         pnf[i] = nf[i];
         pfi[i] = fi[i];
     }

@@ -35,7 +35,8 @@ typedef struct tk_wl_phase_result {
     double requests_per_s, calls_per_s;
     double p50_us, p99_us, max_us;    /* request latency                     */
     /* counter deltas over the phase, indexed like tk_wl_run_result.counter_name */
-    uint64_t delta_nonfinal[WL_MAX_COUNTERS], delta_final[WL_MAX_COUNTERS];
+    /* signed: a gauge (live bytes, methods at a tier) can go down in a phase */
+    int64_t delta_nonfinal[WL_MAX_COUNTERS], delta_final[WL_MAX_COUNTERS];
     /* body executions by the tier that ran them (Tier0, Tier0Instrumented,
      * final = Tier1/Optimized) and calls made through owning slots */
     uint64_t calls_tier0, calls_tier0instr, calls_final, owning_slot_calls;

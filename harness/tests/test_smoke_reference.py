@@ -65,3 +65,26 @@ def test_steady_state_warmup_converges(tmp_path, strategy):
     c = r["counters"]
     assert c["methods_at_tier0"]["total"] == 0 and c["methods_at_tier0instr"]["total"] == 0
     assert c["methods_at_tier1"]["total"] + c["methods_at_optimized"]["total"] == conv["methods"]
+
+
+@pytest.mark.parametrize("strategy", ["lazy", "forwarder"])
+def test_phase_deltas_add_up_to_the_totals(tmp_path, strategy):
+    """Each phase's counter deltas sum to the run's totals, for every counter:
+    megamorphic's churn and burst make gauges (methods at a tier, live and
+    counting bytes) go down in a phase, and a delta is then negative in the
+    JSON (it used to be written as an unsigned wraparound near 2**64)."""
+    out = tmp_path / "mm.json"
+    p = subprocess.run([BIN, "megamorphic", "--deterministic", "--impl", REF, "--strategy", strategy,
+                        "--json", str(out)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                       cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())["strategies"][strategy]
+    phases = r["phases"].values()
+    for name, total in r["counters"].items():
+        for part in ("nonfinal", "final"):
+            deltas = [ph["counters"][name][part] for ph in phases]
+            assert all(abs(d) < 2 ** 62 for d in deltas), (name, part, deltas)
+            assert sum(deltas) == total[part], (name, part, deltas, total[part])
+    assert any(ph["counters"][n][part] < 0 for ph in phases for n in r["counters"]
+               for part in ("nonfinal", "final")), "megamorphic's churn lowers no gauge in any phase"
