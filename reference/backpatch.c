@@ -88,12 +88,7 @@ void tkr_record_slot(tk_runtime *rt, tk_method *m, void **slot, tk_type *t, void
             tkr_slot_write(rt, m, slot, TK_SLOT_VTABLE, ep, phase, "discover", true);
         return;
     }
-    if (m->n_slots == m->cap_slots) {
-        uint32_t nc = m->cap_slots ? m->cap_slots * 2 : 4;
-        tk_slot_rec *ns = realloc(m->slots, nc * sizeof *ns);
-        if (!ns) abort();
-        m->slots = ns; m->cap_slots = nc;
-    }
+    m->slots = tkr_reserve(m->slots, &m->cap_slots, m->n_slots + 1, sizeof *m->slots, 4);
     m->slots[m->n_slots].slot = slot;
     m->slots[m->n_slots].type = t;
     m->n_slots++;

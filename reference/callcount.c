@@ -92,12 +92,7 @@ static bool queue_completion_locked(tk_runtime *rt, tk_cc_info *info)
     if (info->stage >= CC_PENDING_COMPLETION) return false;
     info->stage = CC_PENDING_COMPLETION;
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-    if (rt->n_pending == rt->cap_pending) {
-        uint32_t nc = rt->cap_pending ? rt->cap_pending * 2 : 64;
-        tk_cc_info **q = realloc(rt->pending, nc * sizeof *q);
-        if (!q) abort();
-        rt->pending = q; rt->cap_pending = nc;
-    }
+    rt->pending = tkr_reserve(rt->pending, &rt->cap_pending, rt->n_pending + 1, sizeof *rt->pending, 64);
     rt->pending[rt->n_pending++] = info;
     tkr_work_queued_locked(rt);
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
@@ -156,13 +151,7 @@ static void queue_promoted(tk_runtime *rt, tk_native_version **v, uint32_t n, ui
 {
     if (!n && !completed) return;
     tkr_lock(&rt->tier_lock, TKR_LK_TIER);
-    if (rt->n_opt + n > rt->cap_opt) {
-        uint32_t nc = rt->cap_opt ? rt->cap_opt : 64;
-        while (nc < rt->n_opt + n) nc *= 2;
-        tk_native_version **q = realloc(rt->opt_queue, nc * sizeof *q);
-        if (!q) abort();
-        rt->opt_queue = q; rt->cap_opt = nc;
-    }
+    rt->opt_queue = tkr_reserve(rt->opt_queue, &rt->cap_opt, rt->n_opt + n, sizeof *rt->opt_queue, 64);
     for (uint32_t k = 0; k < n; k++) rt->opt_queue[rt->n_opt++] = v[k];
     rt->completed_since_delete += completed;
     if (n) tkr_work_queued_locked(rt);
@@ -347,7 +336,7 @@ void tkr_maybe_delete_stubs(tk_runtime *rt)
     tk_method *head = rt->methods;
     tkr_unlock(&rt->obj_mtx, TKR_LK_OBJ);
     if (all) stop_all_counting(rt, head);
-    size_t n = 0, cap = 0, nfree = 0;
+    uint32_t n = 0, cap = 0, nfree = 0;
     typedef struct { void *stub; tk_cc_info *info; tk_method *m; int32_t tier; uint32_t il; bool free_info; } victim;
     victim *v = NULL;
     for (tk_method *m = head; m; m = m->next_all) {
@@ -359,12 +348,7 @@ void tkr_maybe_delete_stubs(tk_runtime *rt)
             bool done = i->stage == CC_COMPLETE;
             if (!done && i->stage != CC_NOT_ACTIVE) continue;
             if (!i->stub && !done) continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                victim *nv2 = realloc(v, cap * sizeof *v);
-                if (!nv2) abort();
-                v = nv2;
-            }
+            v = tkr_reserve(v, &cap, n + 1, sizeof *v, 64);
             v[n++] = (victim){ i->stub, i, m, nv->tier, nv->il->id, done };
             i->stub = NULL;
             if (done) {

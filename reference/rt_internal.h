@@ -300,6 +300,16 @@ static inline void tkr_check_no_locks(const char *what) { (void)what; }
 TK_HIDDEN bool tkr_begin_offline(void);
 TK_HIDDEN void tkr_end_offline(bool was_online);
 TK_HIDDEN uint64_t tkr_now_ms(struct tk_drv_runtime *rt);
+/* Every growable array of the runtime (queues, slot lists, deletion and
+ * reclaim batches): make room for `need` elements of `elem` bytes,
+ * doubling from `first`, so appends are amortised O(1).  Returns the
+ * (possibly moved) array.  The runtime has no way back from a half-made
+ * transition, so running out of memory for its bookkeeping aborts. */
+TK_HIDDEN void *tkr_grow(void *v, uint32_t *cap, uint32_t need, size_t elem, uint32_t first);
+static inline void *tkr_reserve(void *v, uint32_t *cap, uint32_t need, size_t elem, uint32_t first)
+{
+    return need <= *cap ? v : tkr_grow(v, cap, need, elem, first);
+}
 TK_HIDDEN uint32_t tkr_thread_id(void);
 TK_HIDDEN void tkr_bp_lock(struct tk_drv_runtime *rt, int phase, uint64_t *t0);
 TK_HIDDEN void tkr_bp_unlock(struct tk_drv_runtime *rt, int phase, uint64_t t0);

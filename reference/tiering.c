@@ -80,12 +80,7 @@ static void record_for_delay_locked(tk_runtime *rt, tk_method *m, bool first_cal
      * background step has not processed yet moves to this window: the old
      * list skips it (its delay_gen no longer matches). */
     if (m->delay_gen != rt->delay_gen) {
-        if (rt->n_delay == rt->cap_delay) {
-            uint32_t nc = rt->cap_delay ? rt->cap_delay * 2 : 64;
-            tk_method **nl = realloc(rt->delay_list, nc * sizeof *nl);
-            if (!nl) abort();
-            rt->delay_list = nl; rt->cap_delay = nc;
-        }
+        rt->delay_list = tkr_reserve(rt->delay_list, &rt->cap_delay, rt->n_delay + 1, sizeof *rt->delay_list, 64);
         rt->delay_list[rt->n_delay++] = m;
         m->delay_gen = rt->delay_gen;
     }

@@ -167,16 +167,12 @@ int tk_type_load(tk_runtime *rt, tk_type *t)
  * entry point, stub or counting: tiering.c, callcount.c), freed after a
  * safe point. */
 typedef struct reclaim_item { tk_stub_kind kind; void *stub; tk_method *m; int32_t tier; uint32_t il; } reclaim_item;
-typedef struct reclaim { reclaim_item *v; size_t n, cap; } reclaim;
+typedef struct reclaim { reclaim_item *v; uint32_t n, cap; } reclaim;
 
 static void reclaim_add(reclaim *rc, tk_stub_kind kind, void *stub, tk_method *m, int32_t tier, uint32_t il)
 {
     if (!stub) return;
-    if (rc->n == rc->cap) {
-        rc->cap = rc->cap ? rc->cap * 2 : 16;
-        rc->v = realloc(rc->v, rc->cap * sizeof *rc->v);
-        if (!rc->v) abort();
-    }
+    rc->v = tkr_reserve(rc->v, &rc->cap, rc->n + 1, sizeof *rc->v, 16);
     rc->v[rc->n++] = (reclaim_item){ kind, stub, m, tier, il };
 }
 
