@@ -50,7 +50,7 @@ void *tkr_grow(void *v, uint32_t *cap, uint32_t need, size_t elem, uint32_t firs
 {
     uint64_t nc = *cap ? *cap : first;
     while (nc < need) nc *= 2;
-    if (nc > UINT32_MAX) abort();
+    if (nc > UINT32_MAX) nc = UINT32_MAX;   /* need <= UINT32_MAX still fits */
     void *nv = realloc(v, (size_t)nc * elem);
     if (!nv) abort();
     *cap = (uint32_t)nc;

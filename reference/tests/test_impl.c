@@ -845,6 +845,35 @@ START_TEST(bg_abandon_threaded)
 }
 END_TEST
 
+/* tkr_reserve/tkr_grow, behind every queue and batch of the runtime:
+ * capacity covers the need, doubles from the first size (amortised O(1)
+ * appends), the contents survive a move, and a need already covered does
+ * not reallocate. */
+START_TEST(impl_array_growth)
+{
+    uint32_t cap = 0, *v = NULL;
+    v = tkr_reserve(v, &cap, 1, sizeof *v, 4);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_uint_eq(cap, 4);
+    for (uint32_t k = 0; k < 4; k++) v[k] = 0xA000 + k;
+    uint32_t *same = tkr_reserve(v, &cap, 4, sizeof *v, 4);
+    ck_assert_ptr_eq(same, v);
+    ck_assert_uint_eq(cap, 4);
+    v = tkr_reserve(v, &cap, 5, sizeof *v, 4);
+    ck_assert_uint_eq(cap, 8);
+    v = tkr_reserve(v, &cap, 100, sizeof *v, 4);
+    ck_assert_uint_eq(cap, 128);     /* 8 -> 16 -> 32 -> 64 -> 128 */
+    for (uint32_t k = 0; k < 4; k++) ck_assert_uint_eq(v[k], 0xA000 + k);
+    v[99] = 7;                       /* the whole need is usable (ASan) */
+    free(v);
+    uint32_t cap2 = 0;
+    uint64_t *w = tkr_grow(NULL, &cap2, 65, sizeof *w, 64);
+    ck_assert_uint_eq(cap2, 128);
+    w[127] = 1;
+    free(w);
+}
+END_TEST
+
 TCase *tcase_impl(void)
 {
     TCase *tc = tcase_create("impl");
@@ -858,6 +887,7 @@ TCase *tcase_impl(void)
     tcase_add_loop_test(tc, stopped_stub_reclaimed_and_resumed, 0, TK_STRATEGY_NOTIER);
     tcase_add_test(tc, offline_thread_stays_offline);
     tcase_add_test(tc, config_edge_cases);
+    tcase_add_test(tc, impl_array_growth);
     tcase_add_test(tc, load_child_vs_unload_parent);
     tcase_add_loop_test(tc, scale_type_churn, 0, TK_STRATEGY_COUNT);
     tcase_add_loop_test(tc, prestub_counts_while_counting, 0, TK_STRATEGY_NOTIER);
