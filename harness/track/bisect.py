@@ -19,6 +19,7 @@ from . import measure as M
 
 
 def add_parser(sub, common):
+    from . import cli
     b = sub.add_parser("bisect", help="find the first commit where BENCHMARK regressed",
                        description="Gates BAD against GOOD on BENCHMARK, then drives `git bisect run` "
                                    "with the gate on that benchmark in a temporary worktree and names "
@@ -27,44 +28,46 @@ def add_parser(sub, common):
     b.add_argument("bad")
     b.add_argument("benchmark")
     common(b)
-    b.add_argument("--metric", help="only this metric of the benchmark")
+    _forwarded_opts(b)
     b.add_argument("--repo", default=None, help="git repository (default: this tierkit checkout)")
-    b.add_argument("--build-cmd", help="how to build a checkout (default: make -j2 %s)" % " ".join(B.DEFAULT_TARGETS))
-    b.add_argument("--build-cache", default=os.path.join("results", "track-builds"))
-    b.add_argument("--reps", type=int)
+    cli.build_cache_opt(b)
     b.add_argument("--json", metavar="FILE", help="write the result (schema_version 1) to FILE")
-    b.add_argument("--no-history", action="store_true", help="do not record the step runs")
-    b.add_argument("--quiet", action="store_true")
     b.set_defaults(fn=cmd_bisect)
     s = sub.add_parser("bisect-step", help="(internal) one step of git bisect run")
-    s.add_argument("--good-bin", required=True)
-    s.add_argument("--good-rev", required=True)
-    s.add_argument("--benchmark", required=True)
-    s.add_argument("--metric")
-    s.add_argument("--suite", required=True)
-    s.add_argument("--history", required=True)
-    s.add_argument("--no-history", action="store_true")
-    s.add_argument("--build-cmd")
-    s.add_argument("--build-cache", required=True)
-    s.add_argument("--reps", type=int)
-    s.add_argument("--steps-log", required=True)
-    s.add_argument("--quiet", action="store_true")
+    _forwarded_opts(s)
+    for opt in ("--good-bin", "--good-rev", "--benchmark", "--suite", "--history", "--build-cache", "--steps-log"):
+        s.add_argument(opt, required=True)
     s.set_defaults(fn=cmd_step)
 
 
-def argparse_suppress():
-    import argparse
-    return argparse.SUPPRESS
+# The options of `bisect` that every `bisect-step` process gets again (git
+# bisect run starts one per step): (flag, takes a value).  _forwarded_opts
+# declares them for both parsers, _forward passes them on.
+FORWARDED = (("--metric", True), ("--build-cmd", True), ("--reps", True), ("--no-history", False), ("--quiet", False))
+
+
+def _forwarded_opts(p):
+    from . import cli
+    p.add_argument("--metric", help="only this metric of the benchmark")
+    p.add_argument("--build-cmd", help="how to build a checkout (default: make -j2 %s)" % " ".join(B.DEFAULT_TARGETS))
+    cli.measuring_opts(p, "the step runs")
+
+
+def _forward(a):
+    out = []
+    for flag, valued in FORWARDED:
+        v = getattr(a, flag[2:].replace("-", "_"))
+        if valued and v is not None:
+            out += [flag, str(v)]
+        elif not valued and v:
+            out.append(flag)
+    return out
 
 
 def narrowed_suite(a):
     from . import cli
     suite = cli.load_suite(a.suite)
-    benches = [b for b in suite["benchmarks"] if b["name"] == a.benchmark]
-    if not benches:
-        raise cli.UsageError("suite %s has no benchmark '%s' (it has: %s)"
-                             % (suite["name"], a.benchmark, ", ".join(b["name"] for b in suite["benchmarks"])))
-    b = dict(benches[0])
+    b = dict(cli.select_benchmarks(suite, [a.benchmark])[0])
     if a.metric:
         if a.metric not in b["metrics"]:
             raise cli.UsageError("benchmark %s has no metric '%s' (it has: %s)"
@@ -158,15 +161,7 @@ def cmd_bisect(a):
         step = [sys.executable, os.path.join(cli.HARNESS, "tk-track"), "bisect-step",
                 "--good-bin", good_bin, "--good-rev", good, "--benchmark", a.benchmark,
                 "--suite", suite["path"], "--history", hist_path, "--build-cache", cache,
-                "--steps-log", steps_log]
-        for flag, v in (("--metric", a.metric), ("--build-cmd", a.build_cmd),
-                        ("--reps", str(a.reps) if a.reps else None)):
-            if v:
-                step += [flag, v]
-        if a.no_history:
-            step.append("--no-history")
-        if a.quiet:
-            step.append("--quiet")
+                "--steps-log", steps_log] + _forward(a)
         p = subprocess.run(["git", "bisect", "run"] + step, cwd=wt, stdout=subprocess.PIPE,
                            stderr=None if not a.quiet else subprocess.DEVNULL, universal_newlines=True)
         out = p.stdout

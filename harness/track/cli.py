@@ -72,6 +72,17 @@ def load_suite(name):
     return S.load(S.resolve(name, SUITES))
 
 
+def select_benchmarks(suite, names):
+    """The suite's benchmarks named in `names` (every one when `names` is
+    empty), in the suite's order; an unknown name is a UsageError that lists
+    the suite's benchmarks.  For run --benchmark, gate --benchmark and bisect."""
+    known = [b["name"] for b in suite["benchmarks"]]
+    for n in names or []:
+        if n not in known:
+            raise UsageError("suite %s has no benchmark '%s' (it has: %s)" % (suite["name"], n, ", ".join(known)))
+    return [b for b in suite["benchmarks"] if not names or b["name"] in names]
+
+
 def parse_inject(values):
     """--inject 'KEY=VALUE' -> ["--set", "KEY=VALUE"]; --inject-config K=V -> ["--config", ...]."""
     out = []
@@ -85,11 +96,7 @@ def parse_inject(values):
 # ---- run -------------------------------------------------------------------------------------------
 def cmd_run(a):
     suite = load_suite(a.suite)
-    if a.benchmark:
-        names = {b["name"] for b in suite["benchmarks"]}
-        for n in a.benchmark:
-            if n not in names:
-                raise UsageError("suite %s has no benchmark '%s' (it has: %s)" % (suite["name"], n, ", ".join(sorted(names))))
+    select_benchmarks(suite, a.benchmark)
     rev, dirty = (resolve_revision(a.revision), False) if a.revision else worktree_state()
     side = M.Side("head", a.build_bin, rev, dirty, parse_inject(a.inject), a.impl)
     M.check_tools(suite, [side])
@@ -217,6 +224,20 @@ def common(p, suite_default="quick"):
                    help="suite name in harness/suites or a .toml path (default %(default)s)")
 
 
+def measuring_opts(p, recorded, reps="repetitions (default: the suite's)"):
+    """The options of every command that measures (run, gate, bisect and its
+    steps); `recorded`: what --no-history keeps out of the history."""
+    p.add_argument("--reps", type=int, help=reps)
+    p.add_argument("--no-history", action="store_true", help="do not record " + recorded)
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def build_cache_opt(p):
+    """--build-cache of the commands that build other revisions (gate, bisect)."""
+    p.add_argument("--build-cache", default=os.path.join("results", "track-builds"),
+                   help="where built revisions are kept (default %(default)s)")
+
+
 def output_opts(p):
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text",
                    help="what to print on stdout (default text)")
@@ -244,14 +265,12 @@ def parser():
                    help="directory holding tk-bench (default: this tree's build/bin)")
     r.add_argument("--impl", help="driver library to measure (tk-bench --impl)")
     r.add_argument("--revision", help="record as this revision (default: the checkout's HEAD)")
-    r.add_argument("--reps", type=int, help="repetitions (default: the suite's)")
+    measuring_opts(r, "the run (with --json)")
     r.add_argument("--benchmark", action="append", help="only this benchmark (repeatable)")
     r.add_argument("--inject", action="append", metavar="KEY=VALUE",
                    help="an injected change: tk-bench --set KEY=VALUE on every run (calibration)")
     r.add_argument("--json", metavar="FILE", help="also write the run document to FILE")
-    r.add_argument("--no-history", action="store_true", help="do not record (with --json)")
     r.add_argument("--source", default="run", help=argparse.SUPPRESS)
-    r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.set_defaults(fn=cmd_run)
 
     c = sub.add_parser("compare", help="compare two runs (revisions, run ids or JSON files)",

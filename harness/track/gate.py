@@ -33,17 +33,14 @@ def add_parser(sub, common, output_opts):
                    "checkout, measured from --head-bin)")
     g.add_argument("--head-bin", metavar="DIR", default=os.path.join(cli.ROOT, "build", "bin"),
                    help="head build's bin directory (default: this tree's build/bin)")
-    g.add_argument("--build-cache", default=os.path.join("results", "track-builds"),
-                   help="where built revisions are kept (default %(default)s)")
+    cli.build_cache_opt(g)
     g.add_argument("--benchmark", action="append", help="only this benchmark (repeatable)")
-    g.add_argument("--reps", type=int, help="repetitions per side (default: the suite's)")
+    cli.measuring_opts(g, "the two runs", reps="repetitions per side (default: the suite's)")
     g.add_argument("--no-confirm", action="store_true", help="no confirmation re-run (not for CI)")
     g.add_argument("--inject", action="append", metavar="KEY=VALUE",
                    help="measure head with tk-bench --set KEY=VALUE (an injected regression; calibration)")
     g.add_argument("--inject-config", action="append", metavar="K=V",
                    help="measure head with tk-bench --config K=V (an injected configuration change)")
-    g.add_argument("--no-history", action="store_true", help="do not record the two runs")
-    g.add_argument("--quiet", action="store_true", help="no progress on stderr")
     output_opts(g)
     g.set_defaults(fn=cmd_gate)
 
@@ -89,10 +86,7 @@ def cmd_gate(a):
     th = dict(suite["thresholds"])
     if a.no_confirm:
         th["confirm"] = False
-    names = {b["name"] for b in suite["benchmarks"]}
-    for n in a.benchmark or []:
-        if n not in names:
-            raise cli.UsageError("suite %s has no benchmark '%s' (it has: %s)" % (suite["name"], n, ", ".join(sorted(names))))
+    cli.select_benchmarks(suite, a.benchmark)
     (base_rev, base_bin, why), (head_rev, head_dirty, head_bin), inject = sides_from_args(a)
     hist = None if a.no_history else H.open_history(a.history)
     try:
