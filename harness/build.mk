@@ -33,7 +33,16 @@ reproduce-sensitivity: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) native $(REPRO_AS_MERGED)
 	REPRODUCE_QUICK=$(REPRODUCE_QUICK) $(PY) harness/reproduce.py --sensitivity
 
-test-harness: $(B)/bin/tk-bench $(B)/bin/tk-tierup $(B)/lib/libtk_ref_driver.so $(B)/lib/libtk_fake_driver.so
+# Injected regressions (harness/inject/NAME.patch): real code changes built
+# like the mutants, as variant drivers, for tk-track's tests (README
+# "Tracking performance in CI").  x86-64 only, as the tracker's runners.
+TRACK_INJECT := $(B)/lib/inject/libtk_inj_plus_one_counted_call.so
+$(B)/lib/inject/libtk_inj_%.so: harness/inject/%.patch conformance/mutants/build-mutant.sh $(REF_SRCS) \
+    $(ARCH_PORTABLE) $(ARCH_X86_64) $(wildcard reference/*.h reference/*/*.h arch/*.h) $(B)/lib/libtkarch.a reference/driver.map
+	$(TK_MUT_ENV) WORK=$(B)/inject-src PATCH_FILE=$(CURDIR)/$< conformance/mutants/build-mutant.sh $* $@
+TEST_BUILD += $(TRACK_INJECT)
+
+test-harness: $(B)/bin/tk-bench $(B)/bin/tk-tierup $(B)/lib/libtk_ref_driver.so $(B)/lib/libtk_fake_driver.so $(TRACK_INJECT)
 	ci/run-suite harness pytest -- $(PY) -m pytest -q harness/tests
 TEST_TARGETS += test-harness
 

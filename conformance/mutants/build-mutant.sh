@@ -2,7 +2,8 @@
 # usage: conformance/mutants/build-mutant.sh NAME OUT.so
 #   environment: CC, CFLAGS (CPPFLAGS + CFLAGS of the build), LDLIBS (the
 #   driver's link flags), REF_SRCS and ARCH_SRCS (sources of the driver),
-#   ARCH_LIB (the built libtkarch.a), WORK (a scratch directory)
+#   ARCH_LIB (the built libtkarch.a), WORK (a scratch directory); PATCH_FILE
+#   (optional) a patch kept elsewhere (harness/inject/: injected regressions)
 #
 # Builds the hand-written mutant NAME (conformance/mutants/patches/NAME.patch,
 # described in conformance/mutants/mutants.md) as a driver library: copies
@@ -14,7 +15,7 @@
 set -euo pipefail
 name=$1; out=$2
 here=$(cd "$(dirname "$0")" && pwd)
-patch_file=$here/patches/$(echo "$name" | tr A-Z a-z).patch
+patch_file=${PATCH_FILE:-$here/patches/$(echo "$name" | tr A-Z a-z).patch}
 [ -f "$patch_file" ] || { echo "build-mutant: no patch for mutant $name ($patch_file)" >&2; exit 2; }
 : "${CC:?}" "${REF_SRCS:?}" "${ARCH_SRCS:?}" "${ARCH_LIB:?}" "${WORK:?}"
 dir=$WORK/$(echo "$name" | tr A-Z a-z)

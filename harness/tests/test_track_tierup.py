@@ -119,6 +119,34 @@ def test_costlier_tierup_fails_the_gate_with_its_diagnosis(suite, tmp_path):
     assert "tkr_install_counting" in diag       # a runtime function that grew
 
 
+PLUS_ONE = os.path.join(ROOT, "build", "lib", "inject", "libtk_inj_plus_one_counted_call.so")
+
+
+@pytest.mark.skipif(not os.path.exists(PLUS_ONE), reason="needs %s (make test builds it)" % PLUS_ONE)
+def test_one_more_instruction_per_counted_call_fails_the_gate(suite, tmp_path):
+    # harness/inject/plus_one_counted_call.patch: a real code change (one
+    # more instruction in the x86-64 counting stub), built as a variant
+    # driver; head is measured with it
+    j = str(tmp_path / "g.json")
+    r = tk("gate", "--suite", suite, "--no-history", "--base", "HEAD", "--base-bin", BIN, "--head-bin", BIN,
+           "--head-impl", PLUS_ONE, "--benchmark", "tierup-pgo0", "--quiet", "--json", j)
+    assert r.returncode == 1, r.stdout + r.stderr
+    rows = {m["metric"]: m for m in json.load(open(j))["metrics"]}
+    gen = rows["tierup_generated_instructions_per_method"]
+    assert gen["verdict"] == "regressed", gen
+    # exactly one instruction more per call that went through a counting
+    # stub: the runtime's own count of counted calls, from a native run
+    native = subprocess.run([TIERUP, "--impl", PLUS_ONE, "--strategy", "lazy", "--methods", "64",
+                             "--config", "TieredPGO=0"], stdout=subprocess.PIPE, universal_newlines=True,
+                            check=True)
+    doc = json.loads(native.stdout)
+    counted = doc["counters_settled"]["calls_counted"]
+    assert counted >= 64 * 2
+    assert (gen["head"] - gen["base"]) * doc["methods"] == pytest.approx(counted, abs=0.1 * doc["methods"])
+    # the longer stub takes a 32-byte slot (the 24-byte template had no spare byte)
+    assert rows["counting_bytes_per_counted_method"]["verdict"] == "regressed"
+
+
 def test_missing_tk_tierup_is_an_infrastructure_error(suite, tmp_path):
     b = tmp_path / "bin"
     b.mkdir()

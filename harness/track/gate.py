@@ -33,6 +33,9 @@ def add_parser(sub, common, output_opts):
                    "checkout, measured from --head-bin)")
     g.add_argument("--head-bin", metavar="DIR", default=os.path.join(cli.ROOT, "build", "bin"),
                    help="head build's bin directory (default: this tree's build/bin)")
+    g.add_argument("--head-impl", metavar="FILE",
+                   help="measure head with this driver library (tk-bench / tk-tierup --impl): a variant "
+                        "build, e.g. an injected regression from harness/inject/")
     cli.build_cache_opt(g)
     g.add_argument("--benchmark", action="append", help="only this benchmark (repeatable)")
     cli.measuring_opts(g, "the two runs", reps="repetitions per side (default: the suite's)")
@@ -97,7 +100,7 @@ def cmd_gate(a):
     except B.BuildError as e:
         raise M.MeasureError(str(e))
     base = M.Side("base", base_bin, base_rev, False)
-    head = M.Side("head", head_bin, head_rev, head_dirty, inject)
+    head = M.Side("head", head_bin, head_rev, head_dirty, inject, a.head_impl)
     if not a.quiet:
         sys.stderr.write("tk-track gate: base %s (%s) vs head %s%s\n"
                          % (base_rev[:12], why, head_rev[:12], " (dirty)" if head_dirty else ""))
