@@ -13,7 +13,7 @@ const char *const tk_bench_path_names[TK_PATH_COUNT] = {
     "slot_stubprecode_entry",
     "slot_fixupprecode_entry",
     "slot_tep_fixupprecode_callcount_entry",
-    "slot_forwarder_stubprecode_callcount_entry",
+    "slot_forwarder_fixupprecode_callcount_entry",
 };
 
 void *volatile tk_bench_slots[TK_PATH_COUNT];
@@ -79,10 +79,12 @@ int tk_bench_setup(void)
     void *cc2 = tk_stub_alloc(g_cc, &g_cell2, entry);
     /* As in the reference runtime: the temporary entry point is a
      * FixupPrecode retargeted to the counting stub (precode-reuse, lazy);
-     * the per-method forwarder is a StubPrecode (forwarder). */
+     * the per-method forwarder is a second FixupPrecode retargeted to it
+     * (forwarder; CoreCLR 10's forwarder is the method's precode type). */
     void *tep = tk_stub_alloc(g_fix, NULL, tk_prestub_entry());
     tk_stub_set_target(tep, cc1);
-    void *fwd = tk_stub_alloc(g_pre, NULL, cc2);
+    void *fwd = tk_stub_alloc(g_fix, NULL, tk_prestub_entry());
+    tk_stub_set_target(fwd, cc2);
     if (!entry || !sp || !fx || !cc1 || !cc2 || !tep || !fwd)
         return -1;
     tk_bench_slots[TK_PATH_DIRECT] = (void *)tk_bench_direct;

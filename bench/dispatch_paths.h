@@ -6,7 +6,7 @@ extern "C" {
 #endif
 
 /* Paths, named by the stubs a call goes through (the reference's kinds:
- * the temporary entry point is a FixupPrecode, the forwarder a StubPrecode). */
+ * the temporary entry point and the forwarder are FixupPrecodes). */
 enum {
     TK_PATH_DIRECT = 0,          /* direct call of the body                     */
     TK_PATH_FNPTR_TABLE,         /* slot -> compiled function: the limit, a plain
@@ -16,7 +16,7 @@ enum {
     TK_PATH_FIXUPPRECODE,        /* slot -> FixupPrecode -> entry -> body       */
     TK_PATH_TEP_COUNT,           /* slot -> temporary entry point (FixupPrecode)
                                     -> counting stub -> entry (precode-reuse, lazy) */
-    TK_PATH_FORWARDER_COUNT,     /* slot -> forwarder (StubPrecode) -> counting
+    TK_PATH_FORWARDER_COUNT,     /* slot -> forwarder (FixupPrecode) -> counting
                                     stub -> entry (forwarder strategy)           */
     TK_PATH_COUNT
 };

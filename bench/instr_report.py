@@ -56,7 +56,7 @@ def checks(per_call, arch):
         ("counting stub behind the temporary entry point adds %d" % k["callcount"],
          d("slot_tep_fixupprecode_callcount_entry", "slot_fixupprecode_entry"), k["callcount"]),
         ("counting stub behind a forwarder adds %d" % k["callcount"],
-         d("slot_forwarder_stubprecode_callcount_entry", "slot_stubprecode_entry"), k["callcount"]),
+         d("slot_forwarder_fixupprecode_callcount_entry", "slot_fixupprecode_entry"), k["callcount"]),
     ]
     out = [(name, abs(got - want) < 0.01, "measured %+.2f" % got) for name, got, want in exact]
     out.append(("a slot call costs more than a direct call", d("slot_entry", "direct") > 0,

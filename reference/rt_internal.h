@@ -100,7 +100,10 @@ struct tk_drv_method {
     bool was_counted;              /* counting began once (methods_counted)  */
 
     _Atomic(void *) tep;           /* temporary entry point (FixupPrecode)   */
-    void *forwarder;               /* forwarder precode (strategies/forwarder.c) */
+    _Atomic(void *) forwarder;     /* forwarder, a FixupPrecode of its own
+                                      (strategies/forwarder.c); set once under
+                                      the code-version lock, read lock-free by
+                                      address classification (precode.c)     */
 
     /* Entry-point state, changed under the code-version lock; read by
      * DoBackpatch under the backpatch lock. */
@@ -157,7 +160,7 @@ struct tk_strategy_ops;
 struct tk_drv_runtime {
     tk_config cfg;
     const struct tk_strategy_ops *strat;   /* the design (reference/strategy.h) */
-    tk_stub_heap *fixup_heap, *precode_heap, *cc_heap;
+    tk_stub_heap *fixup_heap, *cc_heap;
     tk_code_heap *code_heap;
 
     pthread_mutex_t bp_lock;       /* slot-backpatch lock                    */
@@ -331,6 +334,7 @@ TK_HIDDEN void tkr_precode_set(struct tk_drv_runtime *rt, struct tk_drv_method *
 TK_HIDDEN void tkr_precode_reset(struct tk_drv_runtime *rt, struct tk_drv_method *m, void *stub, int phase);
 TK_HIDDEN void *tkr_stub_alloc(struct tk_drv_runtime *rt, tk_stub_kind kind, void *token, void *target,
                                struct tk_drv_method *m, int32_t tier, uint32_t il);
+TK_HIDDEN void *tkr_forwarder_alloc(struct tk_drv_runtime *rt, struct tk_drv_method *m);
 TK_HIDDEN void tkr_stub_free(struct tk_drv_runtime *rt, tk_stub_kind kind, void *stub,
                              struct tk_drv_method *m, int32_t tier, uint32_t il);
 

@@ -160,10 +160,9 @@ tk_runtime *tk_runtime_create(const tk_config *cfg, char *err, size_t errlen)
     }
     pthread_once(&g_handlers_once, install_handlers);
     rt->fixup_heap = tk_stub_heap_create(TK_STUB_FIXUP);
-    rt->precode_heap = tk_stub_heap_create(TK_STUB_PRECODE);
     rt->cc_heap = tk_stub_heap_create(TK_STUB_CALLCOUNT);
     rt->code_heap = tk_code_heap_create();
-    if (!rt->fixup_heap || !rt->precode_heap || !rt->cc_heap || !rt->code_heap) {
+    if (!rt->fixup_heap || !rt->cc_heap || !rt->code_heap) {
         if (err && errlen) snprintf(err, errlen, "cannot create stub/code heaps");
         goto fail;
     }
@@ -187,7 +186,6 @@ tk_runtime *tk_runtime_create(const tk_config *cfg, char *err, size_t errlen)
     return rt;
 fail:
     if (rt->fixup_heap) tk_stub_heap_destroy(rt->fixup_heap);
-    if (rt->precode_heap) tk_stub_heap_destroy(rt->precode_heap);
     if (rt->cc_heap) tk_stub_heap_destroy(rt->cc_heap);
     if (rt->code_heap) tk_code_heap_destroy(rt->code_heap);
     free(rt);
@@ -207,7 +205,6 @@ void tk_runtime_destroy(tk_runtime *rt)
     free(rt->delay_list);
     free(rt->opt_queue);
     tk_stub_heap_destroy(rt->fixup_heap);
-    tk_stub_heap_destroy(rt->precode_heap);
     tk_stub_heap_destroy(rt->cc_heap);
     tk_code_heap_destroy(rt->code_heap);
     free(rt);

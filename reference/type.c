@@ -162,7 +162,7 @@ int tk_type_load(tk_runtime *rt, tk_type *t)
 }
 
 /* What an unloaded type's methods own in stub memory: the temporary entry
- * point (FixupPrecode), the forwarder, the call-counting stubs.  Taken out
+ * point and the forwarder (FixupPrecodes both), the call-counting stubs.  Taken out
  * of the method under the code-version lock (a dead method gets no new
  * entry point, stub or counting: tiering.c, callcount.c), freed after a
  * safe point. */
@@ -194,7 +194,7 @@ static void collect_stubs(tk_runtime *rt, reclaim *rc, tk_method *m)
     if (tep) tkr_precode_reset(rt, m, tep, TK_PHASE_NONFINAL);
     if (m->forwarder) tkr_precode_reset(rt, m, m->forwarder, TK_PHASE_NONFINAL);
     reclaim_add(rc, TK_STUB_FIXUP, tep, m, TK_TIER_UNKNOWN, 0);
-    reclaim_add(rc, TK_STUB_PRECODE, m->forwarder, m, TK_TIER_UNKNOWN, 0);
+    reclaim_add(rc, TK_STUB_FIXUP, m->forwarder, m, TK_TIER_UNKNOWN, 0);
     for (tk_il_version *il = m->ils; il; il = il->next)
         for (tk_native_version *nv = il->versions; nv; nv = nv->next)
             if (nv->info && nv->info->stub) {

@@ -1,7 +1,8 @@
 /* reference/strategies/forwarder.c — `forwarder`: CoreCLR before PR #124664.
  *
- * Design.  Each method that ever counts gets one forwarder precode (a
- * StubPrecode, CoreCLR's CallCountingManager forwarder stub), allocated
+ * Design.  Each method that ever counts gets one forwarder precode
+ * (CoreCLR's CallCountingManager forwarder stub: a FixupPrecode of its own,
+ * not the method's temporary entry point; tkr_forwarder_alloc), allocated
  * once and kept for the method's lifetime.  While a version counts, every
  * slot holds the forwarder and the forwarder targets the counting stub, so
  * the deletable stub is never in a slot.  Every entry-point change is
@@ -10,8 +11,10 @@
  * Publishing first aims the forwarder back at the prestub, so a stale load
  * of the forwarder can never reach a stub that may be deleted next.
  *
- * Source: dotnet/runtime src/coreclr/vm/callcounting.cpp before PR #124664
- * (seed 000: the forwarder stubs the PR removes); the eager backpatching
+ * Source: dotnet/runtime src/coreclr/vm/callcounting.cpp before PR #124664,
+ * CallCountingManager::SetCodeEntryPoint (m_methodDescForwarderStubHash,
+ * Precode::Allocate(methodDesc->GetPrecodeType(), ...); seed 000: the
+ * forwarder stubs the PR removes); the eager backpatching
  * it implies is PR #125359's "before" column (335 TryBackpatchEntryPointSlots,
  * 91 slot writes, 281 oscillations in seed 001).
  *
@@ -23,8 +26,8 @@
 static void install_counting(tk_runtime *rt, tk_method *m, tk_native_version *nv, void *stub, int ph)
 {
     (void)nv;
-    if (!m->forwarder) m->forwarder = tkr_stub_alloc(rt, TK_STUB_PRECODE, m, stub, m, TK_TIER_UNKNOWN, 0);
-    else tkr_precode_set(rt, m, m->forwarder, stub, ph);
+    if (!m->forwarder) tkr_forwarder_alloc(rt, m);
+    tkr_precode_set(rt, m, m->forwarder, stub, ph);
     void *ep = m->forwarder;
     tkr_backpatch(rt, m, ep, ph, "backpatch");
 }

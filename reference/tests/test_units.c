@@ -258,6 +258,13 @@ START_TEST(classification)
     call_slot(slot, f.obj, 1);          /* delay 0: counting starts right away */
     ck_assert_int_eq(cls_of(f.rt, *slot, &ai), TK_AC_FORWARDER);
     ck_assert_ptr_eq(ai.method, tk_type_virtual_method(f.base, 0));
+    /* CoreCLR 10's forwarder is the method's precode type, a FixupPrecode
+     * of its own (callcounting.cpp SetCodeEntryPoint before PR #124664):
+     * not a StubPrecode and not the temporary entry point, and accounted
+     * as the one forwarder */
+    ck_assert_int_eq(tk_classify(*slot), TK_ADDR_FIXUP);
+    ck_assert_ptr_ne(*slot, tep);
+    ck_assert_int_eq(counter_phase(f.rt, "stubs_allocated_forwarder", 1), 1);
     ck_assert_int_eq(cls_of(f.rt, tk_stub_target(*slot), &ai), TK_AC_CALLCOUNT_STUB);
     ck_assert_int_eq(ai.tier, TK_TIER_0);
     ck_assert_uint_eq(ai.il_version, 0);
