@@ -22,7 +22,8 @@
  * and are announced by a larger `size` field (test with TK_DRIVER_HAS); a
  * change that breaks layout bumps TK_DRIVER_ABI_VERSION and the entry point
  * name (tk_driver_v2).  Additions so far: fp_arg_regs (floating-point
- * argument bodies, TK_METHOD_FP_ARGS).
+ * argument bodies, TK_METHOD_FP_ARGS); config_keys (optional configuration
+ * keys with CoreCLR's semantics).
  */
 #ifndef TK_DRIVER_H
 #define TK_DRIVER_H
@@ -251,8 +252,9 @@ typedef struct tk_driver {
      * strings; standard keys: Strategy, CallCountThreshold,
      * CallCountingDelayMs, TieredPGO, TieredCompilation,
      * DeleteCallCountingStubsAfter, Mode (deterministic|threaded),
-     * CompileCostUs, Trace (path), BackgroundWorkerTimeoutMs.  Unknown keys
-     * and bad values: NULL return and a message in err. */
+     * CompileCostUs, Trace (path), BackgroundWorkerTimeoutMs; optional
+     * keys: those listed in `config_keys` (below).  Unknown keys and bad
+     * values: NULL return and a message in err. */
     tk_drv_runtime *(*create)(const char *const *config, char *err, size_t errlen);
     void (*destroy)(tk_drv_runtime *rt);
     /* Effective configuration as "Key=Value" lines into buf; returns length. */
@@ -311,6 +313,14 @@ typedef struct tk_driver {
      * a TK_METHOD_FP_ARGS body unchanged (8 on x86-64 and arm64); 0: such
      * bodies are not supported. */
     uint32_t fp_arg_regs;
+
+    /* Optional configuration keys create() accepts besides the standard
+     * ones, NULL-terminated; NULL (or a table without the field): none.
+     * Listing a key promises the semantics SPEC.md "Optional configuration
+     * keys" gives it (CoreCLR's: CallCountThresholdClamp,
+     * DelaySingleProcMultiplier, PROCESSOR_COUNT, AggressiveTiering); the
+     * tests of a key the driver does not list report UNSUPPORTED. */
+    const char *const *config_keys;
 } tk_driver;
 
 /* Whether driver table d (of d->size bytes) has the field `f`. */

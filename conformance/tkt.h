@@ -56,6 +56,15 @@ void tkt_require_caps(uint64_t caps);   /* UNSUPPORTED unless all present  */
  * Strategy the driver does not list -> UNSUPPORTED; other errors -> FAIL. */
 tk_drv_runtime *tkt_create_v(const char *const *keys);
 #define tkt_create(...) tkt_create_v((const char *const[]){ __VA_ARGS__, NULL })
+/* The same merge, but a rejected configuration is a result, not a failure:
+ * NULL with create()'s message in err (for tests of what must be rejected). */
+tk_drv_runtime *tkt_try_create_v(const char *const *keys, char *err, size_t errlen);
+#define tkt_try_create(err, errlen, ...) tkt_try_create_v((const char *const[]){ __VA_ARGS__, NULL }, (err), (errlen))
+/* Whether the driver lists `key` among its optional configuration keys
+ * (tk_driver.config_keys); the second form ends the test as UNSUPPORTED
+ * when it does not. */
+int tkt_has_config_key(const char *key);
+void tkt_require_config_key(const char *key);
 void tkt_destroy(tk_drv_runtime *rt);
 
 /* The strategy the runtime runs (from describe_config, else the merged

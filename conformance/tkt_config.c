@@ -29,9 +29,12 @@ const char *tkt_base_config(const char *key)
 /* ---- runtimes ------------------------------------------------------------------------------ */
 static char merged_strategy[64];
 
-tk_drv_runtime *tkt_create_v(const char *const *keys)
+/* The test's keys, then the runner's base keys the test does not set, into
+ * cfg (NULL-terminated); returns the count.  Checks what the driver
+ * declares it lacks (a Strategy it does not list, a Mode without its
+ * capability): UNSUPPORTED. */
+static size_t merge_config(const char *const *keys, const char **cfg)
 {
-    const char *cfg[128];
     size_t n = 0;
     for (size_t i = 0; keys[i] && n < 100; i++) cfg[n++] = keys[i];
     for (size_t i = 0; i < nbase && n < 126; i++) {
@@ -56,6 +59,21 @@ tk_drv_runtime *tkt_create_v(const char *const *keys)
         if (!strcmp(cfg[i], "Mode=deterministic")) tkt_require_caps(TK_CAP_DETERMINISTIC);
         if (!strcmp(cfg[i], "Mode=threaded")) tkt_require_caps(TK_CAP_THREADED);
     }
+    return n;
+}
+
+tk_drv_runtime *tkt_try_create_v(const char *const *keys, char *err, size_t errlen)
+{
+    const char *cfg[128];
+    merge_config(keys, cfg);
+    if (err && errlen) err[0] = 0;
+    return D->create(cfg, err, errlen);
+}
+
+tk_drv_runtime *tkt_create_v(const char *const *keys)
+{
+    const char *cfg[128];
+    size_t n = merge_config(keys, cfg);
     char err[512] = "";
     tk_drv_runtime *rt = D->create(cfg, err, sizeof err);
     if (!rt) {
@@ -67,6 +85,20 @@ tk_drv_runtime *tkt_create_v(const char *const *keys)
         tkt_fail("create() rejected the configuration [%s]: %s", all, err[0] ? err : "(no message)");
     }
     return rt;
+}
+
+int tkt_has_config_key(const char *key)
+{
+    if (TK_DRIVER_HAS(D, config_keys) && D->config_keys)
+        for (const char *const *k = D->config_keys; *k; k++)
+            if (!strcmp(*k, key)) return 1;
+    return 0;
+}
+
+void tkt_require_config_key(const char *key)
+{
+    if (tkt_has_config_key(key)) return;
+    tkt_unsupported("driver does not list the optional configuration key %s (tk_driver.config_keys)", key);
 }
 
 void tkt_destroy(tk_drv_runtime *rt)

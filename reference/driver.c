@@ -39,6 +39,12 @@ static const char *drv_method_name(tk_drv_method *m) { return tk_method_name(m);
 static tk_drv_method *drv_virtual_method(tk_drv_type *t, uint32_t s) { return tk_type_virtual_method(t, s); }
 static tk_drv_method *drv_nonvirtual_method(tk_drv_type *t, uint32_t i) { return tk_type_nonvirtual_method(t, i); }
 
+/* The optional keys of SPEC.md "Optional configuration keys" this runtime
+ * implements (reference/config.c, CoreCLR's EEConfig::sync semantics). */
+static const char *const g_config_keys[] = {
+    "CallCountThresholdClamp", "DelaySingleProcMultiplier", "PROCESSOR_COUNT", "AggressiveTiering", NULL
+};
+
 static const tk_driver g_driver = {
     .abi_version = TK_DRIVER_ABI_VERSION,
     .size = sizeof(tk_driver),
@@ -79,6 +85,7 @@ static const tk_driver g_driver = {
     /* Entries pass xmm0-7 / v0-v7 through untouched: the trampolines save
      * and restore them (arch/, `stub.scratch-registers-only`). */
     .fp_arg_regs = 8,
+    .config_keys = g_config_keys,
 };
 
 __attribute__((visibility("default"))) const tk_driver *tk_driver_v1(void) { return &g_driver; }
