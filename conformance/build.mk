@@ -120,11 +120,21 @@ TEST_TARGETS += $(foreach s,$(CONF_STRATEGIES),conform-x86_64-$(s)) verify-tests
 #   make mutate                 every generated mutant (long: see README), results/mutate.json
 #   make mutate MUTATE_SAMPLE=N a fixed random sample of N
 #   make mutate-sample          the fixed sample `make test` runs (MUTATE_TEST_SAMPLE)
+#   make mutate MUTATE_SAMPLE=N MUTATE_SEED=holdout
+#                               another fixed sample (the seed picks it): a score on
+#                               mutants the tests were not written against
+#   make mutate MUTATE_ONLY="ID ..."  just those mutants (results/mutate-only.json)
+#   make mutate-list [MUTATE_SAMPLE=N] [MUTATE_SEED=S]  the mutants (of a sample), with ids
 MUTATE_SOURCES     = $(REF_SRCS) $(ARCH_PORTABLE) $(ARCH_X86_64)
 # Mutated: every C source of the driver except arch/wx.c, the W^X checker
 # that only the arch tests call (the driver never runs it).
 MUTATE_TARGETS     = $(filter-out arch/wx.c %.S,$(MUTATE_SOURCES))
 MUTATE_SAMPLE      ?= 0
+MUTATE_SEED        ?= tierkit
+# MUTATE_ONLY="ID ..." runs just those mutants (ids from make mutate-list),
+# e.g. to check that a new test kills a survivor; no score gate then.
+MUTATE_ONLY        ?=
+MUTATE_JSON        ?= $(RESULTS)/mutate$(if $(MUTATE_ONLY),-only).json
 MUTATE_TEST_SAMPLE ?= 12
 # The sample in `make test` guards against a collapse of the suite's power
 # (a broken runner, a test that stopped checking, a unit binary no longer
@@ -138,17 +148,18 @@ MUTATE_JOBS        ?= 2
 # whole suite).  MUTATE_UNITS=0: the conformance suite alone.
 MUTATE_UNITS       ?= 1
 MUTATE_UNIT_ARGS = --unit 'ref|$(B)/checked/obj|$(REF_CHECKED)|$(MUTATE_SOURCES)|$(call tk_objs,$(B),$(REF_TEST_SRCS))|$(CHECK_LIBS) $(URCU_LIBS)' \
-                   --unit 'arch||| $(ARCH_PORTABLE) $(ARCH_X86_64)|$(call tk_objs,$(B),$(ARCH_TEST_SRCS))|$(CHECK_LIBS)'
+                   --unit 'arch||| $(ARCH_PORTABLE) $(ARCH_X86_64)|$(call tk_objs,$(B),$(ARCH_TEST_SRCS))|$(ARCH_TEST_LDLIBS)'
 MUTATE_UNIT_DEPS = $(B)/bin/tk-ref-tests $(B)/bin/tk-arch-tests
 MUTATE_ARGS = --sources '$(MUTATE_SOURCES)' --mutate '$(MUTATE_TARGETS)' --objdir $(B)/obj --cc '$(CC)' --cflags '$(CPPFLAGS) $(CFLAGS)' \
               --ldflags '$(LDFLAGS) $(REF_DRIVER_LDLIBS)' --conform $(B)/bin/tk-conform $(CONF_EXPECT_ARGS) \
-              --jobs $(MUTATE_JOBS) $(if $(filter 1,$(MUTATE_UNITS)),$(MUTATE_UNIT_ARGS))
+              --seed '$(MUTATE_SEED)' --jobs $(MUTATE_JOBS) $(if $(filter 1,$(MUTATE_UNITS)),$(MUTATE_UNIT_ARGS))
 .PHONY: mutate mutate-sample mutate-list
 mutate: conform-tools $(if $(filter 1,$(MUTATE_UNITS)),$(MUTATE_UNIT_DEPS))
 	@mkdir -p $(RESULTS)
-	conformance/mutate/tk-mutate $(MUTATE_ARGS) --sample $(MUTATE_SAMPLE) --json $(RESULTS)/mutate.json
+	conformance/mutate/tk-mutate $(MUTATE_ARGS) --sample $(MUTATE_SAMPLE) $(foreach i,$(MUTATE_ONLY),--only $(i)) \
+	  $(if $(MUTATE_ONLY),--min-score 0) --json $(MUTATE_JSON)
 mutate-list:
-	@conformance/mutate/tk-mutate $(MUTATE_ARGS) --list
+	@conformance/mutate/tk-mutate $(MUTATE_ARGS) --sample $(MUTATE_SAMPLE) --list
 mutate-sample: conform-tools $(if $(filter 1,$(MUTATE_UNITS)),$(MUTATE_UNIT_DEPS))
 	@mkdir -p $(RESULTS)
 	ci/run-suite mutate-sample tally -- conformance/mutate/tk-mutate $(MUTATE_ARGS) --sample $(MUTATE_TEST_SAMPLE) \

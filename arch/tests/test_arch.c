@@ -911,11 +911,17 @@ END_TEST
 
 /* ------------------------------------------------------------------------------ */
 
+TCase *tcase_faults(void);                /* test_faults.c */
+void tkf_check_lock_discipline(void);
+
 static Suite *arch_suite(void)
 {
     Suite *s = suite_create("arch-" ARCH_NAME);
     TCase *tc = tcase_create("stubs");
     tcase_set_timeout(tc, 120);
+    /* after every test: no arch lock released by a thread that did not
+     * take it, none still held (`stub.heap-lock`, fault_seam.c) */
+    tcase_add_checked_fixture(tc, NULL, tkf_check_lock_discipline);
     tcase_add_test(tc, precode_to_prestub_args);
     tcase_add_test(tc, fixup_to_prestub_args);
     tcase_add_test(tc, indirect_result_register);
@@ -933,6 +939,7 @@ static Suite *arch_suite(void)
     tcase_add_test(tc, fixup_prefill_and_accounting);
     tcase_add_test(tc, spec_tables_match_templates);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, tcase_faults());
     return s;
 }
 

@@ -6,6 +6,7 @@
 #include "tkt.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FX_DELAY 100
@@ -80,6 +81,15 @@ static inline void fx_check_slot_value(tk_drv_runtime *rt, void **slot, const ch
     ck_assert_msg(i.cls != TK_AC_CALLCOUNT_STUB && i.cls != TK_AC_FREED,
                   "inv.slot.no-deletable-stub: %s holds %s", what, tkt_describe(rt, v, buf, sizeof buf));
     ck_assert_msg(i.cls != TK_AC_UNKNOWN, "inv.observability.trace-classified: %s holds unclassified %p", what, v);
+}
+
+/* A fresh directory (dir: a "/tmp/...-XXXXXX" template, made in place),
+ * its trace file path and the "Trace=PATH" key for tkt_create. */
+static inline void fx_trace_file(char *dir, char *path, size_t pathlen, char *kv, size_t kvlen)
+{
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp failed");
+    snprintf(path, pathlen, "%s/trace.jsonl", dir);
+    snprintf(kv, kvlen, "Trace=%s", path);
 }
 
 /* first call, delay elapses: the method is counting afterwards. */

@@ -119,11 +119,8 @@ TK_TEST(observability_trace_long_method_name, "inv.observability.trace-wellforme
     memcpy(n2, n1, LEN);
     memcpy(n1 + LEN, ".One", 5);
     memcpy(n2 + LEN, ".Two", 5);
-    char dir[] = "/tmp/tk-conform-trace-XXXXXX";
-    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp failed");
-    char path[256], kv[300];
-    snprintf(path, sizeof path, "%s/trace.jsonl", dir);
-    snprintf(kv, sizeof kv, "Trace=%s", path);
+    char dir[] = "/tmp/tk-conform-trace-XXXXXX", path[256], kv[300];
+    fx_trace_file(dir, path, sizeof path, kv, sizeof kv);
     tk_drv_runtime *rt = tkt_create(FX_DET("2"), kv);
     const tk_method_def lv[] = { TKT_M(n1, 97), TKT_M(n2, 98) };
     tk_drv_type *t = fx_class(rt, "LN", NULL, 2, lv, 0, NULL);

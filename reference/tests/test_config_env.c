@@ -9,6 +9,7 @@
  * qemu) the tests share one process. */
 #include "reftest.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,126 @@ START_TEST(env_unknown_key_named_with_closest_key)
     /* the keys themselves are accepted */
     ck_assert_int_eq(from_env_with("TK_Strategy", "lazy", err, sizeof err), 0);
     ck_assert_int_eq(from_env_with("TK_CallCountThreshold", "5", err, sizeof err), 0);
+}
+END_TEST
+
+/* The "did you mean" rule of SPEC.md "Configuration keys", checked on a
+ * table of names against an independent edit distance: the suggestion is
+ * the key at the smallest case-insensitive Levenshtein distance from the
+ * name after TK_ (insertions, deletions and substitutions cost 1), the
+ * first in the keys list on a tie, offered only when at most
+ * max(2, len/4) edits away (len: the name's length after TK_); the name is
+ * an error when it gets a suggestion or has a lower-case letter, otherwise
+ * a warning (rc 0).  Names: every key with one character deleted,
+ * inserted, substituted or case-flipped at its start, middle and end, two
+ * edits, and empty, one-letter and unrelated names. */
+static size_t lev(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t d[64][64];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+/* The keys, as the error message lists them ("(keys: TK_A, TK_B, ...)"). */
+static int keys_from_message(const char *err, char keys[][64], int cap)
+{
+    const char *p = strstr(err, "(keys: ");
+    ck_assert_msg(p != NULL, "no key list in: %s", err);
+    p += 7;
+    int n = 0;
+    while (n < cap && !strncmp(p, "TK_", 3)) {
+        p += 3;
+        size_t l = strcspn(p, ",)");
+        ck_assert_uint_lt(l, 63);
+        memcpy(keys[n], p, l);
+        keys[n++][l] = 0;
+        p += l;
+        if (*p == ',') p += 2;
+    }
+    return n;
+}
+
+static void check_suggestion(const char *key_part, char keys[][64], int nkeys)
+{
+    char name[96], err[2048], want[128];
+    snprintf(name, sizeof name, "TK_%s", key_part);
+    for (int i = 0; i < nkeys; i++)
+        if (!strcmp(key_part, keys[i])) return;  /* a key itself: accepted, not this rule */
+    size_t len = strlen(key_part), bound = len / 4 > 2 ? len / 4 : 2, bd = (size_t)-1;
+    const char *best = NULL;
+    for (int i = 0; i < nkeys; i++) {
+        size_t d = lev(key_part, keys[i]);
+        if (d < bd) { bd = d; best = keys[i]; }
+    }
+    if (bd > bound) best = NULL;
+    int camel = 0;
+    for (const char *c = key_part; *c; c++) camel |= islower((unsigned char)*c) != 0;
+    int rc = from_env_with(name, "1", err, sizeof err);
+    ck_assert_msg(rc == (best || camel ? -1 : 0), "%s: tk_config_from_env returned %d (%s), want %d", name, rc, err,
+                  best || camel ? -1 : 0);
+    if (rc == 0) return;
+    const char *got = strstr(err, "did you mean TK_");
+    if (!best) {
+        ck_assert_msg(got == NULL, "%s: no key is within %zu edits (closest: %zu), yet: %s", name, bound, bd, err);
+        return;
+    }
+    snprintf(want, sizeof want, "did you mean TK_%s?", best);
+    ck_assert_msg(got && !strncmp(got, want, strlen(want)), "%s: want \"%s\" (%zu edits), got: %s", name, want, bd,
+                  err);
+}
+
+START_TEST(env_suggestion_is_the_closest_key)
+{
+    char err[2048], keys[32][64];
+    ck_assert_int_eq(from_env_with("TK_Zebra", "1", err, sizeof err), -1);
+    int nkeys = keys_from_message(err, keys, 32);
+    ck_assert_int_ge(nkeys, 10);
+    static const char *const odd[] = { "", "A", "a", "Zz", "Mode", "mode", "MODE", "Mod", "Moe", "Xode",
+                                       "Trace", "Tracex", "Trce", "racer", "Delay", "Threshold", "CallCount",
+                                       "TieredPgo", "TieredPGO2", "PROCESSORCOUNT", "processor_count", "Qwertyuiop",
+                                       "StrategyStrategy", "Stratgey", "eTsrategy", NULL };
+    for (int i = 0; odd[i]; i++) check_suggestion(odd[i], keys, nkeys);
+    for (int k = 0; k < nkeys; k++) {
+        const char *key = keys[k];
+        size_t l = strlen(key);
+        size_t pos[3] = { 0, l / 2, l - 1 };
+        char v[80];
+        for (int p = 0; p < 3; p++) {
+            size_t at = pos[p];
+            /* deletion */
+            snprintf(v, sizeof v, "%.*s%s", (int)at, key, key + at + 1);
+            check_suggestion(v, keys, nkeys);
+            /* insertion before `at`, and after the end */
+            snprintf(v, sizeof v, "%.*sq%s", (int)at, key, key + at);
+            check_suggestion(v, keys, nkeys);
+            snprintf(v, sizeof v, "%sQ", key);
+            check_suggestion(v, keys, nkeys);
+            /* substitution, case flip */
+            snprintf(v, sizeof v, "%s", key);
+            v[at] = v[at] == 'x' ? 'y' : 'x';
+            check_suggestion(v, keys, nkeys);
+            snprintf(v, sizeof v, "%s", key);
+            v[at] = (char)(isupper((unsigned char)v[at]) ? tolower((unsigned char)v[at]) : toupper((unsigned char)v[at]));
+            check_suggestion(v, keys, nkeys);
+            /* two edits: delete at `at` and substitute the first character */
+            snprintf(v, sizeof v, "%.*s%s", (int)at, key, key + at + 1);
+            v[0] = v[0] == 'z' ? 'w' : 'z';
+            check_suggestion(v, keys, nkeys);
+        }
+        /* prefix and suffix of the key */
+        snprintf(v, sizeof v, "%.*s", (int)(l - 2), key);
+        check_suggestion(v, keys, nkeys);
+        check_suggestion(key + 2, keys, nkeys);
+    }
 }
 END_TEST
 
@@ -92,6 +213,7 @@ TCase *tcase_config_env(void)
 {
     TCase *tc = tcase_create("config_env");
     tcase_add_test(tc, env_unknown_key_named_with_closest_key);
+    tcase_add_test(tc, env_suggestion_is_the_closest_key);
     tcase_add_test(tc, env_long_unknown_name_truncated);
     tcase_add_test(tc, runtime_create_names_strategy_range);
     tcase_add_test(tc, config_default_worker_timeout);

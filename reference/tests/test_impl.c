@@ -7,6 +7,7 @@
 #include "reftest.h"
 #include "../rt_internal.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,68 @@ static void lock_sink(void *user, const tk_event *ev)
         !(tkr_locks_held() & (1u << TKR_LK_BP)))
         g_unlocked_slot_writes++;
 }
+
+/* Slot writes change slots (SPEC.md "Counters", slot_writes): no pass,
+ * discovery or reset stores the value a slot already holds (a redundant
+ * store still dirties a vtable's cache line on every core that reads it),
+ * and the slot_writes counter is the number of those stores, i.e. of the
+ * `slot_write` events other than `init`. */
+typedef struct sw_tally { uint64_t counted, same, init; char first_same[96]; } sw_tally;
+
+static void sw_sink(void *user, const tk_event *ev)
+{
+    sw_tally *t = user;
+    if (ev->kind != TK_EV_SLOT_WRITE) return;
+    if (ev->reason && !strcmp(ev->reason, "init")) { t->init++; return; }
+    t->counted++;
+    if (ev->old_value == ev->new_value && t->same++ == 0)
+        snprintf(t->first_same, sizeof t->first_same, "%s write of %s's slot %p", ev->reason ? ev->reason : "?",
+                 ev->method ? ev->method->name : "?", (void *)ev->slot);
+}
+
+START_TEST(impl_slot_writes_change_slots)
+{
+    int s = _i;
+    const char *ex[] = { "CallCountThreshold", "3", "DeleteCallCountingStubsAfter", "1", NULL };
+    fx f;
+    ifx_init(&f, tk_strategy_names[s], ex);
+    sw_tally t = { 0, 0, 0, "" };
+    tk_set_event_sink(f.rt, sw_sink, &t);
+    /* D1 : Base and D2 : D1 inherit V0 (slots found by the prestub, or
+     * recorded eagerly), D3 loaded only after V0 is final (a new slot) */
+    tk_type *d1 = ichild(f.rt, f.base, "D1"), *d2 = ichild(f.rt, d1, "D2");
+    ck_assert_int_eq(tk_type_load(f.rt, d1), 0);
+    ck_assert_int_eq(tk_type_load(f.rt, d2), 0);
+    tk_object *o1 = tk_object_new(f.rt, d1), *o2 = tk_object_new(f.rt, d2), *o3 = NULL;
+    tk_type *d3 = NULL;
+    tk_method *m0 = tk_type_virtual_method(f.base, 0);
+    int64_t c0 = tk_counter_total(f.rt, "slot_writes");
+    for (int i = 0; i < 96; i++) {
+        ck_assert_int_eq(call_slot(tk_vtable_slot(f.base, 0), f.obj, i), 1000 + i);
+        ck_assert_int_eq(call_slot(tk_vtable_slot(d1, 0), o1, i), 1000 + i);
+        ck_assert_int_eq(call_slot(tk_vtable_slot(d2, 0), o2, i), 1000 + i);
+        ck_assert_int_eq(call_slot(tk_vtable_slot(f.base, 1), f.obj, i), 2000 + i);
+        if (d3) ck_assert_int_eq(call_slot(tk_vtable_slot(d3, 0), o3, i), 1000 + i);
+        if (i % 4 == 3) advance_and_drain(f.rt, 150);
+        if (i == 16) {
+            d3 = ichild(f.rt, d1, "D3");
+            ck_assert_int_eq(tk_type_load(f.rt, d3), 0);
+            o3 = tk_object_new(f.rt, d3);
+        }
+        if (i == 32) ck_assert_int_eq(tk_version_request(f.rt, m0), 1);
+        if (i == 64) ck_assert_int_eq(tk_version_revert(f.rt, m0), 0);
+    }
+    tk_set_event_sink(f.rt, NULL, NULL);
+    ck_assert_msg(t.same == 0, "%s: %" PRIu64 " slot writes stored the value the slot held; the first: %s",
+                  tk_strategy_names[s], t.same, t.first_same);
+    ck_assert_msg(t.init > 0, "%s: no init write at type load", tk_strategy_names[s]);
+    ck_assert_int_eq(tk_counter_total(f.rt, "slot_writes") - c0, (int64_t)t.counted);
+    tk_object_free(f.rt, o1);
+    tk_object_free(f.rt, o2);
+    tk_object_free(f.rt, o3);
+    fx_done(&f);
+}
+END_TEST
 
 START_TEST(impl_lock_order_checker_detects_inversion)
 {
@@ -880,6 +943,7 @@ TCase *tcase_impl(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, impl_lock_order_checker_detects_inversion);
     tcase_add_loop_test(tc, impl_lock_order_all_paths, 0, TK_STRATEGY_COUNT);
+    tcase_add_loop_test(tc, impl_slot_writes_change_slots, 0, (int)tk_strategy_count()); /* eager-final too */
     tcase_add_test(tc, impl_lock_order_counters_vs_unload);
     tcase_add_loop_test(tc, impl_publish_before_record, 0, TK_STRATEGY_NOTIER);
     tcase_add_loop_test(tc, impl_info_outlives_stub, 0, TK_STRATEGY_NOTIER);

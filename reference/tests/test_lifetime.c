@@ -298,6 +298,91 @@ START_TEST(lifetime_quarantine_bounded)
 }
 END_TEST
 
+/* The runtime's type and method lists (impl.type-metadata-lifetime): both
+ * doubly linked with consistent back links and no cycle; every listed type
+ * is live, or unloaded and still held (quarantined, or an evicted parent a
+ * kept child's struct names); every quarantined type is listed; no listed
+ * method is dead. */
+static void check_lists(tk_runtime *rt, uint32_t *n_types)
+{
+    uint32_t n = 0, quar = 0;
+    tk_type *prev = NULL;
+    for (tk_type *t = rt->types; t; prev = t, t = t->next_all) {
+        ck_assert_msg(++n < 100000, "the type list has a cycle");
+        ck_assert_msg(t->prev_all == prev, "type %s: its back link is not the type before it", t->name);
+        if (t->unloaded)
+            ck_assert_msg(!t->evicted || t->n_child_structs > 0,
+                          "type %s: evicted with no child struct naming it, yet still listed", t->name);
+    }
+    for (tk_type *q = rt->quar_head; q; q = q->grave_next) {
+        ck_assert_msg(++quar <= TKR_QUARANTINE_TYPES, "the quarantine holds more than %d types", TKR_QUARANTINE_TYPES);
+        ck_assert_msg(q->unloaded && !q->evicted, "quarantined type %s: not unloaded, or evicted", q->name);
+        bool listed_q = false;
+        for (tk_type *t = rt->types; t && !listed_q; t = t->next_all) listed_q = t == q;
+        ck_assert_msg(listed_q, "quarantined type %s is not in the type list", q->name);
+    }
+    ck_assert_uint_eq(quar, rt->n_quar);
+    uint32_t nm = 0;
+    tk_method *mp = NULL;
+    for (tk_method *m = rt->methods; m; mp = m, m = m->next_all) {
+        ck_assert_msg(++nm < 1000000, "the method list has a cycle");
+        ck_assert_msg(m->prev_all == mp, "method %s: its back link is not the method before it", m->name);
+        ck_assert_msg(!m->dead, "method %s of an unloaded type is still listed", m->name);
+    }
+    *n_types = n;
+}
+
+START_TEST(lifetime_lists_after_unload_reload_cycles)
+{
+    /* Chains of types (a derived type of a derived type) load, get called
+     * and unload in an order that takes types out of the middle, the head
+     * and the tail of the lists, well past the quarantine's bound; the
+     * lists are walked after every step, and at the end hold Base plus
+     * what is still held. */
+    fx f;
+    fx_init_with(&f, "lazy", NULL, lbody);
+    enum { ROUNDS = 3 * TKR_QUARANTINE_TYPES / 4, CHAIN = 4 };
+    uint32_t n;
+    check_lists(f.rt, &n);
+    uint32_t n0 = n;
+    for (int r = 0; r < ROUNDS; r++) {
+        tk_type *chain[CHAIN];
+        tk_type *parent = f.base;
+        for (int i = 0; i < CHAIN; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "C%d.%d", r, i);
+            chain[i] = derived(f.rt, parent, name);
+            parent = chain[i];
+            tk_object *o = tk_object_new(f.rt, chain[i]);
+            call_all(chain[i], o, 1 + (r + i) % 3);
+            tk_object_free(f.rt, o);
+            check_lists(f.rt, &n);
+        }
+        advance_and_drain(f.rt, 200);
+        /* the leaf first, then a rotating order of the rest: a type whose
+         * child is still loaded is refused (-1) and unloaded afterwards */
+        static const int order[3][CHAIN] = { { 3, 2, 1, 0 }, { 3, 1, 2, 0 }, { 3, 2, 0, 1 } };
+        bool gone[CHAIN] = { false };
+        for (int i = 0; i < CHAIN; i++) {
+            int k = order[r % 3][i];
+            bool child_loaded = k + 1 < CHAIN && !gone[k + 1];
+            ck_assert_int_eq(tk_type_unload(f.rt, chain[k]), child_loaded ? -1 : 0);
+            gone[k] = !child_loaded;
+            check_lists(f.rt, &n);
+        }
+        for (int k = CHAIN - 1; k >= 0; k--)
+            if (!gone[k]) {
+                ck_assert_int_eq(tk_type_unload(f.rt, chain[k]), 0);
+                check_lists(f.rt, &n);
+            }
+    }
+    ck_assert_uint_eq(f.rt->n_quar, TKR_QUARANTINE_TYPES);
+    ck_assert_uint_ge(n, n0 + TKR_QUARANTINE_TYPES);
+    ck_assert_uint_le(n, n0 + TKR_QUARANTINE_TYPES + CHAIN);
+    fx_done(&f);
+}
+END_TEST
+
 /* ---- threaded: the worker tiers while types churn -------------------------- */
 
 typedef struct churn_arg { tk_runtime *rt; tk_type *base; int id, rounds; } churn_arg;
@@ -367,6 +452,7 @@ TCase *tcase_lifetime(void)
     tcase_add_loop_test(tc, lifetime_unload_during_background_step, 0, TK_STRATEGY_NOTIER);
     tcase_add_loop_test(tc, lifetime_queues_drop_dead_methods, 0, TK_STRATEGY_NOTIER);
     tcase_add_test(tc, lifetime_quarantine_bounded);
+    tcase_add_test(tc, lifetime_lists_after_unload_reload_cycles);
     tcase_add_loop_test(tc, lifetime_threaded_churn, 0, TK_STRATEGY_COUNT);
     return tc;
 }

@@ -1,0 +1,53 @@
+/* arch/tests/fault_seam.h — test-only link seam of tk-arch-tests.
+ *
+ * tk-arch-tests is linked with -Wl,--wrap=SYM for the system calls and
+ * allocator functions the stub layer uses and for pthread_mutex_lock/unlock
+ * (arch/build.mk ARCH_TEST_WRAP).  The wrappers (fault_seam.c) pass every
+ * call through, except that
+ *   - a thread can arm a fault: the Nth call of the chosen kinds made by
+ *     that thread fails as the real call would under ENOMEM, so every error
+ *     path of tk_stub_alloc and tk_emit_entry can be reached
+ *     (`stub.map-failure`);
+ *   - every mutex unlock is checked against the mutexes the calling thread
+ *     holds: unlocking one it does not hold is counted as a violation
+ *     (`stub.heap-lock`).
+ * Production code is unchanged: only this binary's link redirects the
+ * symbols (references from libtkarch's objects and the tests' own). */
+#ifndef TK_FAULT_SEAM_H
+#define TK_FAULT_SEAM_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    TKF_MMAP = 1,        /* mmap                         -> MAP_FAILED */
+    TKF_MPROTECT = 2,    /* mprotect                     -> -1         */
+    TKF_MEMFD = 4,       /* memfd_create                 -> -1         */
+    TKF_FTRUNCATE = 8,   /* ftruncate                    -> -1         */
+    TKF_ALLOC = 16,      /* malloc, calloc, realloc      -> NULL       */
+    TKF_ALL = 31
+};
+
+/* Arms a fault on the calling thread: its nth call (1-based) of any of
+ * `kinds` fails with errno ENOMEM; earlier and later calls pass.  Also
+ * starts recording the mappings mmap returns on this thread. */
+void tkf_arm(unsigned kinds, unsigned nth);
+/* Disarms; returns the kind that failed (0 if the nth call never came). */
+unsigned tkf_disarm(void);
+
+/* The mappings [start, end) mmap returned on this thread while armed
+ * (the most recent arming). */
+size_t tkf_maps_recorded(uintptr_t (*out)[2], size_t cap);
+
+/* Bytes of [start, end) that /proc/self/maps still shows mapped. */
+size_t tkf_still_mapped(uintptr_t start, uintptr_t end);
+
+/* Open file descriptors of the process (/proc/self/fd). */
+int tkf_open_fds(void);
+
+/* Mutex unlocks by a thread that did not hold the mutex, since start. */
+unsigned long tkf_lock_violations(void);
+/* What the first violation was ("" if none). */
+const char *tkf_lock_violation_what(void);
+/* Mutexes (wrapped) the calling thread holds now. */
+int tkf_locks_held(void);
+#endif
