@@ -46,17 +46,6 @@ uint32_t tkr_thread_id(void)
 
 bool tkr_thread_registered(void) { return t_rcu_registered > 0; }
 
-void *tkr_grow(void *v, uint32_t *cap, uint32_t need, size_t elem, uint32_t first)
-{
-    uint64_t nc = *cap ? *cap : first;
-    while (nc < need) nc *= 2;
-    if (nc > UINT32_MAX) nc = UINT32_MAX;   /* need <= UINT32_MAX still fits */
-    void *nv = realloc(v, (size_t)nc * elem);
-    if (!nv) abort();
-    *cap = (uint32_t)nc;
-    return nv;
-}
-
 /* ---- lock ranks (SPEC `impl.lock-order`) ----------------------------------
  * backpatch -> code-version -> tiering -> object lists -> code heap -> events.
  * t_locks_held has bit `rank` set while this thread holds that lock (of any
