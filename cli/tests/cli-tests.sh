@@ -189,6 +189,7 @@ expect "runtime: wrong-case TK_ key"                1 "environment variable TK_S
 expect "runtime: unknown TK_ tool-like variable warns once" 0 "warning: environment variable TK_FOO is not a tierkit" -- env TK_FOO=1 $RB
 expect "runtime: bad TK_ value names the variable"  1 "environment variable TK_CallCountThreshold: .*invalid value 'x'" -- env TK_CallCountThreshold=x $RB
 expect "seed-counters: mistyped TK_ key"            2 "environment variable TK_TieredPgo: .*did you mean TK_TieredPGO\?" -- env TK_TieredPgo=0 "$seedc"
+expect "seed-counters: mistyped key, whole key list"  2 "did you mean TK_TieredPGO\?.*\(keys: [^()]*\)$" -- env TK_TieredPgo=0 "$seedc"
 
 # ---- tk-seed-counters -----------------------------------------------------------------
 expect "seed-counters: --help"                      0 "usage: tk-seed-counters"                        -- "$seedc" --help

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     int status = 0;
     for (int s = 0; s < TK_STRATEGY_COUNT; s++) {
         tk_config cfg;
-        char err[256];
+        char err[1024];   /* an unknown key's message lists every key */
         tk_config_defaults(&cfg);
         if (tk_config_from_env(&cfg, err, sizeof err) ||
             tk_config_set(&cfg, "Mode", "deterministic", err, sizeof err) ||

@@ -278,7 +278,7 @@ static void pbr_sink(void *user, const tk_event *ev)
 
 START_TEST(impl_publish_before_record)
 {
-    int s = _i;
+    int s = ref_tiered(_i);
     fx f;
     ifx_init(&f, tk_strategy_names[s], NULL);
     g_pbr_checked = g_pbr_bad = 0;
@@ -340,7 +340,7 @@ START_TEST(impl_info_outlives_stub)
     fx f;
     tk_method *m;
     void **slot;
-    ifx_count_to_tier1(&f, _i, "0", &m, &slot);
+    ifx_count_to_tier1(&f, ref_tiered(_i), "0", &m, &slot);
     int64_t promos = tk_counter_total(f.rt, "promotions_tier0_to_tier0instr") +
                      tk_counter_total(f.rt, "promotions_tier0instr_to_tier1");
     ck_assert_int_eq(promos, 2);
@@ -376,7 +376,7 @@ START_TEST(impl_info_freed_after_stub)
     fx f;
     tk_method *m;
     void **slot;
-    ifx_count_to_tier1(&f, _i, "1", &m, &slot);
+    ifx_count_to_tier1(&f, ref_tiered(_i), "1", &m, &slot);
     ck_assert_int_ge(counter_phase(f.rt, "stubs_freed_callcount", 1), 2);
     int32_t tiers[2] = { TK_TIER_0, TK_TIER_0_INSTRUMENTED };
     for (int k = 0; k < 2; k++) {
@@ -403,7 +403,7 @@ START_TEST(prestub_counts_while_counting)
      * prestub; the publishing call is not (`inv.counting.first-call-not-counted`).
      * With threshold 3: publish + 2 prestub calls leave it below the
      * threshold, the 3rd counted call reaches it. */
-    int s = _i;
+    int s = ref_tiered(_i);
     const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "3", NULL };
     fx f;
     ifx_init(&f, tk_strategy_names[s], ex);
@@ -443,7 +443,7 @@ START_TEST(stopped_stub_reclaimed_and_resumed)
      * path, so stub deletion frees it (it used to be kept for the
      * runtime's lifetime).  Publishing the version again resumes counting
      * from the cell with a new stub: the threshold still comes exactly. */
-    int s = _i;
+    int s = ref_tiered(_i);
     const char *ex[] = { "DeleteCallCountingStubsAfter", "1", "CallCountingDelayMs", "0",
                          "CallCountThreshold", "10", NULL };
     fx f;
@@ -796,7 +796,7 @@ START_TEST(bg_abandon_deterministic)
      * it with the next background step: pending completions first (the
      * hook's call also made Fresh.1 reach its threshold), then the
      * re-queued items in their order, then the newly promoted one. */
-    int s = _i;
+    int s = ref_tiered(_i);
     const char *ex[] = { "CallCountThreshold", "2", NULL };
     bg_fx *b = calloc(1, sizeof *b);
     bg_init(b, tk_strategy_names[s], ex);
@@ -852,7 +852,7 @@ START_TEST(bg_abandon_threaded)
      * wall-clock assertion): between the delay_begin of the delay started
      * before item 1 and its delay_end, the worker publishes nothing; the
      * two remaining items are published after delay_end. */
-    int s = _i;
+    int s = ref_tiered(_i);
     char err[256];
     const char *ex[] = { "CallCountingDelayMs", "200", "CallCountThreshold", "2", NULL };
     bg_fx *b = calloc(1, sizeof *b);
@@ -942,20 +942,20 @@ TCase *tcase_impl(void)
     TCase *tc = tcase_create("impl");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, impl_lock_order_checker_detects_inversion);
-    tcase_add_loop_test(tc, impl_lock_order_all_paths, 0, TK_STRATEGY_COUNT);
+    tcase_add_loop_test(tc, impl_lock_order_all_paths, 0, (int)tk_strategy_count());
     tcase_add_loop_test(tc, impl_slot_writes_change_slots, 0, (int)tk_strategy_count()); /* eager-final too */
     tcase_add_test(tc, impl_lock_order_counters_vs_unload);
-    tcase_add_loop_test(tc, impl_publish_before_record, 0, TK_STRATEGY_NOTIER);
-    tcase_add_loop_test(tc, impl_info_outlives_stub, 0, TK_STRATEGY_NOTIER);
-    tcase_add_loop_test(tc, impl_info_freed_after_stub, 0, TK_STRATEGY_NOTIER);
-    tcase_add_loop_test(tc, stopped_stub_reclaimed_and_resumed, 0, TK_STRATEGY_NOTIER);
+    tcase_add_loop_test(tc, impl_publish_before_record, 0, ref_tiered_count());
+    tcase_add_loop_test(tc, impl_info_outlives_stub, 0, ref_tiered_count());
+    tcase_add_loop_test(tc, impl_info_freed_after_stub, 0, ref_tiered_count());
+    tcase_add_loop_test(tc, stopped_stub_reclaimed_and_resumed, 0, ref_tiered_count());
     tcase_add_test(tc, offline_thread_stays_offline);
     tcase_add_test(tc, config_edge_cases);
     tcase_add_test(tc, impl_array_growth);
     tcase_add_test(tc, load_child_vs_unload_parent);
-    tcase_add_loop_test(tc, scale_type_churn, 0, TK_STRATEGY_COUNT);
-    tcase_add_loop_test(tc, prestub_counts_while_counting, 0, TK_STRATEGY_NOTIER);
-    tcase_add_loop_test(tc, bg_abandon_deterministic, 0, TK_STRATEGY_NOTIER);
-    tcase_add_loop_test(tc, bg_abandon_threaded, 0, TK_STRATEGY_NOTIER);
+    tcase_add_loop_test(tc, scale_type_churn, 0, (int)tk_strategy_count());
+    tcase_add_loop_test(tc, prestub_counts_while_counting, 0, ref_tiered_count());
+    tcase_add_loop_test(tc, bg_abandon_deterministic, 0, ref_tiered_count());
+    tcase_add_loop_test(tc, bg_abandon_threaded, 0, ref_tiered_count());
     return tc;
 }

@@ -181,7 +181,7 @@ START_TEST(lifetime_unload_during_background_step)
      * so the unload leaves D in the graveyard; the step finishes its batch
      * (the dead methods' versions are compiled, published nowhere) and its
      * end frees D.  Under ASan a premature free is a use after free here. */
-    int s = _i;
+    int s = ref_tiered(_i);
     const char *ex[] = { "CallCountThreshold", "2", "CallCountingDelayMs", "10", NULL };
     hook_fx *h = calloc(1, sizeof *h);
     fx_init_with(&h->f, tk_strategy_names[s], ex, lbody);
@@ -221,7 +221,7 @@ START_TEST(lifetime_queues_drop_dead_methods)
      * delay list (a second type's first calls) when D unloads: the unload
      * purges them, so the next drain completes and promotes nothing of D
      * and touches none of its freed memory. */
-    int s = _i;
+    int s = ref_tiered(_i);
     const char *ex[] = { "CallCountThreshold", "2", "CallCountingDelayMs", "10", NULL };
     hook_fx *h = calloc(1, sizeof *h);
     fx_init_with(&h->f, tk_strategy_names[s], ex, lbody);
@@ -448,11 +448,11 @@ TCase *tcase_lifetime(void)
 {
     TCase *tc = tcase_create("lifetime");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, lifetime_unload_frees_metadata, 0, TK_STRATEGY_COUNT);
-    tcase_add_loop_test(tc, lifetime_unload_during_background_step, 0, TK_STRATEGY_NOTIER);
-    tcase_add_loop_test(tc, lifetime_queues_drop_dead_methods, 0, TK_STRATEGY_NOTIER);
+    tcase_add_loop_test(tc, lifetime_unload_frees_metadata, 0, (int)tk_strategy_count());
+    tcase_add_loop_test(tc, lifetime_unload_during_background_step, 0, ref_tiered_count());
+    tcase_add_loop_test(tc, lifetime_queues_drop_dead_methods, 0, ref_tiered_count());
     tcase_add_test(tc, lifetime_quarantine_bounded);
     tcase_add_test(tc, lifetime_lists_after_unload_reload_cycles);
-    tcase_add_loop_test(tc, lifetime_threaded_churn, 0, TK_STRATEGY_COUNT);
+    tcase_add_loop_test(tc, lifetime_threaded_churn, 0, (int)tk_strategy_count());
     return tc;
 }

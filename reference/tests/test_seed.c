@@ -88,7 +88,7 @@ TCase *tcase_seed(void)
 {
     TCase *tc = tcase_create("seed");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, seed_counters_shape, 0, TK_STRATEGY_COUNT);
+    tcase_add_loop_test(tc, seed_counters_shape, 0, (int)tk_strategy_count());
     tcase_add_test(tc, seed_semantics_tier_independent);
     return tc;
 }

@@ -160,7 +160,7 @@ static void promote_to_tier1(tk_runtime *rt, tk_method *m, int64_t tag)
 
 START_TEST(worker_exits_when_idle_and_restarts)
 {
-    int s = _i;
+    int s = ref_tiered(_i);
     char err[256];
     const char *ex[] = { "BackgroundWorkerTimeoutMs", "20", "CallCountingDelayMs", "1",
                          "CallCountThreshold", "4", NULL };
@@ -294,7 +294,7 @@ static void *stress_producer(void *arg)
 
 START_TEST(worker_restart_loses_no_work)
 {
-    int s = _i;
+    int s = ref_tiered(_i);
     char err[256];
     const char *ex[] = { "BackgroundWorkerTimeoutMs", "1", "CallCountingDelayMs", (s & 1) ? "1" : "0",
                          "CallCountThreshold", "2", NULL };
@@ -341,10 +341,10 @@ TCase *tcase_threaded(void)
 {
     TCase *tc = tcase_create("threaded");
     tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, threaded_mutators, 0, TK_STRATEGY_COUNT);
-    tcase_add_loop_test(tc, worker_exits_when_idle_and_restarts, 0, TK_STRATEGY_NOTIER);
+    tcase_add_loop_test(tc, threaded_mutators, 0, (int)tk_strategy_count());
+    tcase_add_loop_test(tc, worker_exits_when_idle_and_restarts, 0, ref_tiered_count());
     tcase_add_test(tc, worker_destroy_joins_running_worker);
     tcase_add_test(tc, worker_stays_for_its_idle_timeout);
-    tcase_add_loop_test(tc, worker_restart_loses_no_work, 0, TK_STRATEGY_NOTIER);
+    tcase_add_loop_test(tc, worker_restart_loses_no_work, 0, ref_tiered_count());
     return tc;
 }
