@@ -209,6 +209,42 @@ START_TEST(config_default_worker_timeout)
 }
 END_TEST
 
+/* The effective configuration that results record (README "Configuration":
+ * every result records it) is the configuration set: every key set to a
+ * value other than its default is described as exactly that value, one
+ * "Key=value" line each, and the description of a default configuration
+ * differs on every one of those lines. */
+START_TEST(config_describe_shows_what_was_set)
+{
+    static const char *const kv[][2] = {
+        { "Strategy", "entry-cell" }, { "CallCountThreshold", "7" }, { "CallCountingDelayMs", "33" },
+        { "TieredPGO", "0" }, { "TieredCompilation", "0" }, { "DeleteCallCountingStubsAfter", "3" },
+        { "Mode", "deterministic" }, { "CompileCostUs", "5" }, { "Trace", "/tmp/tk-describe.jsonl" },
+        { "BackgroundWorkerTimeoutMs", "77" }, { "CallCountingStubDeletion", "inactive" },
+        { "CallCountThresholdClamp", "1" }, { "DelaySingleProcMultiplier", "3" },
+        { "AggressiveTiering", "1" }, { "PROCESSOR_COUNT", "5" },
+    };
+    char err[256], set[2048], dflt[2048], line[320];
+    tk_config c, d;
+    tk_config_defaults(&c);
+    tk_config_defaults(&d);
+    for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++)
+        ck_assert_msg(tk_config_set(&c, kv[k][0], kv[k][1], err, sizeof err) == 0, "%s=%s: %s", kv[k][0], kv[k][1], err);
+    ck_assert_uint_lt(tk_config_describe(&c, set, sizeof set), sizeof set);
+    ck_assert_uint_lt(tk_config_describe(&d, dflt, sizeof dflt), sizeof dflt);
+    for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++) {
+        /* "\nKey=value\n", matched against "\n" + description: a whole line */
+        snprintf(line, sizeof line, "\n%s=%s\n", kv[k][0], kv[k][1]);
+        char whole[2100];
+        snprintf(whole, sizeof whole, "\n%s", set);
+        ck_assert_msg(strstr(whole, line) != NULL, "described configuration lacks '%s=%s':\n%s", kv[k][0], kv[k][1], set);
+        snprintf(whole, sizeof whole, "\n%s", dflt);
+        ck_assert_msg(strstr(whole, line) == NULL, "the default configuration is also described as '%s=%s'",
+                      kv[k][0], kv[k][1]);
+    }
+}
+END_TEST
+
 TCase *tcase_config_env(void)
 {
     TCase *tc = tcase_create("config_env");
@@ -217,5 +253,6 @@ TCase *tcase_config_env(void)
     tcase_add_test(tc, env_long_unknown_name_truncated);
     tcase_add_test(tc, runtime_create_names_strategy_range);
     tcase_add_test(tc, config_default_worker_timeout);
+    tcase_add_test(tc, config_describe_shows_what_was_set);
     return tc;
 }

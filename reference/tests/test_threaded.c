@@ -9,6 +9,7 @@
 #include "reftest.h"
 #include "../rt_internal.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -197,9 +198,24 @@ START_TEST(worker_exits_when_idle_and_restarts)
 }
 END_TEST
 
+/* Threads of this process (/proc/self/task), to see that a runtime leaves
+ * none behind. */
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL; ) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 START_TEST(worker_destroy_joins_running_worker)
 {
-    /* Destroy while a worker exists (long idle timeout): it is joined. */
+    /* Destroy while a worker exists (long idle timeout): it is stopped and
+     * joined, so the process has the threads it had before the runtime
+     * (SPEC.md "Reference runtime": tk_runtime_destroy stops the worker). */
+    int threads0 = thread_count();
     char err[256];
     const char *ex[] = { "BackgroundWorkerTimeoutMs", "3600000", "CallCountingDelayMs", "0",
                          "CallCountThreshold", "2", NULL };
@@ -214,7 +230,10 @@ START_TEST(worker_destroy_joins_running_worker)
     tk_drain(rt);
     ck_assert_uint_eq(atomic_load(&rt->dbg_worker_starts), 1);
     ck_assert_uint_eq(atomic_load(&rt->dbg_worker_exits), 0);
+    ck_assert_int_eq(thread_count(), threads0 + 1);   /* the worker, idle for an hour */
     tk_runtime_destroy(rt);
+    ck_assert_msg(thread_count() == threads0, "%d thread(s) left after tk_runtime_destroy (%d before the runtime)",
+                  thread_count(), threads0);
 }
 END_TEST
 
