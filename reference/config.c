@@ -156,7 +156,7 @@ static const char *const env_keys[] = {
 
 int tkr_config_key_first(const char *key)
 {
-    return !strcmp(key, env_keys[0]);
+    return !strcmp(key, "CallCountThresholdClamp");
 }
 
 /* TK_ variables that tierkit's tools (not the runtime) read: known, so not

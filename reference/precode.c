@@ -121,12 +121,6 @@ void *tkr_get_tep(tk_method *m)
     return s;
 }
 
-/* Value of a precode's target that means "goes to the prestub". */
-void *tkr_prestub_target_of(void *stub)
-{
-    return tk_classify(stub) == TK_ADDR_FIXUP ? (char *)stub + tk_fixup_entry_offset() : tk_prestub_entry();
-}
-
 static void emit_retarget(tk_runtime *rt, tk_method *m, void *stub, void *old, void *nw, int phase)
 {
     tk_event ev = {0};

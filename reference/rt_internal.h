@@ -341,7 +341,6 @@ TK_HIDDEN void tkr_ev_simple(struct tk_drv_runtime *rt, tk_event_kind k, struct 
 
 /* precode.c */
 TK_HIDDEN void *tkr_get_tep(struct tk_drv_method *m);
-TK_HIDDEN void *tkr_prestub_target_of(void *tep);
 TK_HIDDEN void tkr_precode_set(struct tk_drv_runtime *rt, struct tk_drv_method *m, void *stub,
                                void *target, int phase);
 TK_HIDDEN void tkr_precode_reset(struct tk_drv_runtime *rt, struct tk_drv_method *m, void *stub, int phase);

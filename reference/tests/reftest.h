@@ -4,15 +4,15 @@
 #include <check.h>
 #include "tierkit.h"
 
-/* Call through a slot the way JIT code does: load, then call. */
 /* Loops over strategies run on every registered design, eager-final
  * included (a defect only eager-final reaches survived tests that looped
- * over the published five).  Tiered-only tests loop i = 0 .. 
+ * over the published five).  Tiered-only tests loop i = 0 ..
  * ref_tiered_count() - 1 and run strategy ref_tiered(i): every registered
  * strategy but notier. */
 static inline int ref_tiered_count(void) { return (int)tk_strategy_count() - 1; }
 static inline int ref_tiered(int i) { return i < TK_STRATEGY_NOTIER ? i : i + 1; }
 
+/* Call through a slot the way JIT code does: load, then call. */
 static inline int64_t call_slot(void **slot, void *self, int64_t a0)
 {
     tk_entry_fn f = (tk_entry_fn)__atomic_load_n(slot, __ATOMIC_ACQUIRE);
