@@ -240,13 +240,18 @@ int tk_config_from_env(tk_config *c, char *err, size_t errlen)
     for (int i = 0; env_keys[i]; i++) {
         snprintf(name, sizeof name, "TK_%s", env_keys[i]);
         const char *v = getenv(name);
-        if (v && tk_config_set(c, env_keys[i], v, err, errlen)) {
-            /* Name the variable the user actually set. */
-            char why[256];
-            snprintf(why, sizeof why, "%s", err);
-            snprintf(err, errlen, "environment variable %s: %s", name, why);
-            return -1;
+        if (!v) continue;
+        /* Name the variable the user actually set, ahead of tk_config_set's
+         * own message, which is written in place right after it: no
+         * intermediate buffer, so a long value is quoted as far as the
+         * caller's buffer allows (README "Reliability"). */
+        size_t pre = 0;
+        if (err && errlen) {
+            int k = snprintf(err, errlen, "environment variable %s: ", name);
+            pre = k < 0 ? 0 : (size_t)k < errlen ? (size_t)k : errlen - 1;
         }
+        if (tk_config_set(c, env_keys[i], v, err ? err + pre : NULL, err ? errlen - pre : 0)) return -1;
+        if (err && errlen) err[0] = 0;
     }
     return 0;
 }

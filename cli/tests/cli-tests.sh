@@ -190,6 +190,10 @@ expect "runtime: unknown TK_ tool-like variable warns once" 0 "warning: environm
 expect "runtime: bad TK_ value names the variable"  1 "environment variable TK_CallCountThreshold: .*invalid value 'x'" -- env TK_CallCountThreshold=x $RB
 expect "seed-counters: mistyped TK_ key"            2 "environment variable TK_TieredPgo: .*did you mean TK_TieredPGO\?" -- env TK_TieredPgo=0 "$seedc"
 expect "seed-counters: mistyped key, whole key list"  2 "did you mean TK_TieredPGO\?.*\(keys: [^()]*\)$" -- env TK_TieredPgo=0 "$seedc"
+# A long invalid value is quoted whole when the message fits the tool's buffer
+# (the variable's name, then the configuration's own message, not cut short).
+long=$(printf '7%.0s' $(seq 600))
+expect "seed-counters: long invalid value quoted whole" 2 "environment variable TK_CallCountThreshold: config: invalid value '$long' for key CallCountThreshold \(allowed: [^()]*\)$" -- env TK_CallCountThreshold=$long "$seedc"
 
 # ---- tk-seed-counters -----------------------------------------------------------------
 expect "seed-counters: --help"                      0 "usage: tk-seed-counters"                        -- "$seedc" --help
