@@ -42,11 +42,11 @@ bool tkr_il_has_final(tk_il_version *il)
 
 static void spend(uint32_t us)
 {
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do {
-        clock_gettime(CLOCK_MONOTONIC, &t);
-    } while ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000ull + (uint64_t)(t.tv_nsec - t0.tv_nsec) / 1000 < us);
+    /* One clock, one subtraction: the earlier per-field difference turned
+     * negative (and huge once unsigned) when the wait crossed a second
+     * boundary, ending a simulated compile early. */
+    uint64_t end = tkr_mono_ns() + (uint64_t)us * 1000u;
+    while (tkr_mono_ns() < end) continue;
 }
 
 /* Compile outside the locks; the first finished compile wins (a racing

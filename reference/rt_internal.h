@@ -304,6 +304,7 @@ static inline void tkr_check_no_locks(const char *what) { (void)what; }
 TK_HIDDEN bool tkr_begin_offline(void);
 TK_HIDDEN void tkr_end_offline(bool was_online);
 TK_HIDDEN uint64_t tkr_now_ms(struct tk_drv_runtime *rt);
+TK_HIDDEN uint64_t tkr_mono_ns(void);   /* CLOCK_MONOTONIC in ns, whatever the mode */
 /* Every growable array of the runtime (queues, slot lists, deletion and
  * reclaim batches): make room for `need` elements of `elem` bytes,
  * doubling from `first`, so appends are amortised O(1).  Returns the

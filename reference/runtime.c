@@ -18,7 +18,7 @@ static void install_handlers(void)
     tk_set_threshold_handler(tkr_threshold_handler);
 }
 
-static uint64_t mono_ns(void)
+uint64_t tkr_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -28,7 +28,7 @@ static uint64_t mono_ns(void)
 uint64_t tkr_now_ms(tk_runtime *rt)
 {
     if (rt->cfg.mode == TK_MODE_DETERMINISTIC) return atomic_load(&rt->now_ms);
-    return mono_ns() / 1000000ull;
+    return tkr_mono_ns() / 1000000ull;
 }
 
 uint64_t tk_clock_now_ms(tk_runtime *rt) { return tkr_now_ms(rt); }
@@ -111,14 +111,14 @@ void tkr_bp_lock(tk_runtime *rt, int phase, uint64_t *t0)
     t_locks_held |= 1u << TKR_LK_BP;
 #endif
     ctr_add(rt, C_LOCK_ACQ, phase, 1);
-    *t0 = mono_ns();
+    *t0 = tkr_mono_ns();
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_LOCK_ACQUIRE, NULL, TK_TIER_UNKNOWN, 0, NULL);
 }
 
 void tkr_bp_unlock(tk_runtime *rt, int phase, uint64_t t0)
 {
     if (ev_on(rt)) tkr_ev_simple(rt, TK_EV_LOCK_RELEASE, NULL, TK_TIER_UNKNOWN, 0, NULL);
-    ctr_add(rt, C_LOCK_HOLD_NS, phase, mono_ns() - t0);
+    ctr_add(rt, C_LOCK_HOLD_NS, phase, tkr_mono_ns() - t0);
 #ifdef TK_LOCK_RANK_CHECK
     t_locks_held &= ~(1u << TKR_LK_BP);
 #endif

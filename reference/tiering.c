@@ -392,12 +392,13 @@ static bool has_work_locked(tk_runtime *rt)
     return rt->n_pending || rt->n_opt;
 }
 
+/* An absolute deadline on CLOCK_MONOTONIC, the clock tk_runtime_create gave
+ * the condition variables (a wall-clock step cannot stretch a wait). */
 static void deadline_ts(struct timespec *ts, uint64_t ms_from_now)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ms_from_now / 1000);
-    ts->tv_nsec += (long)(ms_from_now % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) { ts->tv_sec++; ts->tv_nsec -= 1000000000L; }
+    uint64_t ns = tkr_mono_ns() + ms_from_now * 1000000u;
+    ts->tv_sec = (time_t)(ns / 1000000000u);
+    ts->tv_nsec = (long)(ns % 1000000000u);
 }
 
 /* The background worker (CoreCLR's ".NET Tiered JIT" thread, created on
