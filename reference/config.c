@@ -250,7 +250,7 @@ int tk_config_from_env(tk_config *c, char *err, size_t errlen)
             int k = snprintf(err, errlen, "environment variable %s: ", name);
             pre = k < 0 ? 0 : (size_t)k < errlen ? (size_t)k : errlen - 1;
         }
-        if (tk_config_set(c, env_keys[i], v, err ? err + pre : NULL, err ? errlen - pre : 0)) return -1;
+        if (tk_config_set(c, env_keys[i], v, err ? err + pre : NULL, errlen - pre)) return -1;
         if (err && errlen) err[0] = 0;
     }
     return 0;
