@@ -147,7 +147,7 @@ MUTATE_JOBS        ?= 2
 # linked with it, and the report gives both scores (conformance suite only,
 # whole suite).  MUTATE_UNITS=0: the conformance suite alone.
 MUTATE_UNITS       ?= 1
-MUTATE_UNIT_ARGS = --unit 'ref|$(B)/checked/obj|$(REF_CHECKED)|$(MUTATE_SOURCES)|$(call tk_objs,$(B),$(REF_TEST_SRCS))|$(CHECK_LIBS) $(URCU_LIBS)' \
+MUTATE_UNIT_ARGS = --unit 'ref|$(B)/checked/obj|$(REF_CHECKED)|$(MUTATE_SOURCES)|$(call tk_objs,$(B),$(REF_TEST_SRCS))|$(REF_TEST_LDLIBS)' \
                    --unit 'arch||| $(ARCH_PORTABLE) $(ARCH_X86_64)|$(call tk_objs,$(B),$(ARCH_TEST_SRCS))|$(ARCH_TEST_LDLIBS)'
 MUTATE_UNIT_DEPS = $(B)/bin/tk-ref-tests $(B)/bin/tk-arch-tests
 MUTATE_ARGS = --sources '$(MUTATE_SOURCES)' --mutate '$(MUTATE_TARGETS)' --objdir $(B)/obj --cc '$(CC)' --cflags '$(CPPFLAGS) $(CFLAGS)' \

@@ -11,7 +11,13 @@ REF_SRCS := reference/config.c reference/runtime.c reference/type.c reference/pr
 REF_TEST_SRCS := reference/tests/test_main.c reference/tests/test_units.c \
                  reference/tests/test_seed.c reference/tests/test_threaded.c \
                  reference/tests/test_impl.c reference/tests/test_config_env.c \
-                 reference/tests/test_lifetime.c reference/tests/test_coreclr_config.c
+                 reference/tests/test_lifetime.c reference/tests/test_coreclr_config.c \
+                 reference/tests/test_faults.c arch/tests/fault_seam.c
+# Every link of tk-ref-tests (native, arm64, sanitizer units, tk-mutate's ref
+# unit) uses these flags: the arch tests' test-only link seam
+# (arch/tests/fault_seam.h: injected mmap/allocation/thread-creation
+# failures, allocation tracking, mutex checks) and the libraries.
+REF_TEST_LDLIBS = $(ARCH_TEST_WRAP) $(CHECK_LIBS) $(URCU_LIBS)
 REF_DRIVER_LDLIBS := $(URCU_LIBS) -Wl,--version-script=reference/driver.map
 
 # libtierkit.a, which the reference tests and examples link, is built with
@@ -36,7 +42,7 @@ ALL_ARM64  += $(B64)/lib/libtierkit.a
 $(B)/obj/reference/tests/%.o $(B64)/obj/reference/tests/%.o $(B)/obj/reference/examples/%.o \
   $(B64)/obj/reference/examples/%.o: CPPFLAGS += $(REF_CHECKED)
 $(eval $(call tk_so,libtk_ref_driver,$(REF_SRCS),tkarch,$(REF_DRIVER_LDLIBS)))
-$(eval $(call tk_prog,tk-ref-tests,$(REF_TEST_SRCS),tierkit tkarch,$(CHECK_LIBS) $(URCU_LIBS)))
+$(eval $(call tk_prog,tk-ref-tests,$(REF_TEST_SRCS),tierkit tkarch,$(REF_TEST_LDLIBS)))
 $(eval $(call tk_prog,tk-seed-counters,reference/examples/seed_counters.c,tierkit tkarch tkcli,$(URCU_LIBS)))
 
 .PHONY: test-ref test-ref-arm64 test-asan test-tsan ref-mutants
@@ -57,7 +63,7 @@ $(B)/$(1)/obj/%.o: %.S
 	$(CC) $(CPPFLAGS) $(ASFLAGS) -MMD -MP -c $$< -o $$@
 $(B)/$(1)/bin/tk-ref-tests: $$(call tk_objs,$(B)/$(1),$$(REF_SAN_SRCS))
 	@mkdir -p $$(@D)
-	$(CC) $(LDFLAGS) -fsanitize=$(2) -o $$@ $$^ $(CHECK_LIBS) $(URCU_LIBS)
+	$(CC) $(LDFLAGS) -fsanitize=$(2) -o $$@ $$^ $(REF_TEST_LDLIBS)
 endef
 $(eval $(call tk_ref_san,asan,address))
 $(eval $(call tk_ref_san,tsan,thread))

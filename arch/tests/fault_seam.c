@@ -4,11 +4,13 @@
 #include "fault_seam.h"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -23,6 +25,13 @@ void *__real_realloc(void *p, size_t n);
 int __real_pthread_mutex_lock(pthread_mutex_t *m);
 int __real_pthread_mutex_trylock(pthread_mutex_t *m);
 int __real_pthread_mutex_unlock(pthread_mutex_t *m);
+int __real_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a);
+int __real_pthread_mutex_destroy(pthread_mutex_t *m);
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+void __real_free(void *p);
+
+static void track_add(void *p, size_t n);
+static void track_del(void *p);
 
 #define MAX_MAPS 64
 static _Thread_local unsigned t_kinds, t_nth, t_calls, t_fired;
@@ -89,17 +98,206 @@ int __wrap_ftruncate(int fd, off_t len)
 
 void *__wrap_malloc(size_t n)
 {
-    return fire(TKF_ALLOC) ? NULL : __real_malloc(n);
+    if (fire(TKF_ALLOC))
+        return NULL;
+    void *r = __real_malloc(n);
+    track_add(r, n);
+    return r;
 }
 
 void *__wrap_calloc(size_t n, size_t sz)
 {
-    return fire(TKF_ALLOC) ? NULL : __real_calloc(n, sz);
+    if (fire(TKF_ALLOC))
+        return NULL;
+    void *r = __real_calloc(n, sz);
+    track_add(r, n * sz);
+    return r;
 }
 
 void *__wrap_realloc(void *p, size_t n)
 {
-    return fire(TKF_ALLOC) ? NULL : __real_realloc(p, n);
+    if (fire(TKF_ALLOC))
+        return NULL;
+    void *r = __real_realloc(p, n);
+    if (r || !n) {
+        track_del(p);
+        track_add(r, n);
+    }
+    return r;
+}
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+    return fire(TKF_THREAD) ? EAGAIN : __real_pthread_create(t, a, fn, arg);
+}
+
+/* ---- allocation tracking and mutex initialisation ----------------------------
+ * One spin lock guards both tables (allocation-heavy tests stay cheap: no
+ * tracking unless a test began it). */
+
+#define TRACK_CAP (1u << 16)
+static atomic_flag g_spin = ATOMIC_FLAG_INIT;
+static atomic_int g_tracking;
+static struct { void *p; size_t n; } g_live[TRACK_CAP];   /* open addressing */
+static _Atomic size_t g_nlive;
+#define MAX_INIT 4096
+static const void *g_init[MAX_INIT];
+static _Atomic size_t g_ninit;
+
+static void spin_lock(void)
+{
+    while (atomic_flag_test_and_set_explicit(&g_spin, memory_order_acquire)) {
+    }
+}
+static void spin_unlock(void) { atomic_flag_clear_explicit(&g_spin, memory_order_release); }
+
+static size_t slot_of(const void *p) { return ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> 48 & (TRACK_CAP - 1); }
+
+static void track_add(void *p, size_t n)
+{
+    if (!p || !atomic_load_explicit(&g_tracking, memory_order_relaxed))
+        return;
+    spin_lock();
+    if (g_nlive < TRACK_CAP - 1) {
+        size_t i = slot_of(p);
+        while (g_live[i].p && g_live[i].p != p)
+            i = (i + 1) & (TRACK_CAP - 1);
+        if (!g_live[i].p)
+            g_nlive++;
+        g_live[i].p = p;
+        g_live[i].n = n;
+    }
+    spin_unlock();
+}
+
+/* Removal with backward shift (linear probing, no tombstones). */
+static void track_del_locked(void *p)
+{
+    size_t i = slot_of(p);
+    while (g_live[i].p && g_live[i].p != p)
+        i = (i + 1) & (TRACK_CAP - 1);
+    if (!g_live[i].p)
+        return;
+    g_nlive--;
+    for (size_t j = i;;) {
+        g_live[i].p = NULL;
+        for (;;) {
+            j = (j + 1) & (TRACK_CAP - 1);
+            if (!g_live[j].p)
+                return;
+            size_t h = slot_of(g_live[j].p);
+            /* move j back to i unless its home lies cyclically in (i, j] */
+            if (i <= j ? (h <= i || h > j) : (h <= i && h > j))
+                break;
+        }
+        g_live[i] = g_live[j];
+        i = j;
+    }
+}
+
+static void track_del(void *p)
+{
+    if (!p || !g_nlive)
+        return;
+    spin_lock();
+    track_del_locked(p);
+    spin_unlock();
+}
+
+void __wrap_free(void *p)
+{
+    if (p && (g_nlive || g_ninit)) {
+        spin_lock();
+        if (g_nlive)
+            track_del_locked(p);
+        if (g_ninit) {
+            uintptr_t lo = (uintptr_t)p, hi = lo + malloc_usable_size(p);
+            for (size_t k = 0; k < g_ninit;)
+                if ((uintptr_t)g_init[k] >= lo && (uintptr_t)g_init[k] < hi)
+                    g_init[k] = g_init[--g_ninit];
+                else
+                    k++;
+        }
+        spin_unlock();
+    }
+    __real_free(p);
+}
+
+void tkf_track_begin(void)
+{
+    spin_lock();
+    memset(g_live, 0, sizeof g_live);
+    g_nlive = 0;
+    atomic_store(&g_tracking, 1);
+    spin_unlock();
+}
+
+size_t tkf_track_live(void)
+{
+    spin_lock();
+    size_t n = g_nlive;
+    spin_unlock();
+    return n;
+}
+
+void *tkf_track_first(size_t *size)
+{
+    void *r = NULL;
+    spin_lock();
+    for (size_t i = 0; i < TRACK_CAP && !r; i++)
+        if (g_live[i].p) {
+            r = g_live[i].p;
+            if (size)
+                *size = g_live[i].n;
+        }
+    spin_unlock();
+    return r;
+}
+
+void tkf_track_end(void)
+{
+    spin_lock();
+    atomic_store(&g_tracking, 0);
+    memset(g_live, 0, sizeof g_live);
+    g_nlive = 0;
+    spin_unlock();
+}
+
+int __wrap_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
+{
+    int r = __real_pthread_mutex_init(m, a);
+    if (r == 0) {
+        spin_lock();
+        size_t k = 0;
+        while (k < g_ninit && g_init[k] != m)
+            k++;
+        if (k == g_ninit && g_ninit < MAX_INIT)
+            g_init[g_ninit++] = m;
+        spin_unlock();
+    }
+    return r;
+}
+
+int __wrap_pthread_mutex_destroy(pthread_mutex_t *m)
+{
+    spin_lock();
+    for (size_t k = 0; k < g_ninit; k++)
+        if (g_init[k] == m) {
+            g_init[k] = g_init[--g_ninit];
+            break;
+        }
+    spin_unlock();
+    return __real_pthread_mutex_destroy(m);
+}
+
+int tkf_mutex_initialised(const void *m)
+{
+    spin_lock();
+    int found = 0;
+    for (size_t k = 0; k < g_ninit && !found; k++)
+        found = g_init[k] == m;
+    spin_unlock();
+    return found;
 }
 
 size_t tkf_maps_recorded(uintptr_t (*out)[2], size_t cap)

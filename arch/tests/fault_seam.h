@@ -11,6 +11,12 @@
  *   - every mutex unlock is checked against the mutexes the calling thread
  *     holds: unlocking one it does not hold is counted as a violation
  *     (`stub.heap-lock`).
+ * For the reference's tests (reference/tests/test_faults.c) it also
+ *   - records, between tkf_track_begin and tkf_track_end, every block
+ *     allocated through malloc/calloc/realloc (any thread) until free, so a
+ *     test can require an operation to leave nothing allocated;
+ *   - records which mutexes pthread_mutex_init initialised (a freed block's
+ *     are forgotten).
  * Production code is unchanged: only this binary's link redirects the
  * symbols (references from libtkarch's objects and the tests' own). */
 #ifndef TK_FAULT_SEAM_H
@@ -24,7 +30,8 @@ enum {
     TKF_MEMFD = 4,       /* memfd_create                 -> -1         */
     TKF_FTRUNCATE = 8,   /* ftruncate                    -> -1         */
     TKF_ALLOC = 16,      /* malloc, calloc, realloc      -> NULL       */
-    TKF_ALL = 31
+    TKF_ALL = 31,
+    TKF_THREAD = 32      /* pthread_create               -> EAGAIN     */
 };
 
 /* Arms a fault on the calling thread: its nth call (1-based) of any of
@@ -43,6 +50,18 @@ size_t tkf_still_mapped(uintptr_t start, uintptr_t end);
 
 /* Open file descriptors of the process (/proc/self/fd). */
 int tkf_open_fds(void);
+
+/* Allocation tracking (all threads): blocks allocated from now on. */
+void tkf_track_begin(void);
+/* Blocks allocated since tkf_track_begin and not freed yet. */
+size_t tkf_track_live(void);
+/* The first of them (NULL if none) and its size, for a message. */
+void *tkf_track_first(size_t *size);
+void tkf_track_end(void);
+
+/* Whether pthread_mutex_init initialised the mutex at m (and it was not
+ * destroyed or freed since). */
+int tkf_mutex_initialised(const void *m);
 
 /* Mutex unlocks by a thread that did not hold the mutex, since start. */
 unsigned long tkf_lock_violations(void);

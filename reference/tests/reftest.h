@@ -38,4 +38,5 @@ TCase *tcase_impl(void);
 TCase *tcase_config_env(void);
 TCase *tcase_lifetime(void);
 TCase *tcase_coreclr_config(void);
+TCase *tcase_faults(void);
 #endif
