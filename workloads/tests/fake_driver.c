@@ -124,6 +124,19 @@ static tk_drv_runtime *fake_create(const char *const *config, char *err, size_t 
                 return NULL;
             }
         }
+        /* Values are checked as the reference checks them (SPEC.md
+         * `inv.abi.reject-cleanly`): Mode is one of two words, the other
+         * keys but Strategy and Trace take unsigned integers. */
+        const char *v = eq + 1;
+        int bad = 0;
+        if (!strncmp(config[i], "Mode=", 5)) bad = strcmp(v, "deterministic") && strcmp(v, "threaded");
+        else if (strncmp(config[i], "Strategy=", 9) && strncmp(config[i], "Trace=", 6))
+            bad = !*v || strspn(v, "0123456789") != strlen(v);
+        if (bad) {
+            snprintf(err, errlen, "config key '%.*s': bad value '%s'", (int)kl, config[i], v);
+            fake_destroy(rt);
+            return NULL;
+        }
         if (!strcmp(config[i], "Mode=deterministic")) rt->deterministic = 1;
         size_t used = strlen(rt->config);
         if (strncmp(config[i], "Strategy=", 9) && strncmp(config[i], "Mode=", 5))
@@ -187,6 +200,20 @@ static tk_drv_method *new_method(tk_drv_runtime *rt, tk_drv_type *t, const tk_me
 static tk_drv_type *fake_type_define(tk_drv_runtime *rt, const tk_type_def *def, char *err,
                                      size_t errlen)
 {
+    const char *why = NULL;
+    if ((def->n_virtuals && !def->virtuals) || (def->n_overrides && !def->overrides) ||
+        (def->n_methods && !def->methods) || (def->n_impls && !def->impls))
+        why = "a count without its array";
+    else if (def->parent && (def->parent->flags & TK_TYPE_INTERFACE))
+        why = "its parent is an interface";
+    else if ((def->flags & TK_TYPE_INTERFACE) && (def->n_methods || def->n_overrides || def->n_impls))
+        why = "an interface only declares virtuals";
+    for (uint32_t i = 0; !why && i < def->n_methods; i++)
+        if (!def->methods[i].body) why = "a non-virtual method without a body";
+    if (why) {
+        snprintf(err, errlen, "type %s: %s", def->name ? def->name : "?", why);
+        return NULL;
+    }
     pthread_mutex_lock(&rt->lock);
     tk_drv_type *t = calloc(1, sizeof *t);
     t->rt = rt;
@@ -235,6 +262,7 @@ bad:
 
 static int fake_type_load(tk_drv_runtime *rt, tk_drv_type *t)
 {
+    if (t->loaded || (t->parent && !t->parent->loaded)) return -1;
     for (uint32_t s = 0; s < t->vt_size; s++) {
         __atomic_store_n(&t->vtable[s], t->vmethods[s]->entry, __ATOMIC_RELEASE);
         __atomic_fetch_add(&rt->slot_writes, 1, __ATOMIC_RELAXED);
@@ -243,7 +271,14 @@ static int fake_type_load(tk_drv_runtime *rt, tk_drv_type *t)
     return 0;
 }
 
-static int fake_type_unload(tk_drv_runtime *rt, tk_drv_type *t) { t->loaded = 0; return 0; }
+static int fake_type_unload(tk_drv_runtime *rt, tk_drv_type *t)
+{
+    if (!t->loaded) return -1;
+    for (tk_drv_type *c = rt->all_types; c; c = c->next_alloc)
+        if (c->parent == t && c->loaded) return -1;
+    t->loaded = 0;
+    return 0;
+}
 static uint32_t fake_vtable_size(tk_drv_type *t) { return t->vt_size; }
 static tk_drv_method *fake_virtual_method(tk_drv_type *t, uint32_t s)
 {
@@ -255,6 +290,7 @@ static tk_drv_method *fake_nonvirtual_method(tk_drv_type *t, uint32_t i)
 }
 static tk_drv_object *fake_object_new(tk_drv_runtime *rt, tk_drv_type *t)
 {
+    if (t->flags & (TK_TYPE_INTERFACE | TK_TYPE_ABSTRACT)) return NULL;
     fake_object *o = calloc(1, sizeof *o);
     o->type = t;
     return o;
