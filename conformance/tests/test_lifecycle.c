@@ -10,7 +10,7 @@
  * of the warm-up.  Each cycle runs a whole life: interfaces, inheritance,
  * several non-virtual methods, more methods than one stub page holds (1,200),
  * counting, promotion, stub deletion, a code version, unload and reuse of
- * the freed code; a lock an operation forgets to release hangs the next
+ * the freed code, and destroy with work still pending; a lock an operation forgets to release hangs the next
  * cycle (TIMEOUT). */
 #include "fixture.h"
 
@@ -205,6 +205,18 @@ static void lc_cycle(int threaded, int64_t arg)
         for (uint32_t s = 0; s < 4; s++) tkt_call_slot(lc_vslot(w.a, s), w.oa, LC_ID_A + (int)s, arg);
     }
     if (!threaded) lc_type_c(rt, arg);     /* compiles into code freed by the unloads */
+    /* The life ends with work under way: methods that reached their
+     * threshold (completion and promotion pending) and a delay running. */
+    tk_type_def ed = { "LC.E", NULL, 0, 2, lc_cv, 0, NULL, 1, lc_cn, 0, NULL };
+    tk_drv_type *e = fx_define(rt, &ed, 1);
+    tk_drv_object *oe = fx_obj(rt, e);
+    tkt_call_slot(lc_vslot(e, 0), oe, LC_ID_C, arg);
+    tkt_call_slot(lc_vslot(e, 1), oe, LC_ID_C + 1, arg);
+    if (!threaded) D->clock_advance(rt, FX_DELAY);
+    D->drain(rt);
+    for (int k = 0; k < 3; k++) tkt_call_slot(lc_vslot(e, 0), oe, LC_ID_C, arg);
+    tkt_call_slot(D->method_slot(D->nonvirtual_method(e, 0)), oe, LC_ID_C + 2, arg);
+    D->object_free(rt, oe);
     D->object_free(rt, w.oa);
     D->thread_detach(rt);
     tkt_destroy(rt);
