@@ -12,7 +12,7 @@ ARCH_TEST_SRCS := arch/tests/test_arch.c arch/tests/test_faults.c arch/tests/fau
 # (`stub.map-failure`) and check every mutex unlock (`stub.heap-lock`).
 # Production objects are unchanged; tk-mutate links its arch unit the same way,
 # and tk-ref-tests links the same seam (reference/build.mk REF_TEST_LDLIBS).
-ARCH_TEST_WRAP := -Wl,--wrap=mmap,--wrap=mprotect,--wrap=memfd_create,--wrap=ftruncate,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=pthread_mutex_lock,--wrap=pthread_mutex_trylock,--wrap=pthread_mutex_unlock,--wrap=pthread_mutex_init,--wrap=pthread_mutex_destroy,--wrap=pthread_create,--wrap=free
+ARCH_TEST_WRAP := -Wl,--wrap=mmap,--wrap=mprotect,--wrap=memfd_create,--wrap=ftruncate,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=pthread_mutex_lock,--wrap=pthread_mutex_trylock,--wrap=pthread_mutex_unlock,--wrap=pthread_mutex_init,--wrap=pthread_mutex_destroy,--wrap=pthread_create,--wrap=pthread_cond_timedwait,--wrap=free
 ARCH_TEST_LDLIBS := $(ARCH_TEST_WRAP) $(CHECK_LIBS)
 $(eval $(call tk_prog,tk-arch-tests,$(ARCH_TEST_SRCS),tkarch,$(ARCH_TEST_LDLIBS)))
 $(B)/obj/arch/tests/%.o $(B64)/obj/arch/tests/%.o: CPPFLAGS += -DTK_SOURCE_DIR=\"$(CURDIR)\"

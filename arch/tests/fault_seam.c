@@ -29,6 +29,7 @@ int __real_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a);
 int __real_pthread_mutex_destroy(pthread_mutex_t *m);
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 void __real_free(void *p);
+int __real_pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *ts);
 
 static void track_add(void *p, size_t n);
 static void track_del(void *p);
@@ -124,6 +125,23 @@ void *__wrap_realloc(void *p, size_t n)
         track_add(r, n);
     }
     return r;
+}
+
+static _Thread_local unsigned long t_cond_waits, t_cond_timeouts;
+
+int __wrap_pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *ts)
+{
+    int r = __real_pthread_cond_timedwait(c, m, ts);
+    t_cond_waits++;
+    t_cond_timeouts += r == ETIMEDOUT;
+    return r;
+}
+
+unsigned long tkf_cond_waits(unsigned long *timeouts)
+{
+    if (timeouts)
+        *timeouts = t_cond_timeouts;
+    return t_cond_waits;
 }
 
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
@@ -364,8 +382,40 @@ static void held_push(pthread_mutex_t *m, void *caller)
         t_held[t_nheld++] = m;
 }
 
+static _Thread_local unsigned t_gap_nth, t_gap_calls;
+static _Thread_local int t_gap_fired, t_in_gap;
+static _Thread_local void (*t_gap_fn)(void *);
+static _Thread_local void *t_gap_arg;
+
+void tkf_on_gap(unsigned nth, void (*fn)(void *), void *arg)
+{
+    t_gap_nth = nth;
+    t_gap_calls = 0;
+    t_gap_fired = 0;
+    t_gap_fn = fn;
+    t_gap_arg = arg;
+}
+
+int tkf_gap_fired(void)
+{
+    return t_gap_fired;
+}
+
+static void gap_check(void)
+{
+    if (!t_gap_nth || t_gap_fired || t_in_gap || t_nheld)
+        return;
+    if (++t_gap_calls != t_gap_nth)
+        return;
+    t_gap_fired = 1;
+    t_in_gap = 1;
+    t_gap_fn(t_gap_arg);
+    t_in_gap = 0;
+}
+
 int __wrap_pthread_mutex_lock(pthread_mutex_t *m)
 {
+    gap_check();
     int r = __real_pthread_mutex_lock(m);
     if (r == 0)
         held_push(m, __builtin_return_address(0));
@@ -374,6 +424,7 @@ int __wrap_pthread_mutex_lock(pthread_mutex_t *m)
 
 int __wrap_pthread_mutex_trylock(pthread_mutex_t *m)
 {
+    gap_check();
     int r = __real_pthread_mutex_trylock(m);
     if (r == 0)
         held_push(m, __builtin_return_address(0));

@@ -63,6 +63,17 @@ void tkf_track_end(void);
  * destroyed or freed since). */
 int tkf_mutex_initialised(const void *m);
 
+/* A gap between critical sections: the nth mutex acquisition (lock or
+ * trylock) the calling thread makes while it holds no mutex first runs
+ * fn(arg), once, as if another thread had run fn entirely just then.
+ * tkf_on_gap(0, ...) disarms; tkf_gap_fired says whether it ran. */
+void tkf_on_gap(unsigned nth, void (*fn)(void *), void *arg);
+int tkf_gap_fired(void);
+
+/* pthread_cond_timedwait calls the calling thread made, and how many of
+ * them ended by their deadline (ETIMEDOUT) rather than by a signal. */
+unsigned long tkf_cond_waits(unsigned long *timeouts);
+
 /* Mutex unlocks by a thread that did not hold the mutex, since start. */
 unsigned long tkf_lock_violations(void);
 /* What the first violation was ("" if none). */

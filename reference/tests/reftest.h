@@ -39,4 +39,5 @@ TCase *tcase_config_env(void);
 TCase *tcase_lifetime(void);
 TCase *tcase_coreclr_config(void);
 TCase *tcase_faults(void);
+TCase *tcase_observe(void);
 #endif

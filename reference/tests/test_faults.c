@@ -170,13 +170,21 @@ static void work_tier_up(work *w)
     work_call_all(w, 99);
 }
 
+static uint64_t g_records_dropped;
+
 /* Unloads both types: every stub and every counting byte goes back. */
 static void work_unload(work *w)
 {
     tk_object_free(w->rt, w->ob);
     tk_object_free(w->rt, w->oc);
     ck_assert_int_eq(tk_type_unload(w->rt, w->base), -1);   /* a loaded child */
+    /* the unload drops exactly the records of the child's vtable */
+    uint32_t recorded = 0;
+    for (uint32_t s = 0; s < w->child->n_vt; s++) recorded += w->child->slot_rec[s] != 0;
+    uint64_t v0 = atomic_load(&w->rt->dbg_unload_rec_visits);
     ck_assert_int_eq(tk_type_unload(w->rt, w->child), 0);
+    ck_assert_uint_eq(atomic_load(&w->rt->dbg_unload_rec_visits) - v0, recorded);
+    g_records_dropped += recorded;
     ck_assert_int_eq(tk_type_unload(w->rt, w->base), 0);
     settle(w->rt);
     ck_assert_int_eq(tk_counter_total(w->rt, "live_stub_bytes"), 0);
@@ -258,6 +266,7 @@ static void create_sweep(const tk_config *cfg, const char *what)
 
 START_TEST(fault_runtime_create_every_failure)
 {
+    g_records_dropped = 0;
     for (int mo = 0; mo < 2; mo++)
         for (size_t s = 0; s < tk_strategy_count(); s++) {
             tk_config cfg;
@@ -266,6 +275,7 @@ START_TEST(fault_runtime_create_every_failure)
             snprintf(what, sizeof what, "create %s %s", modes[mo], tk_strategy_names[s]);
             create_sweep(&cfg, what);
         }
+    ck_assert_msg(g_records_dropped > 0, "no workout recorded a slot in the child type");
 }
 END_TEST
 
@@ -406,6 +416,89 @@ START_TEST(fault_version_request)
 }
 END_TEST
 
+/* ---- impl.fault-results: a type unloads while a version request runs --------
+ * Another thread may unload a method's type at any moment of a request or
+ * a revert on that method.  The seam runs the unload in each gap between
+ * the call's critical sections in turn (the nth mutex acquisition made
+ * with no mutex held), as if the other thread ran just then. */
+
+static void unload_child_gap(void *arg)
+{
+    work *w = arg;
+    tk_object_free(w->rt, w->oc);
+    w->oc = NULL;
+    ck_assert_int_eq(tk_type_unload(w->rt, w->child), 0);
+}
+
+static void version_race_sweep(const char *strategy, int revert)
+{
+    tk_config cfg;
+    char err[256], what[160];
+    snprintf(what, sizeof what, "%s during unload (%s)", revert ? "tk_version_revert" : "tk_version_request", strategy);
+    cfg_for(&cfg, "deterministic", strategy, NULL);
+    for (unsigned n = 0;; n++) {   /* n = 0: warm-up (pools), no gap */
+        ck_assert_msg(n < 50, "%s: more than 49 gaps", what);
+        if (n) tkf_track_begin();
+        tk_runtime *rt = tk_runtime_create(&cfg, err, sizeof err);
+        ck_assert_msg(rt != NULL, "%s", err);
+        work w;
+        work_define(&w, rt);
+        work_load(&w);
+        work_call_all(&w, 1);
+        settle(rt);
+        tk_method *m = tk_type_virtual_method(w.child, 3);   /* Child.V3 */
+        if (revert) ck_assert_int_eq(tk_version_request(rt, m), 1);
+        tkf_on_gap(n, unload_child_gap, &w);
+        int64_t r = revert ? tk_version_revert(rt, m) : tk_version_request(rt, m);
+        int fired = tkf_gap_fired();
+        tkf_on_gap(0, NULL, NULL);
+        char lbl[300];
+        snprintf(lbl, sizeof lbl, "%s, unload in gap %u", what, n);
+        locks_clean(lbl);
+        if (fired) {
+            ck_assert_msg(r == -1 || r == (revert ? 0 : 2 - revert), "%s: returned %lld", lbl, (long long)r);
+            ck_assert_ptr_null(tk_vtable_slot(w.child, 0));
+            ck_assert_int_eq(tk_version_request(rt, m), -1);
+            ck_assert_int_eq(tk_version_revert(rt, m), -1);
+            ck_assert_int_eq(tk_type_unload(rt, w.child), -1);
+        } else {
+            ck_assert_msg(r == (revert ? 0 : 1), "%s: returned %lld", lbl, (long long)r);
+            tk_object_free(rt, w.oc);
+            w.oc = NULL;
+            ck_assert_int_eq(tk_type_unload(rt, w.child), 0);
+        }
+        locks_clean(lbl);
+        /* the runtime goes on: Base is called, tiers, unloads */
+        for (int k = 0; k < 12; k++) {
+            for (uint32_t s = 0; s < 3; s++)
+                ck_assert_int_eq(call_slot(tk_vtable_slot(w.base, s), w.ob, k), (s + 1) * 1000 + k);
+            for (uint32_t i = 0; i < 3; i++)
+                ck_assert_int_eq(call_slot(tk_method_slot(tk_type_nonvirtual_method(w.base, i)), NULL, k),
+                                 (4 + i) * 1000 + k);
+            settle(rt);
+        }
+        tk_object_free(rt, w.ob);
+        ck_assert_int_eq(tk_type_unload(rt, w.base), 0);
+        ck_assert_int_eq(tk_counter_total(rt, "live_stub_bytes"), 0);
+        tk_runtime_destroy(rt);
+        if (n) nothing_left(lbl);
+        tkf_track_end();
+        if (n && !fired) {
+            ck_assert_msg(n > 1, "%s: no gap", what);
+            return;
+        }
+    }
+}
+
+START_TEST(fault_version_request_during_unload)
+{
+    for (size_t s = 0; s < tk_strategy_count(); s++) {
+        version_race_sweep(tk_strategy_names[s], 0);
+        version_race_sweep(tk_strategy_names[s], 1);
+    }
+}
+END_TEST
+
 /* ---- impl.fault-results: background worker creation ------------------------ */
 
 /* Threaded mode: the Nth thread creation fails; the work is still done
@@ -439,6 +532,72 @@ START_TEST(fault_worker_start)
 }
 END_TEST
 
+/* ---- impl.no-leak: types retired in any order ------------------------------ */
+
+static void unload_both_hook(tk_runtime *rt, uint32_t index, void *user)
+{
+    (void)index;
+    work *w = user;
+    if (!w->oc) return;
+    tk_object_free(rt, w->oc);
+    tk_object_free(rt, w->ob);
+    w->oc = w->ob = NULL;
+    ck_assert_int_eq(tk_type_unload(rt, w->child), 0);
+    ck_assert_int_eq(tk_type_unload(rt, w->base), 0);
+}
+
+/* A child and its parent unload during a background step: both wait in
+ * the graveyard and are retired together when the step ends (the parent
+ * then enters the quarantine before its child).  Then more types than the
+ * quarantine holds go through it, so both are evicted and their structs
+ * freed: nothing is left at destroy, on every tiered strategy. */
+START_TEST(leak_types_retired_together)
+{
+    for (int si = 0; si < ref_tiered_count(); si++) {
+        const char *strategy = tk_strategy_names[ref_tiered(si)];
+        for (int pass = 0; pass < 2; pass++) {   /* 0: warm-up (pools) */
+            tk_config cfg;
+            char err[256];
+            cfg_for(&cfg, "deterministic", strategy, (const char *const[]){ "DeleteCallCountingStubsAfter", "0", NULL });
+            if (pass) tkf_track_begin();
+            tk_runtime *rt = tk_runtime_create(&cfg, err, sizeof err);
+            ck_assert_msg(rt != NULL, "%s", err);
+            work w;
+            work_define(&w, rt);
+            work_load(&w);
+            work_call_all(&w, 1);
+            advance_and_drain(rt, 5);
+            for (int k = 0; k < 3; k++) work_call_all(&w, k);
+            rt->dbg_item_hook_user = &w;
+            __atomic_store_n(&rt->dbg_item_hook, unload_both_hook, __ATOMIC_RELEASE);
+            advance_and_drain(rt, 5);
+            __atomic_store_n(&rt->dbg_item_hook, NULL, __ATOMIC_RELEASE);
+            ck_assert_msg(w.oc == NULL, "%s: no optimize batch ran", strategy);
+            ck_assert_ptr_null(rt->graveyard);
+            ck_assert_int_eq(tk_counter_total(rt, "live_stub_bytes"), 0);
+            for (int i = 0; i < TKR_QUARANTINE_TYPES + 8; i++) {
+                char name[32];
+                snprintf(name, sizeof name, "Churn%d", i);
+                tk_method_def v[1] = { { name, fbody, (void *)(intptr_t)(50 + i), 0 } };
+                tk_type_def d = { name, NULL, 0, 1, v, 0, NULL, 0, NULL, 0, NULL };
+                tk_type *t = tk_type_define(rt, &d, err, sizeof err);
+                ck_assert_msg(t != NULL, "%s", err);
+                ck_assert_int_eq(tk_type_load(rt, t), 0);
+                tk_object *o = tk_object_new(rt, t);
+                ck_assert_int_eq(call_slot(tk_vtable_slot(t, 0), o, 3), (50 + i) * 1000 + 3);
+                tk_object_free(rt, o);
+                ck_assert_int_eq(tk_type_unload(rt, t), 0);
+            }
+            ck_assert_uint_eq(rt->n_quar, TKR_QUARANTINE_TYPES);
+            locks_clean(strategy);
+            tk_runtime_destroy(rt);
+            if (pass) nothing_left(strategy);
+            tkf_track_end();
+        }
+    }
+}
+END_TEST
+
 TCase *tcase_faults(void)
 {
     TCase *tc = tcase_create("faults");
@@ -450,5 +609,7 @@ TCase *tcase_faults(void)
     tcase_add_test(tc, fault_type_load_vtable);
     tcase_add_test(tc, fault_version_request);
     tcase_add_test(tc, fault_worker_start);
+    tcase_add_test(tc, fault_version_request_during_unload);
+    tcase_add_test(tc, leak_types_retired_together);
     return tc;
 }

@@ -8,6 +8,7 @@
  * No wall-clock assertions (only generous bounded polling). */
 #include "reftest.h"
 #include "../rt_internal.h"
+#include "../../arch/tests/fault_seam.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -267,6 +268,55 @@ START_TEST(worker_stays_for_its_idle_timeout)
 }
 END_TEST
 
+/* tk_drain waits on a condition variable that the worker signals when it
+ * goes idle (SPEC "Modes": no polling; the wait's deadline only bounds a
+ * missed signal).  The worker compiles for 20 ms (CompileCostUs, a busy
+ * wait in threaded mode) while the drain waits, and stays (an hour's idle
+ * timeout), so only its going idle can end the wait before its 100 ms
+ * deadline.  A loaded host may make one round slow: one round of five
+ * whose drain waited and was woken without a timeout is required. */
+START_TEST(drain_woken_when_worker_goes_idle)
+{
+    char err[256];
+    const char *ex[] = { "BackgroundWorkerTimeoutMs", "3600000", "CallCountingDelayMs", "0",
+                         "CallCountThreshold", "1", "TieredPGO", "0", "CompileCostUs", "20000", NULL };
+    tk_runtime *rt = rt_new_mode("threaded", "lazy", ex);
+    enum { ROUNDS = 5 };
+    tk_method_def n[ROUNDS];
+    char names[ROUNDS][16];
+    for (int i = 0; i < ROUNDS; i++) {
+        snprintf(names[i], sizeof names[i], "W.M%d", i);
+        n[i] = (tk_method_def){ names[i], tbody, (void *)(intptr_t)(10 + i), 0 };
+    }
+    tk_type_def d = { "W", NULL, 0, 0, NULL, 0, NULL, ROUNDS, n, 0, NULL };
+    tk_type *t = tk_type_define(rt, &d, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert_int_eq(tk_type_load(rt, t), 0);
+    int clean = 0, waited = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        tk_method *m = tk_type_nonvirtual_method(t, (uint32_t)i);
+        void **slot = tk_method_slot(m);
+        for (int j = 0; j < 3; j++) ck_assert_int_eq(call_slot(slot, NULL, j), (10 + i) * 100000 + j);
+        unsigned long to0, to1;
+        unsigned long w0 = tkf_cond_waits(&to0);
+        tk_drain(rt);
+        unsigned long w1 = tkf_cond_waits(&to1);
+        tk_method_state st;
+        tk_method_get_state(rt, m, &st);
+        ck_assert_int_eq(st.tier, TK_TIER_1);
+        if (w1 > w0) {
+            waited++;
+            clean += to1 == to0;
+        }
+    }
+    ck_assert_msg(waited > 0, "no drain had to wait for the worker");
+    ck_assert_msg(clean > 0, "every one of %d drains that waited ended by its deadline: the worker never signalled "
+                  "that it went idle", waited);
+    ck_assert_uint_eq(atomic_load(&rt->dbg_worker_starts), 1);
+    tk_runtime_destroy(rt);
+}
+END_TEST
+
 /* Producers queue work in short bursts with tiny pauses while the worker
  * (BackgroundWorkerTimeoutMs = 1) keeps deciding to exit: no queued work
  * may be lost.  Nothing here calls tk_drain (which would create a missing
@@ -364,6 +414,7 @@ TCase *tcase_threaded(void)
     tcase_add_loop_test(tc, worker_exits_when_idle_and_restarts, 0, ref_tiered_count());
     tcase_add_test(tc, worker_destroy_joins_running_worker);
     tcase_add_test(tc, worker_stays_for_its_idle_timeout);
+    tcase_add_test(tc, drain_woken_when_worker_goes_idle);
     tcase_add_loop_test(tc, worker_restart_loses_no_work, 0, ref_tiered_count());
     return tc;
 }
