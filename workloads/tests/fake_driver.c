@@ -110,7 +110,7 @@ static tk_drv_runtime *fake_create(const char *const *config, char *err, size_t 
             int ok = 0;
             for (size_t k = 0; k_strategies[k]; k++) ok |= !strcmp(k_strategies[k], eq + 1);
             if (!ok) {
-                snprintf(err, errlen, "unknown strategy '%s'", eq + 1);
+                snprintf(err, errlen, "config key 'Strategy': unknown strategy '%s'", eq + 1);
                 fake_destroy(rt);
                 return NULL;
             }
@@ -127,11 +127,25 @@ static tk_drv_runtime *fake_create(const char *const *config, char *err, size_t 
         /* Values are checked as the reference checks them (SPEC.md
          * `inv.abi.reject-cleanly`): Mode is one of two words, the other
          * keys but Strategy and Trace take unsigned integers. */
-        const char *v = eq + 1;
+        const char *v = eq + 1, *canon = v;   /* described as: true/false as 1/0 */
         int bad = 0;
         if (!strncmp(config[i], "Mode=", 5)) bad = strcmp(v, "deterministic") && strcmp(v, "threaded");
-        else if (strncmp(config[i], "Strategy=", 9) && strncmp(config[i], "Trace=", 6))
-            bad = !*v || strspn(v, "0123456789") != strlen(v);
+        else if (strncmp(config[i], "Strategy=", 9) && strncmp(config[i], "Trace=", 6)) {
+            /* SPEC.md "Configuration keys": the allowed range of each */
+            static const struct { const char *key; unsigned long lo, hi; } range[] = {
+                {"CallCountThreshold", 1, 65535}, {"CallCountingDelayMs", 0, 3600000},
+                {"TieredPGO", 0, 1}, {"TieredCompilation", 0, 1},
+                {"DeleteCallCountingStubsAfter", 0, 1000000000}, {"CompileCostUs", 0, 10000000},
+                {"BackgroundWorkerTimeoutMs", 1, 3600000}};
+            int boolean = !strncmp(config[i], "TieredPGO=", 10) || !strncmp(config[i], "TieredCompilation=", 18);
+            if (boolean && (!strcmp(v, "true") || !strcmp(v, "false"))) v = canon = v[0] == 't' ? "1" : "0";
+            bad = !*v || strlen(v) > 10 || strspn(v, "0123456789") != strlen(v);
+            unsigned long n = bad ? 0 : strtoul(v, NULL, 10);
+            for (size_t r = 0; !bad && r < sizeof range / sizeof range[0]; r++)
+                if (strlen(range[r].key) == kl && !strncmp(range[r].key, config[i], kl))
+                    bad = n < range[r].lo || n > range[r].hi;
+            v = eq + 1;
+        }
         if (bad) {
             snprintf(err, errlen, "config key '%.*s': bad value '%s'", (int)kl, config[i], v);
             fake_destroy(rt);
@@ -139,8 +153,10 @@ static tk_drv_runtime *fake_create(const char *const *config, char *err, size_t 
         }
         if (!strcmp(config[i], "Mode=deterministic")) rt->deterministic = 1;
         size_t used = strlen(rt->config);
-        if (strncmp(config[i], "Strategy=", 9) && strncmp(config[i], "Mode=", 5))
-            snprintf(rt->config + used, sizeof rt->config - used, "%s\n", config[i]);
+        /* TieredCompilation is described as its effective 0 (fake_describe) */
+        if (strncmp(config[i], "Strategy=", 9) && strncmp(config[i], "Mode=", 5) &&
+            strncmp(config[i], "TieredCompilation=", 18))
+            snprintf(rt->config + used, sizeof rt->config - used, "%.*s=%s\n", (int)kl, config[i], canon);
     }
     return rt;
 }
