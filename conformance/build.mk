@@ -150,7 +150,10 @@ MUTATE_UNITS       ?= 1
 MUTATE_UNIT_ARGS = --unit 'ref|$(B)/checked/obj|$(REF_CHECKED)|$(MUTATE_SOURCES)|$(call tk_objs,$(B),$(REF_TEST_SRCS))|$(REF_TEST_LDLIBS)' \
                    --unit 'arch||| $(ARCH_PORTABLE) $(ARCH_X86_64)|$(call tk_objs,$(B),$(ARCH_TEST_SRCS))|$(ARCH_TEST_LDLIBS)'
 MUTATE_UNIT_DEPS = $(B)/bin/tk-ref-tests $(B)/bin/tk-arch-tests
-MUTATE_ARGS = --sources '$(MUTATE_SOURCES)' --mutate '$(MUTATE_TARGETS)' --objdir $(B)/obj --cc '$(CC)' --cflags '$(CPPFLAGS) $(CFLAGS)' \
+# Trivial Compiler Equivalence also compiles each mutant with the arm64 cross
+# compiler when there is one (make test's arm64 suites build the same sources).
+MUTATE_TCE_ARGS = $(if $(shell command -v $(XCC) 2>/dev/null),--tce-cc $(XCC))
+MUTATE_ARGS = $(MUTATE_TCE_ARGS) --sources '$(MUTATE_SOURCES)' --mutate '$(MUTATE_TARGETS)' --objdir $(B)/obj --cc '$(CC)' --cflags '$(CPPFLAGS) $(CFLAGS)' \
               --ldflags '$(LDFLAGS) $(REF_DRIVER_LDLIBS)' --conform $(B)/bin/tk-conform $(CONF_EXPECT_ARGS) \
               --seed '$(MUTATE_SEED)' --jobs $(MUTATE_JOBS) $(if $(filter 1,$(MUTATE_UNITS)),$(MUTATE_UNIT_ARGS))
 .PHONY: mutate mutate-sample mutate-list

@@ -151,3 +151,59 @@ def test_unit_spec_is_validated():
     assert e.value.code == 2
     with pytest.raises(SystemExit):
         tkm.parse_unit("ref||||t.o|")          # no sources
+
+
+def tce_builder(tmp_path, tce_cc=()):
+    import argparse
+    a = argparse.Namespace(cc="cc", cflags="-O2 -g", ldflags="", units=[], tce_cc=list(tce_cc))
+    return tkm.Builder(a, ["probe.c"], str(tmp_path / "work"))
+
+
+def tce_mutant(b, text, op, orig):
+    mu = [m for m in tkm.operators.mutants_of("probe.c", text, (op,)) if m.orig.strip() == orig][0]
+    d = os.path.join(b.workdir, mu.id)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "probe.c"), "w") as f:
+        f.write(tkm.operators.apply(text, mu))
+    return mu
+
+
+TCE_TEXT = """int g;
+int f(int x)
+{
+    (void)x;
+    g = 2;
+#ifdef VARIANT
+    g = 7;
+#endif
+    return g + 1;
+}
+"""
+
+
+def test_tce_equivalent_only_with_identical_object_code(tmp_path, monkeypatch):
+    """Trivial Compiler Equivalence: a mutant is equivalent only when its
+    object code is byte-identical to the original's (a deleted `(void)x;`),
+    not when the code differs (a changed constant); paths in the object (the
+    sources live in different directories) do not matter."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "probe.c").write_text(TCE_TEXT)
+    b = tce_builder(tmp_path)
+    assert b.identical_code(tce_mutant(b, TCE_TEXT, "SDL", "(void)x;"), TCE_TEXT) == ["driver"]
+    assert b.identical_code(tce_mutant(b, TCE_TEXT, "CRP", "g = 2;"), TCE_TEXT) is None
+
+
+def test_tce_compares_every_build_configuration(tmp_path, monkeypatch):
+    """A line that one configuration compiles out is identical there but not
+    equivalent when another configuration (--tce-cc, e.g. the arm64 cross
+    compiler, or a unit's flags) compiles it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "probe.c").write_text(TCE_TEXT)
+    variant = tmp_path / "cc-variant"
+    variant.write_text('#!/bin/sh\nexec cc -DVARIANT "$@"\n')
+    variant.chmod(0o755)
+    plain = tce_builder(tmp_path)
+    assert plain.identical_code(tce_mutant(plain, TCE_TEXT, "CRP", "g = 7;"), TCE_TEXT) == ["driver"]
+    both = tce_builder(tmp_path / "v", [str(variant)])
+    assert both.identical_code(tce_mutant(both, TCE_TEXT, "CRP", "g = 7;"), TCE_TEXT) is None
+    assert both.identical_code(tce_mutant(both, TCE_TEXT, "SDL", "(void)x;"), TCE_TEXT) == ["driver", "cc-variant"]
