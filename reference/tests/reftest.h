@@ -40,4 +40,5 @@ TCase *tcase_lifetime(void);
 TCase *tcase_coreclr_config(void);
 TCase *tcase_faults(void);
 TCase *tcase_observe(void);
+TCase *tcase_rejects(void);
 #endif

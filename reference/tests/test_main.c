@@ -103,6 +103,7 @@ int main(void)
         suite_add_tcase(s, tcase_lifetime());
         suite_add_tcase(s, tcase_faults());
         suite_add_tcase(s, tcase_observe());
+        suite_add_tcase(s, tcase_rejects());
     }
     else
         printf("tk-ref-tests: FAIL: pthread_create does not return on this host, the threaded tests "
