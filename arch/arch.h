@@ -89,6 +89,8 @@ static inline void *tk_stub_data(void *stub_code)
  * trap so a stray call is caught, never silently executed. */
 typedef struct tk_stub_heap tk_stub_heap;
 
+/* NULL with errno EINVAL for a kind without a template (TK_STUB_NONE, out
+ * of range), ENOMEM when its allocation fails. */
 tk_stub_heap *tk_stub_heap_create(tk_stub_kind kind);
 void tk_stub_heap_destroy(tk_stub_heap *heap);      /* every group: pool or unmap */
 
@@ -101,8 +103,12 @@ void tk_stub_heap_destroy(tk_stub_heap *heap);      /* every group: pool or unma
  *             trampoline
  * Returns NULL on allocation failure (errno set). */
 void *tk_stub_alloc(tk_stub_heap *heap, void *token, void *target);
-/* Frees a live stub of `heap` (anything else aborts: a double free would hand
- * the slot out twice).  When the last live stub of a page group is freed the
+/* Frees a live stub of `heap`; NULL is ignored.  Anything else — a stub
+ * already freed, a slot never handed out, an address that is not a slot
+ * start (inside a stub, its data page), another heap's stub, memory no heap
+ * owns — prints "tierkit: tk_stub_free of ADDR, not a live stub of this
+ * heap" and aborts (SPEC.md `stub.free-refused`): a double free would hand
+ * the slot out twice.  When the last live stub of a page group is freed the
  * group leaves the heap (`stub.page-release`): into the process-wide pool of
  * empty groups of its kind, at most TK_STUB_POOL_BYTES, where its slots keep
  * trapping and a heap of the same kind reuses it before mapping a new one;
@@ -120,7 +126,13 @@ size_t tk_stub_heap_mapped_bytes(tk_stub_heap *heap);
 /* Bytes of empty page groups of `kind` pooled in this process. */
 size_t tk_stub_pool_bytes(tk_stub_kind kind);
 
-/* ---- retargeting (all on the data page; no icache flush, no mprotect) ---- */
+/* ---- retargeting (all on the data page; no icache flush, no mprotect) ----
+ * The kind is read from the stub's first code byte.  On an address whose
+ * code is no stub kind's, tk_stub_target and tk_stub_token return NULL,
+ * tk_stub_cas_target returns false and tk_stub_set_target does nothing;
+ * tk_precode_reset and tk_precode_points_to_prestub act on StubPrecode and
+ * FixupPrecode only (nothing / false otherwise).  None of them reads or
+ * writes such an address's "data page" (SPEC.md `stub.not-a-stub`). */
 
 void *tk_stub_target(void *stub);                   /* acquire load         */
 void tk_stub_set_target(void *stub, void *target);  /* release store        */
@@ -153,9 +165,12 @@ void *tk_prestub_entry(void);
 void *tk_threshold_entry(void);
 void *tk_freed_stub_entry(void);   /* trap target of freed stubs */
 
-/* Install the C handlers (process-wide; the runtime registers once).
- * The freed-stub handler gets the stub's token word; the default handler
- * prints "tierkit: call through freed stub" and aborts. */
+/* Install the C handlers (process-wide; the runtime registers once); NULL
+ * installs the default again.  The freed-stub handler gets the stub's token
+ * word.  The defaults (what a process starts with) print a line and abort
+ * (SPEC.md `stub.default-handlers`): "tierkit: prestub reached ...",
+ * "tierkit: call-count threshold reached ...", "tierkit: call through freed
+ * stub ...". */
 void tk_set_prestub_handler(tk_trampoline_handler h);
 void tk_set_threshold_handler(tk_trampoline_handler h);
 void tk_set_freed_stub_handler(tk_trampoline_handler h);
@@ -172,12 +187,13 @@ void tk_set_freed_stub_handler(tk_trampoline_handler h);
  * untouched. arm64: icache is flushed after writing. */
 typedef struct tk_code_heap tk_code_heap;
 
-tk_code_heap *tk_code_heap_create(void);
+tk_code_heap *tk_code_heap_create(void);          /* NULL (errno ENOMEM) on failure */
 void tk_code_heap_destroy(tk_code_heap *heap);
 void *tk_emit_entry(tk_code_heap *heap, void *body, const void *ctx);
 /* Gives an entry back (no thread may run it any more): its slot traps and
  * is reused by a later tk_emit_entry.  -1 if it is not a live entry of
- * this heap. */
+ * this heap, or (errno ENOMEM) if the free list cannot grow: the entry then
+ * stays live and runnable, and may be freed again later. */
 int tk_code_free(tk_code_heap *heap, void *entry);
 size_t tk_code_heap_used_bytes(const tk_code_heap *heap);
 

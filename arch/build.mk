@@ -6,7 +6,8 @@ ARCH_ARM64    := arch/arm64/templates.S arch/arm64/trampolines.S arch/arm64/arch
 $(eval $(call tk_lib,tkarch,$(ARCH_PORTABLE),$(ARCH_X86_64),$(ARCH_ARM64)))
 
 # ---- tests (Check) ------------------------------------------------------------
-ARCH_TEST_SRCS := arch/tests/test_arch.c arch/tests/test_faults.c arch/tests/fault_seam.c
+ARCH_TEST_SRCS := arch/tests/test_arch.c arch/tests/test_faults.c arch/tests/test_model.c arch/tests/test_contract.c \
+                  arch/tests/fault_seam.c
 # Test-only link seam (arch/tests/fault_seam.h): the arch tests' binary
 # routes these symbols through wrappers that can fail the Nth call
 # (`stub.map-failure`) and check every mutex unlock (`stub.heap-lock`).

@@ -543,9 +543,10 @@ void tk_stub_free(tk_stub_heap *h, void *stub)
         return;
     pthread_mutex_lock(&h->lock);
     stub_page *pg = page_of(h, stub);
-    size_t i = pg ? ((uintptr_t)stub - (uintptr_t)pg->map) / h->stub_size : 0;
-    if (!pg || i >= pg->hw || (pg->freebits[i / 64] >> (i % 64) & 1)) {
-        /* Not a live stub of this heap: a runtime defect.  Freeing it
+    size_t off = pg ? (uintptr_t)stub - (uintptr_t)pg->map : 0, i = off / h->stub_size;
+    if (!pg || off % h->stub_size || i >= pg->hw || (pg->freebits[i / 64] >> (i % 64) & 1)) {
+        /* Not a live stub of this heap (`stub.free-refused`; an address
+         * inside a stub included): a runtime defect.  Freeing it
          * would hand the slot out twice. */
         pthread_mutex_unlock(&h->lock);
         fprintf(stderr, "tierkit: tk_stub_free of %p, not a live stub of this heap\n", stub);

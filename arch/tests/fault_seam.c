@@ -32,7 +32,7 @@ void __real_free(void *p);
 int __real_pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *ts);
 
 static void track_add(void *p, size_t n);
-static void track_del(void *p);
+static int track_del(void *p);
 
 #define MAX_MAPS 64
 static _Thread_local unsigned t_kinds, t_nth, t_calls, t_fired;
@@ -120,10 +120,11 @@ void *__wrap_realloc(void *p, size_t n)
     if (fire(TKF_ALLOC))
         return NULL;
     void *r = __real_realloc(p, n);
-    if (r || !n) {
-        track_del(p);
+    /* moved, resized or (n == 0) freed: p is gone; r is a block allocated
+     * since tkf_track_begin only if p was one (or NULL): an array allocated
+     * before that merely grew */
+    if ((r || !n) && (track_del(p) || !p))
         track_add(r, n);
-    }
     return r;
 }
 
@@ -189,20 +190,20 @@ static void track_add(void *p, size_t n)
 }
 
 /* Removal with backward shift (linear probing, no tombstones). */
-static void track_del_locked(void *p)
+static int track_del_locked(void *p)
 {
     size_t i = slot_of(p);
     while (g_live[i].p && g_live[i].p != p)
         i = (i + 1) & (TRACK_CAP - 1);
     if (!g_live[i].p)
-        return;
+        return 0;
     g_nlive--;
     for (size_t j = i;;) {
         g_live[i].p = NULL;
         for (;;) {
             j = (j + 1) & (TRACK_CAP - 1);
             if (!g_live[j].p)
-                return;
+                return 1;
             size_t h = slot_of(g_live[j].p);
             /* move j back to i unless its home lies cyclically in (i, j] */
             if (i <= j ? (h <= i || h > j) : (h <= i && h > j))
@@ -213,13 +214,14 @@ static void track_del_locked(void *p)
     }
 }
 
-static void track_del(void *p)
+static int track_del(void *p)
 {
     if (!p || !g_nlive)
-        return;
+        return 0;
     spin_lock();
-    track_del_locked(p);
+    int found = track_del_locked(p);
     spin_unlock();
+    return found;
 }
 
 void __wrap_free(void *p)
@@ -227,7 +229,7 @@ void __wrap_free(void *p)
     if (p && (g_nlive || g_ninit)) {
         spin_lock();
         if (g_nlive)
-            track_del_locked(p);
+            (void)track_del_locked(p);
         if (g_ninit) {
             uintptr_t lo = (uintptr_t)p, hi = lo + malloc_usable_size(p);
             for (size_t k = 0; k < g_ninit;)

@@ -11,10 +11,11 @@
  *   - every mutex unlock is checked against the mutexes the calling thread
  *     holds: unlocking one it does not hold is counted as a violation
  *     (`stub.heap-lock`).
- * For the reference's tests (reference/tests/test_faults.c) it also
+ * For leak checks (reference/tests/test_faults.c, the arch fault sweeps) it also
  *   - records, between tkf_track_begin and tkf_track_end, every block
  *     allocated through malloc/calloc/realloc (any thread) until free, so a
- *     test can require an operation to leave nothing allocated;
+ *     test can require an operation to leave nothing allocated (a realloc
+ *     that moves a block allocated before tkf_track_begin is no new block);
  *   - records which mutexes pthread_mutex_init initialised (a freed block's
  *     are forgotten).
  * Production code is unchanged: only this binary's link redirects the

@@ -912,6 +912,8 @@ END_TEST
 /* ------------------------------------------------------------------------------ */
 
 TCase *tcase_faults(void);                /* test_faults.c */
+TCase *tcase_model(void);                 /* test_model.c */
+TCase *tcase_contract(void);              /* test_contract.c */
 void tkf_check_lock_discipline(void);
 
 static Suite *arch_suite(void)
@@ -940,11 +942,18 @@ static Suite *arch_suite(void)
     tcase_add_test(tc, spec_tables_match_templates);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, tcase_faults());
+    suite_add_tcase(s, tcase_model());
+    suite_add_tcase(s, tcase_contract());
     return s;
 }
 
-int main(void)
+int tk_arch_death_case(const char *name); /* test_contract.c */
+
+int main(int argc, char **argv)
 {
+    /* a child of test_contract.c's death checks */
+    if (argc == 3 && !strcmp(argv[1], "--death"))
+        return tk_arch_death_case(argv[2]);
     SRunner *sr = srunner_create(arch_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -71,18 +71,37 @@ typedef struct inject_result {
  * ENOMEM and leave behind no mapping it made (unless pooled: then the pool
  * grew by exactly that much) and no open descriptor.  Ends at the first n
  * the operation does not reach: it must then succeed, on the same heap. */
+static void *emit_run(op *o);
+
 static inject_result inject_each(op *o, unsigned kinds)
 {
     inject_result res = {0, 0, 0};
+    /* The region registry's array exists before the first sweep (its first
+     * allocation is not the operation's to give back): one entry kept for
+     * the life of the process. */
+    static tk_code_heap *keep;
+    if (!keep) {
+        op w = {"registry warm-up", NULL, NULL, NULL, NULL, 0, keep = tk_code_heap_create()};
+        ck_assert_ptr_nonnull(emit_run(&w));
+    }
     for (unsigned n = 1;; n++) {
         ck_assert_msg(n < 64, "%s: more than 63 calls to inject a failure into", o->what);
         int fds = tkf_open_fds();
         size_t pool0 = o->pooled ? o->pooled(o) : 0;
+        unsigned long viol0 = tkf_lock_violations();
+        tkf_track_begin();
         errno = 0;
         tkf_arm(kinds, n);
         void *r = o->run(o);
         int e = errno;
         unsigned k = tkf_disarm();
+        long blocks = (long)tkf_track_live();
+        tkf_track_end();
+        /* `stub.heap-lock`: every lock the operation took is released, on
+         * the error paths too (a lock kept would hang the next call) */
+        ck_assert_msg(tkf_locks_held() == 0 && tkf_lock_violations() == viol0,
+                      "%s: call %u failing (%s): returned holding %d mutex(es), %lu bad unlock(s)", o->what, n,
+                      kind_name(k), tkf_locks_held(), tkf_lock_violations() - viol0);
         uintptr_t maps[16][2];
         size_t nmaps = tkf_maps_recorded(maps, 16);
         ck_assert_uint_le(nmaps, 16);
@@ -106,6 +125,11 @@ static inject_result inject_each(op *o, unsigned kinds)
             left += tkf_still_mapped(maps[i][0], maps[i][1]);
         res.after_map += nmaps > 0;
         size_t pooled = o->pooled ? o->pooled(o) - pool0 : 0;
+        /* no allocation leaked: only a group that went to the pool keeps
+         * its bookkeeping */
+        ck_assert_msg(blocks == 0 || (pooled && blocks > 0 && (size_t)blocks <= pooled / (2 * tk_stub_page_size())),
+                      "%s: %s failed (call %u): %ld allocation(s) not given back (%zu bytes pooled)", o->what,
+                      kind_name(k), n, blocks, pooled);
         ck_assert_msg(left == pooled,
                       "%s: %s failed (call %u): %zu bytes of the %zu mapping(s) it made are still mapped, "
                       "%zu of them pooled: a leaked mapping", o->what, kind_name(k), n, left, nmaps, pooled);
@@ -250,6 +274,123 @@ START_TEST(registry_growth_failure_leaks_nothing)
     }
     free(ch);
     free(sh);
+}
+END_TEST
+
+/* The heap's page array grows (its 17th group, after 16 filled): each
+ * failing call in turn, the group made or taken goes to the pool, nothing
+ * else is kept, the heap goes on. */
+START_TEST(stub_page_array_growth_failure)
+{
+    for (int k = 0; k < 3; k++) {
+        op o = {"tk_stub_alloc (page array growth)", stub_run, stub_valid, stub_pooled, NULL, KINDS[k], NULL};
+        o.sh = tk_stub_heap_create(KINDS[k]);
+        size_t per = tk_stub_page_size() / tk_stub_size(KINDS[k]);
+        for (size_t i = 0; i < 16 * per; i++)
+            ck_assert_ptr_nonnull(o.run(&o));
+        inject_result r = inject_each(&o, TKF_ALL);
+        ck_assert_msg(r.kinds & TKF_ALLOC, "kind %d: the 17th group grew no array", k);
+        ck_assert_uint_eq(tk_stub_heap_mapped_bytes(o.sh), 17 * 2 * tk_stub_page_size());
+        check_wx();
+        tk_stub_heap_destroy(o.sh);
+    }
+}
+END_TEST
+
+/* `stub.map-failure` for the constructors: each failing call in turn gives
+ * NULL with ENOMEM, no allocation kept, no lock held; the first that
+ * succeeds gives a working heap. */
+START_TEST(heap_create_failures)
+{
+    for (int k = 0; k <= 3; k++) {
+        unsigned points = 0;
+        for (unsigned n = 1;; n++) {
+            ck_assert_uint_lt(n, 16);
+            int fds = tkf_open_fds();
+            tkf_track_begin();
+            errno = 0;
+            tkf_arm(TKF_ALL, n);
+            void *h = k < 3 ? (void *)tk_stub_heap_create(KINDS[k]) : (void *)tk_code_heap_create();
+            int e = errno;
+            unsigned f = tkf_disarm();
+            size_t kept = tkf_track_live();
+            tkf_track_end();
+            ck_assert_int_eq(tkf_locks_held(), 0);
+            if (!f) {
+                ck_assert_ptr_nonnull(h);
+                break;
+            }
+            points++;
+            ck_assert_msg(!h, "heap %d: %s failed but the heap was created", k, kind_name(f));
+            ck_assert_int_eq(e, ENOMEM);
+            ck_assert_msg(kept == 0, "heap %d: %s failed (call %u): %zu allocation(s) kept", k, kind_name(f), n,
+                          kept);
+            ck_assert_int_eq(tkf_open_fds(), fds);
+        }
+        ck_assert_uint_ge(points, 1);
+    }
+    /* and what was created works (the sweep's last heaps were created
+     * by the same calls) */
+    op o = {"tk_stub_alloc after create", stub_run, stub_valid, stub_pooled, tk_stub_heap_create(TK_STUB_FIXUP),
+            TK_STUB_FIXUP, NULL};
+    ck_assert(stub_valid(&o, stub_run(&o)));
+    tk_stub_heap_destroy(o.sh);
+}
+END_TEST
+
+/* tk_code_free when its free list must grow (the first free, and the one
+ * after 64) and cannot: -1 with ENOMEM, the entry still live (classified,
+ * its ctx, runs), the used bytes unchanged, the lock released and nothing
+ * kept; the same free then succeeds and the entry is reused. */
+START_TEST(code_free_growth_failure)
+{
+    tk_code_heap *h = tk_code_heap_create();
+    static int ctx[200];
+    void *e[200];
+    for (int i = 0; i < 200; i++) {
+        ctx[i] = i;
+        ck_assert_ptr_nonnull(e[i] = tk_emit_entry(h, (void *)fbody, &ctx[i]));
+    }
+    int failures = 0;
+    for (int i = 0; i < 200; i++) {
+        size_t used = tk_code_heap_used_bytes(h);
+        tkf_track_begin();
+        errno = 0;
+        tkf_arm(TKF_ALL, 1);
+        int rc = tk_code_free(h, e[i]);
+        int err = errno;
+        unsigned f = tkf_disarm();
+        size_t kept = tkf_track_live();
+        tkf_track_end();
+        ck_assert_int_eq(tkf_locks_held(), 0);
+        if (f) {
+            failures++;
+            ck_assert_msg(rc == -1, "free %d: %s failed but tk_code_free returned %d", i, kind_name(f), rc);
+            ck_assert_int_eq(err, ENOMEM);
+            ck_assert_uint_eq(tk_code_heap_used_bytes(h), used);
+            ck_assert_uint_eq(kept, 0);
+            ck_assert_int_eq(tk_classify(e[i]), TK_ADDR_EMITTED);
+            ck_assert_ptr_eq(tk_emitted_ctx(e[i]), &ctx[i]);
+            ck_assert_int_eq(((entry5_t)e[i])(5, 0, 0, 0, 0), 5 + 1000L * i);
+            ck_assert_int_eq(tk_code_free(h, e[i]), 0);
+        } else {
+            ck_assert_int_eq(rc, 0);
+        }
+        ck_assert_int_eq(tk_classify(e[i]), TK_ADDR_UNKNOWN);
+        ck_assert_uint_eq(tk_code_heap_used_bytes(h), used - (used / (200 - i)));
+    }
+    ck_assert_msg(failures >= 2, "the free list grew %d times for 200 frees", failures);
+    /* every freed entry is reused, the heap works */
+    for (int i = 0; i < 200; i++) {
+        void *n = tk_emit_entry(h, (void *)fbody, &ctx[i]);
+        ck_assert_int_eq(tk_classify(n), TK_ADDR_EMITTED);
+        ck_assert_int_eq(((entry5_t)n)(1, 0, 0, 0, 0), 1 + 1000L * i);
+        int found = 0;
+        for (int j = 0; j < 200; j++)
+            found |= n == e[j];
+        ck_assert(found);
+    }
+    tk_code_heap_destroy(h);
 }
 END_TEST
 
@@ -416,6 +557,9 @@ TCase *tcase_faults(void)
     tcase_add_test(tc, stub_alloc_failures_leak_nothing);
     tcase_add_test(tc, emit_failures_leak_nothing);
     tcase_add_test(tc, registry_growth_failure_leaks_nothing);
+    tcase_add_test(tc, stub_page_array_growth_failure);
+    tcase_add_test(tc, heap_create_failures);
+    tcase_add_test(tc, code_free_growth_failure);
     tcase_add_test(tc, code_heap_reuses_every_freed_entry);
     tcase_add_test(tc, heap_stats_concurrent_with_alloc);
     tcase_add_test(tc, heap_getters_keep_lock_discipline);
