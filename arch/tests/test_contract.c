@@ -10,6 +10,8 @@
  *                        (or after tk_set_*_handler(NULL)) prints a
  *                        "tierkit:" line and aborts; an installed handler
  *                        replaces the previous one;
+ *   stub.recognition     a stub whose data page disagrees with its kind is
+ *                        not classified as a live one;
  *   stub.not-a-stub      the retarget accessors on an address whose code is
  *                        no stub kind's (and on kinds without the field)
  *                        read and write nothing and answer NULL / false.
@@ -381,6 +383,81 @@ START_TEST(accessors_refuse_non_stubs)
 }
 END_TEST
 
+/* ---- stub.recognition: the data page must agree -------------------------- */
+
+static long other_fn(long x) { return x - 1; }
+
+/* A stub whose data page disagrees with its kind is no live stub of it:
+ * a StubPrecode without its type word, a CallCountingStub whose threshold
+ * target is not the threshold trampoline; and one whose trap target is set
+ * is a freed stub.  Restored, each is live again.  tk_emitted_ctx answers
+ * only for emitted entries. */
+START_TEST(classify_follows_the_data_page)
+{
+    for (int k = 0; k < 3; k++) {
+        tk_stub_heap *h = tk_stub_heap_create(KINDS[k]);
+        void *s = tk_stub_alloc(h, tok_for(KINDS[k]), (void *)ctarget);
+        ck_assert_ptr_nonnull(s);
+        tk_addr_kind live = KINDS[k] == TK_STUB_PRECODE ? TK_ADDR_PRECODE
+                            : KINDS[k] == TK_STUB_FIXUP ? TK_ADDR_FIXUP
+                                                        : TK_ADDR_CALLCOUNT;
+        ck_assert_int_eq(tk_classify(s), live);
+        ck_assert_ptr_null(tk_emitted_ctx(s));
+        void **word;  /* the field recognition reads besides the trap */
+        void *trap_field_saved, **trap_field;
+        switch (KINDS[k]) {
+        case TK_STUB_PRECODE: {
+            tk_precode_data *d = tk_stub_data(s);
+            word = (void **)&d->type;
+            trap_field = &d->target;
+            break;
+        }
+        case TK_STUB_FIXUP: {
+            tk_fixup_data *d = tk_stub_data(s);
+            word = NULL;
+            trap_field = &d->fixup_target;
+            break;
+        }
+        default: {
+            tk_callcount_data *d = tk_stub_data(s);
+            word = &d->on_threshold;
+            trap_field = &d->on_threshold;
+            break;
+        }
+        }
+        if (word) {
+            void *saved = *word;
+            *word = (void *)other_fn;
+            ck_assert_int_eq(tk_classify(s), TK_ADDR_UNKNOWN);
+            *word = (void *)0;
+            ck_assert_int_eq(tk_classify(s), TK_ADDR_UNKNOWN);
+            *word = saved;
+            ck_assert_int_eq(tk_classify(s), live);
+        }
+        trap_field_saved = *trap_field;
+        *trap_field = tk_freed_stub_entry();
+        ck_assert_int_eq(tk_classify(s), TK_ADDR_FREED_STUB);
+        *trap_field = (void *)other_fn;
+        ck_assert_int_eq(tk_classify(s), KINDS[k] == TK_STUB_CALLCOUNT ? TK_ADDR_UNKNOWN : live);
+        *trap_field = trap_field_saved;
+        ck_assert_int_eq(tk_classify(s), live);
+        ck_assert_int_eq(((fn1_t)s)(1), 2);
+        tk_stub_free(h, s);
+        tk_stub_heap_destroy(h);
+    }
+    tk_code_heap *ch = tk_code_heap_create();
+    static const int ctx = 6;
+    char *e = tk_emit_entry(ch, (void *)cbody, &ctx);
+    ck_assert_ptr_eq(tk_emitted_ctx(e), &ctx);
+    ck_assert_ptr_null(tk_emitted_ctx(e + 1));
+    ck_assert_ptr_null(tk_emitted_ctx(e + 64)); /* the next slot: not emitted yet */
+    ck_assert_ptr_null(tk_emitted_ctx(NULL));
+    ck_assert_ptr_null(tk_emitted_ctx((void *)cbody));
+    ck_assert_ptr_null(tk_emitted_ctx(tk_prestub_entry()));
+    tk_code_heap_destroy(ch);
+}
+END_TEST
+
 TCase *tcase_contract(void)
 {
     TCase *tc = tcase_create("contract");
@@ -390,5 +467,6 @@ TCase *tcase_contract(void)
     tcase_add_test(tc, stub_free_refuses_non_live);
     tcase_add_test(tc, trampoline_handlers_install_and_restore);
     tcase_add_test(tc, accessors_refuse_non_stubs);
+    tcase_add_test(tc, classify_follows_the_data_page);
     return tc;
 }

@@ -132,7 +132,10 @@ typedef struct mgroup {
     char *first;            /* first address handed out since it joined */
     uint8_t *slot;          /* 2 * per: S_*                              */
     void **tok;             /* token of a live slot                      */
-    uint8_t *tgt;           /* 0: mtarget_a, 1: mtarget_b                */
+    uint8_t *tgt;           /* bit 0: the target given (a FixupPrecode's
+                             * fixup target): mtarget_a or mtarget_b;
+                             * bits 1-2, FixupPrecode: 0 through its fixup
+                             * entry, 1 / 2 retargeted to mtarget_a / _b  */
     size_t nlive, nused, nfreed;
 } mgroup;
 
@@ -224,30 +227,84 @@ static size_t heap_live(const model *m, int hi)
     return n;
 }
 
-/* A live stub: its kind, token and target, and (every `call_every`th) a
- * call through it. */
+static void *target_fn(int b)
+{
+    return b ? (void *)mtarget_b : (void *)mtarget_a;
+}
+
+/* A live stub: its kind, token and target, and (if `call`) a call through
+ * it. */
 static void check_live(model *m, mgroup *g, size_t j, int call)
 {
     char *s = slot_addr(m, g, j);
-    void *tgt = g->tgt[j] ? (void *)mtarget_b : (void *)mtarget_a;
+    int given = g->tgt[j] & 1, direct = g->tgt[j] >> 1;
     MCHECK(tk_classify(s) == addr_kind(g->kind), "live stub %p (kind %d) classifies as %d", (void *)s,
                   g->kind, tk_classify(s));
     MCHECK_PEQ(tk_stub_token(s), g->tok[j]);
+    int runs = given;
     if (g->kind == TK_STUB_FIXUP) {
-        MCHECK_PEQ(tk_stub_target(s), s + tk_fixup_entry_offset());
-        MCHECK_PEQ(((tk_fixup_data *)tk_stub_data(s))->fixup_target, tgt);
+        MCHECK_PEQ(tk_stub_target(s), direct ? target_fn(direct - 1) : s + tk_fixup_entry_offset());
+        MCHECK_PEQ(((tk_fixup_data *)tk_stub_data(s))->fixup_target, target_fn(given));
+        MCHECK_EQ(tk_precode_points_to_prestub(s, tk_prestub_entry()), !direct);
+        runs = direct ? direct - 1 : given;
     } else {
-        MCHECK_PEQ(tk_stub_target(s), tgt);
+        MCHECK_PEQ(tk_stub_target(s), target_fn(given));
     }
     if (call)
-        MCHECK_EQ(((fn1_t)s)(40), g->tgt[j] ? 42 : 41);
+        MCHECK_EQ(((fn1_t)s)(40), runs ? 42 : 41);
 }
 
+/* Retargets n live stubs of heap hi: a CAS with a wrong expectation fails
+ * and changes nothing; one with the current target, or a store, moves it
+ * (`stub.atomic-retarget`). */
+static mgroup *pick_live(model *m, int hi, size_t *jj);
+
+static void model_retarget(model *m, int hi, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t j;
+        mgroup *g = pick_live(m, hi, &j);
+        if (!g)
+            return;
+        char *s = slot_addr(m, g, j);
+        int to = (int)rndn(2);
+        void *cur = tk_stub_target(s);
+        MCHECK(!tk_stub_cas_target(s, (char *)cur + 1, target_fn(to)), "a CAS expecting %p moved %p's target",
+               (void *)((char *)cur + 1), (void *)s);
+        if (rndn(2))
+            MCHECK(tk_stub_cas_target(s, cur, target_fn(to)), "a CAS expecting the current target %p failed", cur);
+        else
+            tk_stub_set_target(s, target_fn(to));
+        if (g->kind == TK_STUB_FIXUP)
+            g->tgt[j] = (uint8_t)((g->tgt[j] & 1) | (to + 1) << 1);
+        else
+            g->tgt[j] = (uint8_t)to;
+        check_live(m, g, j, 1);
+    }
+}
+
+/* A freed stub (`stub.freed-trap`): FREED_STUB, its targets at the trap
+ * (a FixupPrecode through its fixup entry), a precode's token its own
+ * address, a counting stub's cell a private one; a call traps. */
 static void check_freed(model *m, mgroup *g, size_t j, int call)
 {
     char *s = slot_addr(m, g, j);
     MCHECK(tk_classify(s) == TK_ADDR_FREED_STUB, "freed stub %p (kind %d, group %s) classifies as %d",
                   (void *)s, g->kind, g->state == G_HELD ? "held" : "pooled", tk_classify(s));
+    if (g->kind == TK_STUB_FIXUP) {
+        MCHECK_PEQ(tk_stub_target(s), s + tk_fixup_entry_offset());
+        MCHECK_PEQ(((tk_fixup_data *)tk_stub_data(s))->fixup_target, tk_freed_stub_entry());
+    } else {
+        MCHECK_PEQ(tk_stub_target(s), tk_freed_stub_entry());
+    }
+    if (g->kind == TK_STUB_CALLCOUNT) {
+        uint16_t *c = tk_stub_token(s);
+        MCHECK(c && (c < g_cells || c >= g_cells + NCELLS), "freed counting stub %p still counts on %p",
+               (void *)s, (void *)c);
+        MCHECK_PEQ(((tk_callcount_data *)tk_stub_data(s))->on_threshold, tk_freed_stub_entry());
+    } else {
+        MCHECK_PEQ(tk_stub_token(s), s);
+    }
     if (call) {
         int before = g_trap_calls;
         MCHECK_EQ(((fn1_t)s)(7), 21);
@@ -548,6 +605,8 @@ static void model_run(uint64_t seed, int steps)
         } else {
             model_destroy(m, hi);
         }
+        if (rndn(4) == 0)
+            model_retarget(m, (int)rndn(NMHEAPS), 1 + rndn(16));
         check_counts(m, when);
         if (step % 40 == 39)
             check_all(m, when);
