@@ -143,13 +143,31 @@ MUTATE_TEST_SAMPLE ?= 12
 MUTATE_TEST_MIN    ?= 80
 MUTATE_JOBS        ?= 2
 # MUTATE_UNITS=1 (default): a mutant that survives tk-conform is also run
-# against the implementation's own unit tests (tk-ref-tests, tk-arch-tests)
-# linked with it, and the report gives both scores (conformance suite only,
-# whole suite).  MUTATE_UNITS=0: the conformance suite alone.
+# against the implementation's own unit tests, linked with it, the way
+# `make test` runs them, and the report gives both scores (conformance suite
+# only, whole suite).  MUTATE_UNITS=0: the conformance suite alone.
+# The units, in the order they run (cheapest and most likely to kill first;
+# the first that fails kills the mutant; each must pass on the unmutated
+# code first, or tk-mutate stops):
+#   arch       tk-arch-tests (test-arch), arch mutants only
+#   arch-asan  tk-arch-tests under ASan+LSan+UBSan (test-arch-asan), arch only
+#   ref        tk-ref-tests, lock-rank checker on (test-ref)
+#   ref-asan   tk-ref-tests under ASan+LSan+UBSan (test-asan)
+#   ref-tsan   tk-ref-tests under TSan, CK_FORK=no, setarch -R (test-tsan)
+# The sanitizer units take their objects, flags, environment and prefix
+# from reference/build.mk's sanitizer block; the mutated file is recompiled
+# with the unit's flags.
 MUTATE_UNITS       ?= 1
-MUTATE_UNIT_ARGS = --unit 'ref|$(B)/checked/obj|$(REF_CHECKED)|$(MUTATE_SOURCES)|$(call tk_objs,$(B),$(REF_TEST_SRCS))|$(REF_TEST_LDLIBS)' \
-                   --unit 'arch||| $(ARCH_PORTABLE) $(ARCH_X86_64)|$(call tk_objs,$(B),$(ARCH_TEST_SRCS))|$(ARCH_TEST_LDLIBS)'
-MUTATE_UNIT_DEPS = $(B)/bin/tk-ref-tests $(B)/bin/tk-arch-tests
+mutate_arch_srcs = $(ARCH_PORTABLE) $(ARCH_X86_64)
+# $(call mutate_san_unit,NAME,SANITIZER,SOURCES,TEST-SOURCES,LIBS)
+mutate_san_unit = --unit '$(1)|$(B)/$(2)/obj|$(call REF_SAN_CFLAGS,$(2))|$(3)|$(call tk_objs,$(B)/$(2),$(4))|$(REF_SAN_$(2)) $(5)|$(REF_SAN_ENV_$(2))|$(REF_SAN_PREFIX_$(2))'
+MUTATE_UNIT_ARGS = --unit 'arch||| $(mutate_arch_srcs)|$(call tk_objs,$(B),$(ARCH_TEST_SRCS))|$(ARCH_TEST_LDLIBS)' \
+                   $(call mutate_san_unit,arch-asan,asan,$(mutate_arch_srcs),$(ARCH_TEST_SRCS),$(ARCH_TEST_LDLIBS)) \
+                   --unit 'ref|$(B)/checked/obj|$(REF_CHECKED)|$(MUTATE_SOURCES)|$(call tk_objs,$(B),$(REF_TEST_SRCS))|$(REF_TEST_LDLIBS)' \
+                   $(call mutate_san_unit,ref-asan,asan,$(MUTATE_SOURCES),$(REF_TEST_SRCS),$(REF_TEST_LDLIBS)) \
+                   $(call mutate_san_unit,ref-tsan,tsan,$(MUTATE_SOURCES),$(REF_TEST_SRCS),$(REF_TEST_LDLIBS))
+MUTATE_UNIT_DEPS = $(B)/bin/tk-ref-tests $(B)/bin/tk-arch-tests $(B)/asan/bin/tk-arch-tests \
+                   $(B)/asan/bin/tk-ref-tests $(B)/tsan/bin/tk-ref-tests
 # Trivial Compiler Equivalence also compiles each mutant with the arm64 cross
 # compiler when there is one (make test's arm64 suites build the same sources).
 MUTATE_TCE_ARGS = $(if $(shell command -v $(XCC) 2>/dev/null),--tce-cc $(XCC))

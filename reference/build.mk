@@ -54,26 +54,40 @@ test-ref-arm64: $(B64)/bin/tk-ref-tests
 TEST_TARGETS += test-ref test-ref-arm64
 
 # ---- sanitizer builds (native): everything, arch included, instrumented --------
+# One set of flags per sanitizer, shared by these builds and by tk-mutate's
+# sanitizer units (conformance/build.mk), which recompile a mutated source
+# with exactly these flags and link it with these objects.
+#   asan: AddressSanitizer + LeakSanitizer + UndefinedBehaviorSanitizer; any
+#         UB report is fatal (-fno-sanitize-recover), so it fails the test.
+#   tsan: ThreadSanitizer.
+REF_SAN_asan := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+REF_SAN_tsan := -fsanitize=thread
+REF_SAN_CFLAGS = $(REF_CHECKED) -O1 $(REF_SAN_$(1)) -fno-omit-frame-pointer
 REF_SAN_SRCS = $(REF_SRCS) $(REF_TEST_SRCS) $(ARCH_PORTABLE) $(ARCH_X86_64)
+# How each sanitizer build runs (make test and tk-mutate's units alike).
+REF_SAN_ENV_asan := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+REF_SAN_ENV_tsan := CK_FORK=no TSAN_OPTIONS="suppressions=$(CURDIR)/reference/tests/tsan.supp halt_on_error=1"
+REF_SAN_PREFIX_tsan := setarch -R
+# $$(CPPFLAGS): expanded per target, so pattern-specific additions (the arch
+# tests' TK_SOURCE_DIR) apply to the sanitizer objects too.
 define tk_ref_san
 $(B)/$(1)/obj/%.o: %.c
 	@mkdir -p $$(@D)
-	$(CC) $(CPPFLAGS) $(REF_CHECKED) $(CFLAGS) -O1 -fsanitize=$(2) -fno-omit-frame-pointer -MMD -MP -c $$< -o $$@
+	$(CC) $$(CPPFLAGS) $(CFLAGS) $$(call REF_SAN_CFLAGS,$(1)) -MMD -MP -c $$< -o $$@
 $(B)/$(1)/obj/%.o: %.S
 	@mkdir -p $$(@D)
-	$(CC) $(CPPFLAGS) $(ASFLAGS) -MMD -MP -c $$< -o $$@
+	$(CC) $$(CPPFLAGS) $(ASFLAGS) -MMD -MP -c $$< -o $$@
 $(B)/$(1)/bin/tk-ref-tests: $$(call tk_objs,$(B)/$(1),$$(REF_SAN_SRCS))
 	@mkdir -p $$(@D)
-	$(CC) $(LDFLAGS) -fsanitize=$(2) -o $$@ $$^ $(REF_TEST_LDLIBS)
+	$(CC) $(LDFLAGS) $$(REF_SAN_$(1)) -o $$@ $$^ $(REF_TEST_LDLIBS)
 endef
-$(eval $(call tk_ref_san,asan,address))
-$(eval $(call tk_ref_san,tsan,thread))
+$(eval $(call tk_ref_san,asan))
+$(eval $(call tk_ref_san,tsan))
 
 test-asan: $(B)/asan/bin/tk-ref-tests
-	ASAN_OPTIONS=detect_leaks=1 ci/run-suite ref-asan check -- $<
+	$(REF_SAN_ENV_asan) ci/run-suite ref-asan check -- $<
 test-tsan: $(B)/tsan/bin/tk-ref-tests
-	CK_FORK=no TSAN_OPTIONS="suppressions=$(CURDIR)/reference/tests/tsan.supp halt_on_error=1" \
-	  setarch -R ci/run-suite ref-tsan check -- $<
+	$(REF_SAN_ENV_tsan) $(REF_SAN_PREFIX_tsan) ci/run-suite ref-tsan check -- $<
 TEST_TARGETS += test-asan test-tsan
 TEST_BUILD += $(B)/asan/bin/tk-ref-tests $(B)/tsan/bin/tk-ref-tests
 

@@ -6,6 +6,7 @@ writing its pid to $TK_HANG_PIDFILE); the make target sets them.
 """
 import importlib.machinery
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,16 @@ def load_tool():
 
 
 tkm = load_tool()
+
+
+@pytest.fixture(autouse=True)
+def not_stopping():
+    """die() (called in-process by the parse_unit error tests) marks the
+    tool as stopping, which kills every later command at once; each test
+    starts from a tool that is not stopping."""
+    tkm.STOPPING[0] = False
+    yield
+    tkm.STOPPING[0] = False
 
 
 def alive(pid):
@@ -207,3 +218,131 @@ def test_tce_compares_every_build_configuration(tmp_path, monkeypatch):
     both = tce_builder(tmp_path / "v", [str(variant)])
     assert both.identical_code(tce_mutant(both, TCE_TEXT, "CRP", "g = 7;"), TCE_TEXT) is None
     assert both.identical_code(tce_mutant(both, TCE_TEXT, "SDL", "(void)x;"), TCE_TEXT) == ["driver", "cc-variant"]
+
+
+def test_unit_spec_six_fields_has_no_env_or_prefix():
+    u = tkm.parse_unit("arch|||a.c|t.o|-lcheck")
+    assert u["env"] == {} and u["prefix"] == [] and u["objdir"] == "" and u["libs"] == ["-lcheck"]
+
+
+def test_unit_spec_env_and_prefix():
+    u = tkm.parse_unit('tsan|build/tsan/obj|-O1 -fsanitize=thread|a.c b.c|t.o|-fsanitize=thread -lcheck|'
+                       'CK_FORK=no TSAN_OPTIONS="suppressions=/x/tsan.supp halt_on_error=1"|setarch -R')
+    assert u["env"] == {"CK_FORK": "no", "TSAN_OPTIONS": "suppressions=/x/tsan.supp halt_on_error=1"}
+    assert u["prefix"] == ["setarch", "-R"]
+    assert u["cflags"] == ["-O1", "-fsanitize=thread"]
+    # seven fields: an environment, no prefix; empty values are allowed
+    u = tkm.parse_unit("asan|o|-O1|a.c|t.o|-lcheck|ASAN_OPTIONS=detect_leaks=1 EMPTY=")
+    assert u["env"] == {"ASAN_OPTIONS": "detect_leaks=1", "EMPTY": ""} and u["prefix"] == []
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("u|o|c|a.c|t.o|l|NOEQUALS", ["u", "ENV", "NOEQUALS", "NAME=VALUE"]),
+    ("u|o|c|a.c|t.o|l|1BAD=x", ["u", "ENV", "1BAD=x"]),
+    ("u|o|c|a.c|t.o|l|=x", ["u", "ENV"]),
+    ("u|o|c|a.c|t.o|l|A=1 A=2", ["u", "ENV", "A set twice"]),
+    ("u|o|c|a.c|t.o|l|A=\"unclosed", ["u", "ENV"]),
+    ("u|o|c|a.c|t.o|l||no-such-command-tk-mutate -x", ["u", "PREFIX", "no-such-command-tk-mutate", "not found"]),
+    ("u|o|c|a.c|t.o|l|A=1|env|extra", ["6 to 8", "got 9"]),
+    ("u|o|c", ["6 to 8", "got 3"]),
+])
+def test_unit_spec_errors_name_the_unit_and_field(capsys, spec, words):
+    with pytest.raises(SystemExit) as e:
+        tkm.parse_unit(spec)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tk-mutate: --unit"), err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_unit_runs_with_its_env_and_prefix(tmp_path):
+    """unit_cmd + run: the ENV words reach the binary on top of RUN_ENV, and
+    PREFIX is what is executed (here `env`, which then runs the binary)."""
+    exe = tmp_path / "unit"
+    exe.write_text("#!/bin/sh\necho \"TK_A=$TK_A TK_B=$TK_B TK_RANDOM_PROGRAMS=$TK_RANDOM_PROGRAMS\"\n"
+                   "[ \"$TK_A\" = 'x y' ] || exit 3\n")
+    exe.chmod(0o755)
+    u = tkm.parse_unit("u|||a.c|t.o||TK_A='x y' TK_B=2|env TK_B=3")
+    saved = dict(tkm.RUN_ENV)
+    tkm.RUN_ENV["TK_RANDOM_PROGRAMS"] = "64"
+    try:
+        cmd, env = tkm.unit_cmd(u, str(exe))
+        assert cmd == ["env", "TK_B=3", str(exe)]
+        rc, out = tkm.run(cmd, timeout=30, env=env)
+    finally:
+        tkm.RUN_ENV.clear()
+        tkm.RUN_ENV.update(saved)
+    assert rc == 0, out
+    assert "TK_A=x y TK_B=3 TK_RANDOM_PROGRAMS=64" in out, out
+    assert "TK_A" not in tkm.RUN_ENV, "a unit's environment leaked into the one every command gets"
+
+
+def test_unit_failure_names_the_sanitizer_report():
+    out = ("Running suite(s): ref\n"
+           "=================================================================\n"
+           "==123==ERROR: LeakSanitizer: detected memory leaks\n"
+           "x.c:1:F:core:t:0: Assertion failed\n")
+    assert tkm.unit_failure(out, 1) == "ERROR: LeakSanitizer: detected memory leaks"
+    assert tkm.unit_failure("WARNING: ThreadSanitizer: data race (pid=1)\n", 66) == \
+        "WARNING: ThreadSanitizer: data race (pid=1)"
+    assert tkm.unit_failure("reference/x.c:12:5: runtime error: shift exponent 64\n", 1) == \
+        "reference/x.c:12:5: runtime error: shift exponent 64"
+    assert tkm.unit_failure("x.c:1:F:core:t:0: Assertion 'a' failed\n", 1).startswith("x.c:1:F:")
+    assert tkm.unit_failure("nothing useful\n", 7) == "exit 7"
+
+
+LIB_C = "int add(int a, int b)\n{\n    return a + b;\n}\n"
+MAIN_C = r"""
+#include <stdlib.h>
+#include <string.h>
+int add(int, int);
+int main(void)
+{
+    const char *e = getenv("TK_UNIT_MARK");
+    if (!e || strcmp(e, "on") != 0) return 9;   /* run without the unit's ENV */
+    return add(2, 3) == 5 ? 0 : 1;
+}
+"""
+
+
+def tiny_project(tmp_path):
+    """A one-function 'implementation' and a unit test of it, built: enough
+    for a whole tk-mutate run with units only (no strategies)."""
+    (tmp_path / "obj").mkdir()
+    (tmp_path / "lib.c").write_text(LIB_C)
+    (tmp_path / "main.c").write_text(MAIN_C)
+    for src in ("lib.c", "main.c"):
+        subprocess.run(["cc", "-fPIC", "-c", src, "-o", "obj/" + src[:-2] + ".o"], cwd=tmp_path, check=True)
+    return ["--sources", "lib.c", "--objdir", "obj", "--conform", "/bin/true", "--strategies= ",
+            "--cflags=-fPIC", "--min-score", "0", "--quiet"]
+
+
+def run_tool(tmp_path, args):
+    return subprocess.run([sys.executable, TOOL] + args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def test_unit_failing_on_unmutated_code_stops_the_run(tmp_path):
+    base = tiny_project(tmp_path)
+    p = run_tool(tmp_path, base + ["--unit", "u|||lib.c|obj/main.o|", "--json", "out.json"])
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "--unit u: the unmutated code fails this unit (exit 9)" in p.stderr, p.stderr
+    assert "no mutant was run" in p.stderr
+    assert not (tmp_path / "out.json").exists(), "a run stopped at the baseline wrote results"
+
+
+def test_unit_env_reaches_the_binary_and_kills(tmp_path):
+    base = tiny_project(tmp_path)
+    p = run_tool(tmp_path, base + ["--unit", "u|||lib.c|obj/main.o||TK_UNIT_MARK=on|env", "--json", "out.json"])
+    assert p.returncode == 0, p.stdout + p.stderr
+    doc = json.loads((tmp_path / "out.json").read_text())
+    (ur,) = doc["unit_runs"]
+    assert ur["name"] == "u" and ur["env"] == {"TK_UNIT_MARK": "on"} and ur["prefix"] == ["env"]
+    assert ur["baseline_seconds"] is not None and ur["timeout_seconds"] >= 120
+    ran = [m for m in doc["mutants"] if m["status"] != "stillborn"]
+    assert ran, doc["mutants"]
+    # a + b -> a - b must die in the unit (exit 1, not the 9 of a missing ENV)
+    aor = [m for m in ran if m["operator"] == "AOR"]
+    assert aor and all(m["status"] == "killed" and m["strategy"] == "unit:u" for m in aor), aor
+    assert all("u" in m["unit_seconds"] for m in aor)
+    assert ur["killed"] == sum(1 for m in ran if m["status"] == "killed")
