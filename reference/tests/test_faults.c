@@ -124,11 +124,11 @@ static void work_call_all(work *w, int64_t a0)
         ck_assert_int_eq(call_slot(tk_vtable_slot(w->child, s), w->oc, a0), cexp[s] * 1000 + a0);
     for (uint32_t i = 0; i < 3; i++) {
         void **slot = tk_method_slot(tk_type_nonvirtual_method(w->base, i));
-        ck_assert_msg(slot && *slot, "Base.N%u has no entry point", i);
+        ck_assert_msg(slot && __atomic_load_n(slot, __ATOMIC_ACQUIRE), "Base.N%u has no entry point", i);
         ck_assert_int_eq(call_slot(slot, NULL, a0), (4 + i) * 1000 + a0);
     }
     void **slot = tk_method_slot(tk_type_nonvirtual_method(w->child, 0));
-    ck_assert_msg(slot && *slot, "Child.N3 has no entry point");
+    ck_assert_msg(slot && __atomic_load_n(slot, __ATOMIC_ACQUIRE), "Child.N3 has no entry point");
     ck_assert_int_eq(call_slot(slot, NULL, a0), 9000 + a0);
 }
 
