@@ -6,6 +6,8 @@
  * and a word are refused with a message naming the key. */
 #include "fixture.h"
 
+#include <sched.h>
+
 typedef struct {
     const char *key;
     const char *accept[6];        /* NULL-terminated; described as given   */
@@ -159,4 +161,51 @@ TK_TEST(config_describe_round_trip, "inv.config.standard-values")
                       "inv.config.standard-values: a runtime created from its description [%s] describes [%s]", first,
                       second);
     }
+}
+
+/* Without PROCESSOR_COUNT, a threaded runtime counts the CPUs of the
+ * creating thread's affinity mask, as CoreCLR's GetCurrentProcessCpuCount
+ * does: one CPU multiplies the delay, two do not. */
+static void cv_affinity_case(const cpu_set_t *mask, const char *count, const char *delay)
+{
+    ck_assert_msg(sched_setaffinity(0, sizeof *mask, mask) == 0, "sched_setaffinity failed");
+    char err[512] = "";
+    tk_drv_runtime *rt = tkt_try_create(err, sizeof err, "Mode=threaded", "CallCountingDelayMs=100",
+                                        "DelaySingleProcMultiplier=10");
+    ck_assert_msg(rt != NULL, "create() failed: %s", err);
+    char got_count[64], got_delay[64];
+    const char *v = tkt_config_value(rt, "PROCESSOR_COUNT");
+    snprintf(got_count, sizeof got_count, "%s", v ? v : "(not described)");
+    v = tkt_config_value(rt, "CallCountingDelayMs");
+    snprintf(got_delay, sizeof got_delay, "%s", v ? v : "(not described)");
+    tkt_destroy(rt);
+    ck_assert_msg(!strcmp(got_count, count) && !strcmp(got_delay, delay),
+                  "inv.config.processor-count: created on an affinity mask of %d CPU(s), the runtime describes "
+                  "PROCESSOR_COUNT=%s and CallCountingDelayMs=%s (expected %s and %s)",
+                  CPU_COUNT(mask), got_count, got_delay, count, delay);
+}
+
+TK_TEST_F(config_processor_count_affinity, TKT_THREADED, "inv.config.processor-count",
+          "inv.config.single-proc-delay")
+{
+    tkt_require_caps(TK_CAP_THREADED);
+    tkt_require_config_key("PROCESSOR_COUNT");
+    tkt_require_config_key("DelaySingleProcMultiplier");
+    cpu_set_t all, one, two;
+    ck_assert_msg(sched_getaffinity(0, sizeof all, &all) == 0, "sched_getaffinity failed");
+    CPU_ZERO(&one);
+    CPU_ZERO(&two);
+    int first = -1, second = -1;
+    for (int c = 0; c < CPU_SETSIZE && second < 0; c++)
+        if (CPU_ISSET(c, &all)) { if (first < 0) first = c; else second = c; }
+    CPU_SET(first, &one);
+    cv_affinity_case(&one, "1", "1000");
+    if (second >= 0) {
+        CPU_SET(first, &two);
+        CPU_SET(second, &two);
+        cv_affinity_case(&two, "2", "100");
+    } else {
+        tkt_note("one CPU in this process's mask: the two-CPU case was not run");
+    }
+    sched_setaffinity(0, sizeof all, &all);
 }
