@@ -188,6 +188,8 @@ void tk_set_freed_stub_handler(tk_trampoline_handler h);
 typedef struct tk_code_heap tk_code_heap;
 
 tk_code_heap *tk_code_heap_create(void);          /* NULL (errno ENOMEM) on failure */
+/* A stale entry of a destroyed heap traps (its chunk is kept filled with
+ * trap code for reuse, or unmapped); tk_classify forgets it. */
 void tk_code_heap_destroy(tk_code_heap *heap);
 void *tk_emit_entry(tk_code_heap *heap, void *body, const void *ctx);
 /* Gives an entry back (no thread may run it any more): its slot traps and

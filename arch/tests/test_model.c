@@ -911,6 +911,45 @@ START_TEST(cycles_leak_nothing)
 }
 END_TEST
 
+/* ---- a heap's page array at every size ------------------------------------------- */
+
+/* A heap grows one group at a time to 40 groups; at every size its
+ * newest group is released (its last stub freed) and taken back: the heap
+ * holds the right groups after each, and every stub still classifies and
+ * frees.  Crosses the page array's growth points (with AddressSanitizer, a
+ * removal or insertion that moves one element too many at a full array is
+ * reported). */
+START_TEST(page_array_every_size)
+{
+    const size_t P = tk_stub_page_size(), per = P / tk_stub_size(TK_STUB_PRECODE);
+    enum { N = 40 };
+    void **v = calloc(N * per, sizeof *v);
+    tk_stub_heap *d = drain_pool(TK_STUB_PRECODE);
+    tk_stub_heap *h = tk_stub_heap_create(TK_STUB_PRECODE);
+    for (size_t n = 1; n <= N; n++) {
+        void **g = v + (n - 1) * per;
+        for (int round = 0; round < 2; round++) {
+            for (size_t i = 0; i < per; i++)
+                MCHECK_NONNULL(g[i] = tk_stub_alloc(h, NULL, (void *)mtarget_a));
+            MCHECK_EQ(tk_stub_heap_mapped_bytes(h), n * 2 * P);
+            if (round == 0) {
+                for (size_t i = 0; i < per; i++)
+                    tk_stub_free(h, g[i]);
+                MCHECK_EQ(tk_stub_heap_mapped_bytes(h), (n - 1) * 2 * P);
+            }
+        }
+        for (size_t i = 0; i < n * per; i += per / 3)
+            MCHECK_EQ(tk_classify(v[i]), TK_ADDR_PRECODE);
+    }
+    for (size_t i = 0; i < N * per; i++)
+        tk_stub_free(h, v[i]);
+    MCHECK_EQ(tk_stub_heap_mapped_bytes(h), 0);
+    tk_stub_heap_destroy(h);
+    tk_stub_heap_destroy(d);
+    free(v);
+}
+END_TEST
+
 /* ---- the region registry at every size ----------------------------------------- */
 
 /* Regions are added one at a time (a code heap with one entry each), and
@@ -977,5 +1016,6 @@ TCase *tcase_model(void)
     tcase_add_test(tc, code_heaps_follow_the_model);
     tcase_add_test(tc, cycles_leak_nothing);
     tcase_add_test(tc, registry_every_size);
+    tcase_add_test(tc, page_array_every_size);
     return tc;
 }
