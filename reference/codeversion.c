@@ -111,8 +111,11 @@ int64_t tk_version_request(tk_runtime *rt, tk_method *m)
     tk_il_version **p = &m->ils;
     while (*p) p = &(*p)->next;
     *p = il;
-    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
+    /* The id is read under the lock: once it is dropped, an unload of the
+     * type may free the method's versions, il included (activate checks
+     * for that under the lock before it touches il). */
     int64_t id = il->id;
+    tkr_unlock(&rt->cv_lock, TKR_LK_CV);
     return activate(rt, m, il, false) ? -1 : id;
 }
 
