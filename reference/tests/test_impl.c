@@ -164,6 +164,17 @@ START_TEST(impl_lock_order_checker_detects_inversion)
     tkr_check_no_locks("test: thread creation");
     tkr_unlock(&tier, TKR_LK_TIER);
     ck_assert_uint_eq(atomic_load(&tkr_lock_order_violations), v0 + 3);
+    /* A second lock of the rank already held is out of order too, and a
+     * release of a rank this thread does not hold is a violation. */
+    pthread_mutex_t cv2 = PTHREAD_MUTEX_INITIALIZER;
+    tkr_lock(&cv, TKR_LK_CV);
+    tkr_lock(&cv2, TKR_LK_CV);
+    tkr_unlock(&cv2, TKR_LK_CV);   /* clears the rank: the next release is of a rank not held */
+    ck_assert_uint_eq(atomic_load(&tkr_lock_order_violations), v0 + 4);
+    tkr_unlock(&cv, TKR_LK_CV);
+    ck_assert_uint_eq(atomic_load(&tkr_lock_order_violations), v0 + 5);
+    ck_assert_uint_eq(tkr_locks_held(), 0);
+    pthread_mutex_destroy(&cv2);
     pthread_mutex_destroy(&tier);
     pthread_mutex_destroy(&cv);
     fx_done(&f);

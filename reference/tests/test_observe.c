@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -262,6 +266,100 @@ START_TEST(describe_two_valued_keys)
 }
 END_TEST
 
+/* ---- a trace is complete or absent (SPEC "Events and trace") ------------- */
+
+/* In a child whose stderr goes to `errpath`: a runtime tracing to `trace`
+ * does a workload; with `fsize_limit` the trace file cannot grow past it. */
+static int trace_child(const char *trace, const char *errpath, rlim_t fsize_limit)
+{
+    int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || dup2(fd, 2) < 0) return 20;
+    if (fsize_limit) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = { fsize_limit, fsize_limit };
+        if (setrlimit(RLIMIT_FSIZE, &rl)) return 21;
+    }
+    tk_config cfg;
+    char err[256];
+    tk_config_defaults(&cfg);
+    cfg.mode = TK_MODE_DETERMINISTIC;
+    if (tk_config_set(&cfg, "Trace", trace, err, sizeof err)) return 22;
+    tk_runtime *rt = tk_runtime_create(&cfg, err, sizeof err);
+    if (!rt) return 23;
+    tk_method_def v[1] = { { "T.V0", obody, (void *)1, 0 } };
+    tk_type_def d = { "T", NULL, 0, 1, v, 0, NULL, 0, NULL, 0, NULL };
+    for (int r = 0; r < 40; r++) {
+        tk_type *t = tk_type_define(rt, &d, err, sizeof err);
+        if (!t || tk_type_load(rt, t)) return 24;
+        tk_object *o = tk_object_new(rt, t);
+        for (int k = 0; k < 40; k++)
+            if (call_slot(tk_vtable_slot(t, 0), o, k) != 1000 + k) return 25;
+        advance_and_drain(rt, 200);
+        tk_object_free(rt, o);
+        if (tk_type_unload(rt, t)) return 26;
+    }
+    tk_runtime_destroy(rt);
+    return 0;
+}
+
+static char *slurp(const char *path)
+{
+    static char buf[4096];
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void run_trace_child(const char *trace, const char *errpath, rlim_t limit)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) _exit(trace_child(trace, errpath, limit));
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "trace child (%s): status %d", trace, st);
+}
+
+START_TEST(trace_complete_or_absent)
+{
+    char dir[] = "/tmp/tk-ref-trace-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char trace[128], errp[128], want[512];
+    snprintf(trace, sizeof trace, "%s/t.jsonl", dir);
+    snprintf(errp, sizeof errp, "%s/stderr", dir);
+    /* no limit: the whole trace, every line ended, nothing on stderr */
+    run_trace_child(trace, errp, 0);
+    struct stat sb;
+    ck_assert_int_eq(stat(trace, &sb), 0);
+    ck_assert_msg(sb.st_size > 65536, "the trace has %lld bytes", (long long)sb.st_size);
+    FILE *f = fopen(trace, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, -1, SEEK_END), 0);
+    ck_assert_int_eq(fgetc(f), '\n');
+    fclose(f);
+    char *e = slurp(errp);
+    ck_assert_msg(e && !strstr(e, "trace"), "stderr: %s", e ? e : "(none)");
+    /* a file that cannot grow past 64 KiB: removed, and said so */
+    run_trace_child(trace, errp, 65536);
+    ck_assert_msg(stat(trace, &sb) != 0, "an incomplete trace of %lld bytes was left", (long long)sb.st_size);
+    snprintf(want, sizeof want, "tierkit: cannot write trace '%s': File too large; the incomplete trace was removed",
+             trace);
+    e = slurp(errp);
+    ck_assert_msg(e && strstr(e, want), "stderr: %s", e ? e : "(none)");
+    /* a device that takes nothing: cannot be removed, said so */
+    run_trace_child("/dev/full", errp, 0);
+    e = slurp(errp);
+    ck_assert_msg(e && strstr(e, "tierkit: cannot write trace '/dev/full': No space left on device; the trace is "
+                                 "incomplete"), "stderr: %s", e ? e : "(none)");
+    unlink(errp);
+    rmdir(dir);
+}
+END_TEST
+
 TCase *tcase_observe(void)
 {
     TCase *tc = tcase_create("observe");
@@ -269,6 +367,7 @@ TCase *tcase_observe(void)
     tcase_add_test(tc, events_without_version_fields);
     tcase_add_test(tc, processor_count_from_affinity);
     tcase_add_test(tc, type_load_announces_every_slot);
+    tcase_add_test(tc, trace_complete_or_absent);
     tcase_add_test(tc, describe_two_valued_keys);
     return tc;
 }
