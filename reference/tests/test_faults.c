@@ -200,11 +200,17 @@ static void work_unload(work *w)
 /* The runtime does everything after whatever happened to it before. */
 static void workout(tk_runtime *rt)
 {
+    /* The thread calls through slots while, in threaded mode, the worker
+     * deletes counting stubs: it must be a registered (QSBR) thread, or a
+     * stub it is about to enter can be freed under it (the contract every
+     * mutator keeps: tierkit.h "threads"). */
+    tk_thread_register(rt);
     work w;
     work_define(&w, rt);
     work_load(&w);
     work_tier_up(&w);
     work_unload(&w);
+    tk_thread_unregister(rt);
     locks_clean("workout");
 }
 
