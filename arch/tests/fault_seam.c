@@ -349,6 +349,25 @@ size_t tkf_still_mapped(uintptr_t start, uintptr_t end)
     return n;
 }
 
+size_t tkf_code_rx_bytes(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) {   /* no measurement must not pass as an unchanged one */
+        perror("tkf_code_rx_bytes: /proc/self/maps");
+        abort();
+    }
+    char line[512], perms[8];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && !strcmp(perms, "r-xs") &&
+            strstr(line, "tierkit-code"))
+            n += hi - lo;
+    }
+    fclose(f);
+    return n;
+}
+
 int tkf_open_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");

@@ -52,6 +52,10 @@ size_t tkf_still_mapped(uintptr_t start, uintptr_t end);
 /* Open file descriptors of the process (/proc/self/fd). */
 int tkf_open_fds(void);
 
+/* Bytes of the code heaps' executable views (memfd "tierkit-code", r-xs,
+ * in /proc/self/maps); aborts if the maps cannot be read. */
+size_t tkf_code_rx_bytes(void);
+
 /* Allocation tracking (all threads): blocks allocated from now on. */
 void tkf_track_begin(void);
 /* Blocks allocated since tkf_track_begin and not freed yet. */

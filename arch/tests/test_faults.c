@@ -396,22 +396,6 @@ END_TEST
 
 /* ---- stub.code-reuse ---------------------------------------------------------- */
 
-/* Bytes of the code heaps' executable views (memfd "tierkit-code", r-xs). */
-static size_t code_rx_bytes(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    ck_assert_ptr_nonnull(f);
-    char line[512], perms[8];
-    size_t n = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && !strcmp(perms, "r-xs") &&
-            strstr(line, "tierkit-code"))
-            n += hi - lo;
-    }
-    fclose(f);
-    return n;
-}
 
 static int cmp_ptr(const void *a, const void *b)
 {
@@ -433,7 +417,7 @@ START_TEST(code_heap_reuses_every_freed_entry)
         ctx[i] = i;
         ck_assert_ptr_nonnull(e[i] = tk_emit_entry(h, (void *)fbody, &ctx[i]));
     }
-    size_t used = tk_code_heap_used_bytes(h), rx = code_rx_bytes();
+    size_t used = tk_code_heap_used_bytes(h), rx = tkf_code_rx_bytes();
     for (int round = 0; round < 2; round++) {
         for (int j = 0; j < MANY; j++) {
             int i = round ? MANY - 1 - j : j;
@@ -448,7 +432,7 @@ START_TEST(code_heap_reuses_every_freed_entry)
             ck_assert_ptr_eq(tk_emitted_ctx(f[i]), &ctx[i]);
         }
         ck_assert_uint_eq(tk_code_heap_used_bytes(h), used);
-        ck_assert_uint_eq(code_rx_bytes(), rx);
+        ck_assert_uint_eq(tkf_code_rx_bytes(), rx);
         for (int i = 0; i < MANY; i += 499)
             ck_assert_int_eq(((entry5_t)f[i])(3, 0, 0, 0, 0), 3 + 1000L * i);
         qsort(e, MANY, sizeof *e, cmp_ptr);

@@ -713,22 +713,6 @@ static long mbody(const void *ctx, long a0, long a1, long a2, long a3, long a4)
 }
 typedef long (*entry5_t)(long, long, long, long, long);
 
-/* Bytes of the code heaps' executable views (memfd "tierkit-code", r-xs). */
-static size_t code_rx_bytes(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    MCHECK_NONNULL(f);
-    char line[512], perms[8];
-    size_t n = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && !strcmp(perms, "r-xs") &&
-            strstr(line, "tierkit-code"))
-            n += hi - lo;
-    }
-    fclose(f);
-    return n;
-}
 
 #define CH 2
 #define CMAX 6000
@@ -757,7 +741,7 @@ START_TEST(code_heaps_follow_the_model)
             size_t k = 1 + rndn(60);
             for (size_t i = 0; i < k && n < CMAX; i++) {
                 int check_rx = freed[hi] && rndn(32) == 0;
-                size_t rx0 = check_rx ? code_rx_bytes() : 0;
+                size_t rx0 = check_rx ? tkf_code_rx_bytes() : 0;
                 void *e = tk_emit_entry(hs[hi], (void *)mbody, &ctxs[n]);
                 MCHECK_NONNULL(e);
                 if (!slot)
@@ -778,7 +762,7 @@ START_TEST(code_heaps_follow_the_model)
                 if (reused)
                     freed[hi]--;
                 if (check_rx)
-                    MCHECK_EQ(code_rx_bytes(), rx0);
+                    MCHECK_EQ(tkf_code_rx_bytes(), rx0);
                 ents[n] = (centry){e, hi, 1};
                 live[hi]++;
                 MCHECK_EQ(tk_classify(e), TK_ADDR_EMITTED);
@@ -841,7 +825,7 @@ typedef struct footprint {
 
 static footprint footprint_now(void)
 {
-    footprint f = {tkf_track_live(), tkf_open_fds(), code_rx_bytes(), {0, 0, 0}};
+    footprint f = {tkf_track_live(), tkf_open_fds(), tkf_code_rx_bytes(), {0, 0, 0}};
     for (int k = 0; k < 3; k++)
         f.pool[k] = tk_stub_pool_bytes(KINDS[k]);
     return f;
