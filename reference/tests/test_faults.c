@@ -74,6 +74,17 @@ static void cfg_for(tk_config *c, const char *mode, const char *strategy, const 
         ck_assert_msg(tk_config_set(c, extra[0], extra[1], err, sizeof err) == 0, "%s", err);
 }
 
+/* A runtime of cfg_for's configuration (the test fails if it cannot be made). */
+static tk_runtime *runtime_for(const char *mode, const char *strategy, const char *const *extra)
+{
+    tk_config cfg;
+    char err[256];
+    cfg_for(&cfg, mode, strategy, extra);
+    tk_runtime *rt = tk_runtime_create(&cfg, err, sizeof err);
+    ck_assert_msg(rt != NULL, "%s", err);
+    return rt;
+}
+
 /* ---- a workout: several virtual and non-virtual methods, a child type ----- */
 
 /* Base { V0..V2 (user 1..3) ; N0..N2 (4..6) }, Child : Base { V1 overridden
@@ -355,11 +366,7 @@ END_TEST
 START_TEST(fault_type_load_vtable)
 {
     for (size_t s = 0; s < tk_strategy_count(); s++) {
-        tk_config cfg;
-        char err[256];
-        cfg_for(&cfg, "deterministic", tk_strategy_names[s], NULL);
-        tk_runtime *rt = tk_runtime_create(&cfg, err, sizeof err);
-        ck_assert_msg(rt != NULL, "%s", err);
+        tk_runtime *rt = runtime_for("deterministic", tk_strategy_names[s], NULL);
         work w;
         work_define(&w, rt);
         tkf_arm(TKF_ALLOC, 1);
@@ -384,11 +391,7 @@ END_TEST
 START_TEST(fault_version_request)
 {
     for (size_t s = 0; s < tk_strategy_count(); s++) {
-        tk_config cfg;
-        char err[256];
-        cfg_for(&cfg, "deterministic", tk_strategy_names[s], NULL);
-        tk_runtime *rt = tk_runtime_create(&cfg, err, sizeof err);
-        ck_assert_msg(rt != NULL, "%s", err);
+        tk_runtime *rt = runtime_for("deterministic", tk_strategy_names[s], NULL);
         work w;
         work_define(&w, rt);
         work_load(&w);
