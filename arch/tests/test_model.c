@@ -21,6 +21,11 @@
  *                       their ctx and run their body, freed ones are UNKNOWN
  *                       and are the next entries emitted, used bytes follow,
  *                       a foreign or repeated free is refused;
+ *   stub.freed-trap     every stub a destroyed heap held, live or freed,
+ *                       is dead and traps while its group is pooled;
+ *   "Data states"       every slot of a fresh, pooled or reused group: the
+ *                       template in its code, the trap filler in the page's
+ *                       tail, unallocated / allocated / freed data;
  *   stub.wx             no writable and executable mapping at any checkpoint.
  *
  * The same create / use / destroy cycle, repeated once the pools are full,
@@ -79,11 +84,12 @@ static long trap_landing(long x) { return x * 3; }
 typedef long (*fn1_t)(long);
 
 static int g_trap_calls;
+static void *g_trap_token;
 static void *trap_handler(void *token, tk_arch_regs *regs)
 {
-    (void)token;
     (void)regs;
     g_trap_calls++;
+    g_trap_token = token;
     return (void *)trap_landing;
 }
 
@@ -283,21 +289,31 @@ static void model_retarget(model *m, int hi, size_t n)
     }
 }
 
-/* A freed stub (`stub.freed-trap`): FREED_STUB, its targets at the trap
- * (a FixupPrecode through its fixup entry), a precode's token its own
- * address, a counting stub's cell a private one; a call traps. */
+/* The data state of a freed stub (`stub.freed-trap`), whether or not
+ * tk_classify still knows its address: its targets at the trap (a
+ * FixupPrecode through its fixup entry), a precode's token its own
+ * address, a counting stub's cell a private one; a call traps, and a
+ * precode's trap receives its address. */
+static void check_dead(tk_stub_kind kind, char *s, int call);
+
+/* A freed stub: FREED_STUB, and the dead state above. */
 static void check_freed(model *m, mgroup *g, size_t j, int call)
 {
     char *s = slot_addr(m, g, j);
     MCHECK(tk_classify(s) == TK_ADDR_FREED_STUB, "freed stub %p (kind %d, group %s) classifies as %d",
                   (void *)s, g->kind, g->state == G_HELD ? "held" : "pooled", tk_classify(s));
-    if (g->kind == TK_STUB_FIXUP) {
+    check_dead(g->kind, s, call);
+}
+
+static void check_dead(tk_stub_kind kind, char *s, int call)
+{
+    if (kind == TK_STUB_FIXUP) {
         MCHECK_PEQ(tk_stub_target(s), s + tk_fixup_entry_offset());
         MCHECK_PEQ(((tk_fixup_data *)tk_stub_data(s))->fixup_target, tk_freed_stub_entry());
     } else {
         MCHECK_PEQ(tk_stub_target(s), tk_freed_stub_entry());
     }
-    if (g->kind == TK_STUB_CALLCOUNT) {
+    if (kind == TK_STUB_CALLCOUNT) {
         uint16_t *c = tk_stub_token(s);
         MCHECK(c && (c < g_cells || c >= g_cells + NCELLS), "freed counting stub %p still counts on %p",
                (void *)s, (void *)c);
@@ -307,8 +323,12 @@ static void check_freed(model *m, mgroup *g, size_t j, int call)
     }
     if (call) {
         int before = g_trap_calls;
-        MCHECK_EQ(((fn1_t)s)(7), 21);
+        g_trap_token = NULL;
+        MCHECK(((fn1_t)s)(7) == 21, "a call through the dead stub %p (kind %d) did not reach the trap", (void *)s,
+               kind);
         MCHECK_EQ(g_trap_calls, before + 1);
+        if (kind != TK_STUB_CALLCOUNT)
+            MCHECK_PEQ(g_trap_token, s);
     }
 }
 
@@ -532,11 +552,18 @@ static void model_destroy(model *m, int hi)
         size_t still = tkf_still_mapped((uintptr_t)rep, (uintptr_t)rep + 1);
         mapped += still != 0;
         g->state = still ? G_POOLED : G_GONE;
-        for (size_t j = 0; j < 2 * m->per[k]; j++)
-            if (g->slot[j] != S_NEVER)
-                MCHECK(tk_classify(slot_addr(m, g, j)) == TK_ADDR_UNKNOWN,
-                              "a destroyed heap's stub (group %zu of %zu) classifies as %d", i, n,
-                              tk_classify(slot_addr(m, g, j)));
+        for (size_t j = 0; j < 2 * m->per[k]; j++) {
+            if (g->slot[j] == S_NEVER)
+                continue;
+            MCHECK(tk_classify(slot_addr(m, g, j)) == TK_ADDR_UNKNOWN,
+                          "a destroyed heap's stub (group %zu of %zu) classifies as %d", i, n,
+                          tk_classify(slot_addr(m, g, j)));
+            /* Pooled, so still mapped: every stub it ever handed out, live
+             * until the destroy or freed before, is dead and traps
+             * (`stub.freed-trap`, `stub.page-release`), not only some. */
+            if (still)
+                check_dead(g->kind, slot_addr(m, g, j), 1);
+        }
         /* pooled by destroy: forgotten, so no slot classifies any more */
         group_reset(m, g, rep);
         g->nused = 0;
@@ -653,10 +680,12 @@ static size_t fill_heap(tk_stub_heap *h, tk_stub_kind k, size_t groups, void **v
 
 /* A heap of G groups destroyed (a) with the pool of its kind full: every
  * group is unmapped and forgotten, nothing leaks; (b) with the pool empty:
- * every group is pooled (up to the bound), forgotten, still read-execute. */
+ * every group is pooled (up to the bound), forgotten, still read-execute,
+ * and every stub it held live is dead: it traps when called. */
 START_TEST(destroy_releases_every_group)
 {
     const size_t P = tk_stub_page_size(), max = pool_max_groups(), G = 5;
+    tk_set_freed_stub_handler(trap_handler);
     for (int k = 0; k < 3; k++) {
         tk_stub_kind kind = KINDS[k];
         size_t per = P / tk_stub_size(kind);
@@ -697,10 +726,207 @@ START_TEST(destroy_releases_every_group)
             MCHECK_EQ(tkf_still_mapped((uintptr_t)c, (uintptr_t)c + P), P);
             MCHECK_EQ(tk_classify(c), TK_ADDR_UNKNOWN);
         }
+        /* every stub of every pooled group, the first, the last and each
+         * one between, died with the heap: it traps (`stub.freed-trap`) */
+        refill_cells();
+        for (size_t i = 0; i < nx; i++) {
+            MCHECK_EQ(tk_classify(v[i]), TK_ADDR_UNKNOWN);
+            check_dead(kind, v[i], 1);
+        }
         check_wx("after destroy");
         tk_stub_heap_destroy(d);
         free(v);
     }
+    tk_set_freed_stub_handler(NULL);
+}
+END_TEST
+
+/* ---- every slot of a group in its documented state ------------------------------- */
+
+/* The code page holding stub s: the read-execute mapping around s ends
+ * where its data page begins (SPEC.md "The interleaved page model"), so its
+ * end less STUB_PAGE_SIZE is the group's first slot. */
+static char *group_base(const void *s)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    MCHECK(f != NULL, "cannot read /proc/self/maps");
+    char line[512], perms[8];
+    uintptr_t end = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && (uintptr_t)s >= lo && (uintptr_t)s < hi) {
+            MCHECK(!strncmp(perms, "r-x", 3), "stub %p lies in a %s mapping", s, perms);
+            end = hi;
+        }
+    }
+    fclose(f);
+    MCHECK(end != 0, "stub %p lies in no mapping", s);
+    return (char *)end - tk_stub_page_size();
+}
+
+/* The code page of the group at base: the template in every slot, trap
+ * filler in the tail (SPEC.md "The interleaved page model", byte tables). */
+static void check_code_page(tk_stub_kind kind, const char *base)
+{
+    size_t len, P = tk_stub_page_size();
+    const uint8_t *tpl = tk_stub_template(kind, &len);
+    size_t per = P / len;
+    for (size_t i = 0; i < per; i++)
+        MCHECK(memcmp(base + i * len, tpl, len) == 0, "kind %d: slot %zu of %zu of the code page at %p is not the template",
+               kind, i, per, (const void *)base);
+    for (size_t o = per * len; o < P; o++) {
+#if defined(__aarch64__)
+        static const uint8_t brk[4] = {0x00, 0x00, 0x3E, 0xD4}; /* brk #0xf000 */
+        uint8_t want = brk[o % 4];
+#else
+        uint8_t want = 0xCC; /* int3 */
+#endif
+        MCHECK(((const uint8_t *)base)[o] == want, "kind %d: byte %zu of the code page tail is %#x, not the trap filler",
+               kind, o, ((const uint8_t *)base)[o]);
+    }
+}
+
+/* A slot never handed out since its group was generated or taken from the
+ * pool: the "unallocated" column of SPEC.md "Data states" (a FixupPrecode
+ * spins on itself, `stub.fixup-prefill`). */
+static void check_unallocated(tk_stub_kind kind, char *s)
+{
+    void *trap = tk_freed_stub_entry();
+    switch (kind) {
+    case TK_STUB_PRECODE: {
+        tk_precode_data *d = tk_stub_data(s);
+        MCHECK(d->token == s && d->type == 0 && d->target == trap,
+               "unallocated StubPrecode %p: token %p type %#lx target %p", (void *)s, d->token,
+               (unsigned long)d->type, d->target);
+        break;
+    }
+    case TK_STUB_FIXUP: {
+        tk_fixup_data *d = tk_stub_data(s);
+        MCHECK(d->token == s && d->fixup_target == trap && d->target == s,
+               "unallocated FixupPrecode %p: token %p fixup_target %p target %p", (void *)s, d->token,
+               d->fixup_target, d->target);
+        break;
+    }
+    default: {
+        tk_callcount_data *d = tk_stub_data(s);
+        MCHECK(d->cell && (d->cell < g_cells || d->cell >= g_cells + NCELLS) && d->on_threshold == trap &&
+                   d->target == trap,
+               "unallocated CallCountingStub %p: cell %p on_threshold %p target %p", (void *)s, (void *)d->cell,
+               d->on_threshold, d->target);
+        break;
+    }
+    }
+}
+
+static int in_set(void *const *v, size_t n, const void *s)
+{
+    for (size_t t = 0; t < n; t++)
+        if (v[t] == s)
+            return 1;
+    return 0;
+}
+
+/* Every slot of the group at base: the live ones (live[0..nl)) classify as
+ * their kind, the dead ones (dead[0..nd): freed, or alive when their heap
+ * was destroyed) are in the dead state and trap (`stub.freed-trap`; some
+ * called), every other one is unallocated. */
+static void check_group_slots(tk_stub_kind kind, char *base, void *const *live, size_t nl, void *const *dead,
+                              size_t nd)
+{
+    size_t sz = tk_stub_size(kind), per = tk_stub_page_size() / sz, called = 0;
+    check_code_page(kind, base);
+    for (size_t i = 0; i < per; i++) {
+        char *s = base + i * sz;
+        if (in_set(live, nl, s))
+            MCHECK(tk_classify(s) == addr_kind(kind), "live stub %p classifies as %d", (void *)s, tk_classify(s));
+        else if (in_set(dead, nd, s))
+            check_dead(kind, s, called++ % 5 == 0);
+        else
+            check_unallocated(kind, s);
+    }
+}
+
+/* A group mapped fresh, a group the heap's destroy sent to the pool, a
+ * group whose last stub was freed, and each of them taken back from the
+ * pool by another heap: every slot of each is in its documented state —
+ * the template in every code slot and the trap filler in the tail; the
+ * slots handed out, live; the ones handed out and given back (freed, or
+ * alive when the heap was destroyed), dead and trapping; every other one
+ * unallocated, a pooled group's formerly used slots reset to it before the
+ * group is used again (`stub.page-release`, `stub.fixup-prefill`,
+ * `stub.freed-trap`). */
+START_TEST(every_slot_in_its_documented_state)
+{
+    tk_set_freed_stub_handler(trap_handler);
+    refill_cells();
+    for (int k = 0; k < 3; k++) {
+        tk_stub_kind kind = KINDS[k];
+        size_t sz = tk_stub_size(kind), per = tk_stub_page_size() / sz, n = per / 3 + 5;
+        void *tok = kind == TK_STUB_CALLCOUNT ? (void *)&g_cells[1] : NULL;
+        void **v = calloc(per, sizeof *v), **live = calloc(per, sizeof *v), **dead = calloc(per, sizeof *v);
+        size_t nl = 0, nd = 0;
+        tk_stub_heap *d = drain_pool(kind);
+
+        /* a fresh group: one stub handed out */
+        tk_stub_heap *h = tk_stub_heap_create(kind);
+        MCHECK_NONNULL(v[0] = tk_stub_alloc(h, tok, (void *)mtarget_a));
+        char *base = group_base(v[0]);
+        check_group_slots(kind, base, v, 1, NULL, 0);
+        /* n handed out, every third freed again */
+        for (size_t i = 1; i < n; i++)
+            MCHECK_NONNULL(v[i] = tk_stub_alloc(h, tok, (void *)mtarget_b));
+        for (size_t i = 0; i < n; i++) {
+            MCHECK(v[i] >= (void *)base && (char *)v[i] < base + per * sz,
+                   "kind %d: stub %zu of %zu is not in the heap's only group", kind, i, n);
+            if (i % 3 == 0) {
+                tk_stub_free(h, v[i]);
+                dead[nd++] = v[i];
+            } else {
+                live[nl++] = v[i];
+            }
+        }
+        MCHECK_EQ(tk_stub_heap_mapped_bytes(h), 2 * tk_stub_page_size());
+        check_group_slots(kind, base, live, nl, dead, nd);
+        /* the heap destroyed with the rest alive: the group is pooled (the
+         * pool was empty), every stub it handed out dead */
+        tk_stub_heap_destroy(h);
+        MCHECK_EQ(tk_stub_pool_bytes(kind), 2 * tk_stub_page_size());
+        check_group_slots(kind, base, NULL, 0, v, n);
+
+        /* taken back by another heap: every slot but the one handed out is
+         * unallocated again */
+        h = tk_stub_heap_create(kind);
+        MCHECK_NONNULL(v[0] = tk_stub_alloc(h, tok, (void *)mtarget_a));
+        MCHECK(group_base(v[0]) == base, "kind %d: a heap mapped a group while one was pooled", kind);
+        MCHECK_EQ(tk_stub_pool_bytes(kind), 0);
+        check_group_slots(kind, base, v, 1, NULL, 0);
+
+        /* n handed out and all freed: the group leaves for the pool with
+         * its used slots dead (and FREED_STUB); taken back again, they are
+         * unallocated */
+        for (size_t i = 1; i < n; i++)
+            MCHECK_NONNULL(v[i] = tk_stub_alloc(h, tok, (void *)mtarget_b));
+        for (size_t i = 0; i < n; i++)
+            tk_stub_free(h, v[n - 1 - i]);
+        MCHECK_EQ(tk_stub_heap_mapped_bytes(h), 0);
+        MCHECK_EQ(tk_stub_pool_bytes(kind), 2 * tk_stub_page_size());
+        for (size_t i = 0; i < n; i++)
+            MCHECK_EQ(tk_classify(v[i]), TK_ADDR_FREED_STUB);
+        check_group_slots(kind, base, NULL, 0, v, n);
+        tk_stub_heap *h2 = tk_stub_heap_create(kind);
+        MCHECK_NONNULL(v[0] = tk_stub_alloc(h2, tok, (void *)mtarget_a));
+        MCHECK(group_base(v[0]) == base, "kind %d: a heap mapped a group while one was pooled", kind);
+        check_group_slots(kind, base, v, 1, NULL, 0);
+        tk_stub_free(h2, v[0]);
+        tk_stub_heap_destroy(h2);
+        tk_stub_heap_destroy(h);
+        tk_stub_heap_destroy(d);
+        free(v);
+        free(live);
+        free(dead);
+    }
+    check_wx("after the slot-state checks");
+    tk_set_freed_stub_handler(NULL);
 }
 END_TEST
 
@@ -997,6 +1223,7 @@ TCase *tcase_model(void)
     tcase_add_checked_fixture(tc, NULL, tkf_check_lock_discipline);
     tcase_add_loop_test(tc, stub_heaps_follow_the_model, 0, 2);
     tcase_add_test(tc, destroy_releases_every_group);
+    tcase_add_test(tc, every_slot_in_its_documented_state);
     tcase_add_test(tc, code_heaps_follow_the_model);
     tcase_add_test(tc, cycles_leak_nothing);
     tcase_add_test(tc, registry_every_size);
