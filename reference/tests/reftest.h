@@ -41,4 +41,6 @@ TCase *tcase_coreclr_config(void);
 TCase *tcase_faults(void);
 TCase *tcase_observe(void);
 TCase *tcase_rejects(void);
+TCase *tcase_counters(void);
+TCase *tcase_bookkeeping(void);
 #endif

@@ -104,6 +104,8 @@ int main(void)
         suite_add_tcase(s, tcase_faults());
         suite_add_tcase(s, tcase_observe());
         suite_add_tcase(s, tcase_rejects());
+        suite_add_tcase(s, tcase_counters());
+        suite_add_tcase(s, tcase_bookkeeping());
     }
     else
         printf("tk-ref-tests: FAIL: pthread_create does not return on this host, the threaded tests "
