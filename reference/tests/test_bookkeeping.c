@@ -10,10 +10,13 @@
 #include "../rt_internal.h"
 #include "../../arch/tests/fault_seam.h"
 
+#include <inttypes.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int64_t bbody(const tk_code_ctx *ctx, void *self, int64_t a0, int64_t a1, int64_t a2, int64_t a3)
 {
@@ -247,6 +250,233 @@ START_TEST(type_cycles_keep_only_the_quarantine)
 }
 END_TEST
 
+/* ---- the trace file, line by line ---------------------------------------- */
+
+/* The expected trace, rendered by the test from the events its sink sees,
+ * as SPEC.md "Event trace (JSON Lines)" defines each line. */
+typedef struct expect_buf { char *s; size_t n, cap; unsigned kinds[TK_EV_KIND_COUNT]; } expect_buf;
+
+static void put(expect_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (b->n + (size_t)k + 1 > b->cap) {
+        b->cap = (b->n + (size_t)k + 1) * 2;
+        b->s = realloc(b->s, b->cap);
+        ck_assert_ptr_nonnull(b->s);
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->n, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)k;
+}
+
+/* A JSON string's characters: quote and backslash escaped, control
+ * characters as \u00XX (`inv.observability.trace-strings`). */
+static void put_chars(expect_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') put(b, "\\%c", c);
+        else if (c < 0x20) put(b, "\\u%04x", c);
+        else put(b, "%c", c);
+    }
+}
+
+static void put_method(expect_buf *b, const char *key, tk_method *m)
+{
+    put(b, ",\"%s\":\"", key);
+    put_chars(b, tk_method_name(m));
+    put(b, "#%u\"", tk_method_id(m));
+}
+
+static const char *const cls_names[] = { "unknown", "prestub", "precode", "forwarder", "callcount", "native", "freed" };
+
+static void put_addr(expect_buf *b, const char *key, const void *a, const tk_addr_info *ai)
+{
+    put(b, ",\"%s\":{\"addr\":\"0x%" PRIxPTR "\",\"cls\":\"%s\"", key, (uintptr_t)a, cls_names[ai->cls]);
+    bool code = ai->cls == TK_AC_CALLCOUNT_STUB || ai->cls == TK_AC_NATIVE_CODE;
+    if (ai->method && (code || ai->cls == TK_AC_PRECODE || ai->cls == TK_AC_FORWARDER))
+        put_method(b, "method", ai->method);
+    if (code) put(b, ",\"tier\":\"%s\",\"il_version\":%u", tk_tier_name(ai->tier), ai->il_version);
+    put(b, "}");
+}
+
+static void expect_sink(void *user, const tk_event *ev)
+{
+    expect_buf *b = user;
+    static const char *const slot_kinds[] = { "vtable", "owning", "nonvirtual" };
+    const char *phase = ev->phase == TK_PHASE_FINAL ? "final" : "nonfinal";
+    const char *stub_kind = ev->stub_kind == TK_AC_FORWARDER ? "forwarder"
+                            : ev->stub_kind == TK_AC_CALLCOUNT_STUB ? "callcount" : "precode";
+    if (ev->kind > 0 && ev->kind < TK_EV_KIND_COUNT) b->kinds[ev->kind]++;
+    put(b, "{\"type\":\"event\",\"seq\":%" PRIu64 ",\"ev\":\"%s\",\"thread\":%" PRIu64, ev->seq,
+        tk_event_name(ev->kind), ev->thread);
+    if (ev->method) put_method(b, "method", ev->method);
+    switch (ev->kind) {
+    case TK_EV_TYPE_LOAD: case TK_EV_TYPE_UNLOAD:
+        put(b, ",\"type_name\":\"");
+        put_chars(b, tk_type_name(ev->type));
+        put(b, "\"");
+        break;
+    case TK_EV_SLOT_WRITE: case TK_EV_SLOT_RECORD:
+        put(b, ",\"slot\":\"0x%" PRIxPTR "\",\"slot_kind\":\"%s\"", (uintptr_t)ev->slot, slot_kinds[ev->slot_kind]);
+        if (ev->kind == TK_EV_SLOT_WRITE) put_addr(b, "old", ev->old_value, &ev->old_info);
+        put_addr(b, "new", ev->new_value, &ev->new_info);
+        if (ev->kind == TK_EV_SLOT_WRITE) put(b, ",\"phase\":\"%s\"", phase);
+        break;
+    case TK_EV_PRECODE_RETARGET:
+        put(b, ",\"stub\":\"0x%" PRIxPTR "\",\"stub_kind\":\"%s\"", (uintptr_t)ev->stub, stub_kind);
+        put_addr(b, "old", ev->old_value, &ev->old_info);
+        put_addr(b, "new", ev->new_value, &ev->new_info);
+        put(b, ",\"phase\":\"%s\"", phase);
+        break;
+    case TK_EV_STUB_ALLOC: case TK_EV_STUB_FREE:
+        put(b, ",\"stub\":\"0x%" PRIxPTR "\",\"stub_kind\":\"%s\"", (uintptr_t)ev->stub, stub_kind);
+        if (ev->tier != TK_TIER_UNKNOWN) put(b, ",\"tier\":\"%s\",\"il_version\":%u", tk_tier_name(ev->tier), ev->il_version);
+        break;
+    case TK_EV_BACKPATCH_BEGIN: case TK_EV_BACKPATCH_END:
+        put_addr(b, "new", ev->new_value, &ev->new_info);
+        put(b, ",\"phase\":\"%s\"", phase);
+        break;
+    case TK_EV_VERSION_PUBLISH:
+        put(b, ",\"tier\":\"%s\",\"il_version\":%u", tk_tier_name(ev->tier), ev->il_version);
+        put_addr(b, "new", ev->new_value, &ev->new_info);
+        break;
+    case TK_EV_VERSION_ACTIVATE:
+        put(b, ",\"il_version\":%u", ev->il_version);
+        break;
+    case TK_EV_COUNTING_BEGIN: case TK_EV_COUNTING_COMPLETE: case TK_EV_THRESHOLD:
+        put(b, ",\"tier\":\"%s\",\"il_version\":%u", tk_tier_name(ev->tier), ev->il_version);
+        break;
+    case TK_EV_PROMOTE:
+        put(b, ",\"from_tier\":\"%s\",\"tier\":\"%s\",\"il_version\":%u", tk_tier_name((int32_t)ev->aux),
+            tk_tier_name(ev->tier), ev->il_version);
+        break;
+    default:
+        break;
+    }
+    if (ev->reason) {
+        put(b, ",\"reason\":\"");
+        put_chars(b, ev->reason);
+        put(b, "\"");
+    }
+    put(b, "}\n");
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    size_t cap = 1 << 16, n = 0;
+    char *s = malloc(cap);
+    for (size_t k; (k = fread(s + n, 1, cap - n - 1, f)) > 0;) {
+        n += k;
+        if (n + 1 == cap) s = realloc(s, cap *= 2);
+    }
+    fclose(f);
+    s[n] = 0;
+    *len = n;
+    return s;
+}
+
+/* `inv.observability.trace-wellformed`, `inv.observability.trace-strings`
+ * and SPEC "Event trace": the file holds the header (the strategy and the
+ * described configuration, key by key), then exactly one line per event
+ * the sink saw, in seq order, each with the fields of its kind: addresses
+ * with their class and, by class, method, tier and IL version; names with
+ * quotes, backslashes and control characters escaped.  Every event kind
+ * occurs.  Every strategy. */
+START_TEST(trace_lines_are_the_events)
+{
+    const char *strat = tk_strategy_names[_i];
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/tk-refrt-trace-%d-%d.jsonl", (int)getpid(), _i);
+    const char *ex[] = { "CallCountThreshold", "2", "CallCountingDelayMs", "10", "TieredPGO", "1",
+                         "DeleteCallCountingStubsAfter", "1", "Trace", path, NULL };
+    tk_runtime *rt = rt_new(strat, ex);
+    expect_buf b = {0};
+    tk_set_event_sink(rt, expect_sink, &b);
+    char err[256];
+    tk_method_def v[2] = { { "Odd\"V0\\\x01", bbody, (void *)1, 0 }, { "Base.V1", bbody, (void *)2, 0 } };
+    tk_method_def nv[1] = { { "Base.N\t", bbody, (void *)3, 0 } };
+    tk_type_def bd = { "Ba\"se\\\x1f", NULL, 0, 2, v, 0, NULL, 1, nv, 0, NULL };
+    tk_type *base = tk_type_define(rt, &bd, err, sizeof err);
+    ck_assert_msg(base != NULL, "%s", err);
+    ck_assert_int_eq(tk_type_load(rt, base), 0);
+    tk_override_def ov[1] = { { 0, { "Child.V0", bbody, (void *)4, 0 } } };
+    tk_type_def cd = { "Child", base, 0, 0, NULL, 1, ov, 0, NULL, 0, NULL };
+    tk_type *child = tk_type_define(rt, &cd, err, sizeof err);
+    ck_assert_msg(child != NULL, "%s", err);
+    ck_assert_int_eq(tk_type_load(rt, child), 0);
+    tk_object *ob = tk_object_new(rt, base), *oc = tk_object_new(rt, child);
+    void **bs0 = tk_vtable_slot(base, 0), **bs1 = tk_vtable_slot(base, 1), **cs0 = tk_vtable_slot(child, 0),
+         **cs1 = tk_vtable_slot(child, 1), **ns = tk_method_slot(tk_type_nonvirtual_method(base, 0));
+    for (int r = 0; r < 12; r++) {
+        ck_assert_int_eq(call_slot(bs0, ob, r), 1000 + r);
+        ck_assert_int_eq(call_slot(bs1, ob, r), 2000 + r);
+        ck_assert_int_eq(call_slot(cs0, oc, r), 4000 + r);
+        ck_assert_int_eq(call_slot(cs1, oc, r), 2000 + r);
+        ck_assert_int_eq(call_slot(ns, ob, r), 3000 + r);
+        advance_and_drain(rt, r < 2 ? 4 : 11);
+    }
+    tk_method *bv1 = tk_type_virtual_method(base, 1);
+    ck_assert_int_eq(tk_version_request(rt, bv1), 1);
+    ck_assert_int_eq(call_slot(cs1, oc, 1), 2001);
+    ck_assert_int_eq(tk_version_revert(rt, bv1), 0);
+    ck_assert_int_eq(call_slot(bs1, ob, 2), 2002);
+    tk_object_free(rt, oc);
+    tk_object_free(rt, ob);
+    ck_assert_int_eq(tk_type_unload(rt, child), 0);
+    ck_assert_int_eq(tk_type_unload(rt, base), 0);
+    tk_drain(rt);
+    char desc[2048];
+    tk_config_describe(tk_runtime_config(rt), desc, sizeof desc);
+    tk_runtime_destroy(rt);
+    char missing[512] = "";
+    for (int k = 1; k < TK_EV_KIND_COUNT; k++)
+        if (!b.kinds[k]) snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s",
+                                  tk_event_name((tk_event_kind)k));
+    /* entry-cell records and backpatches no slot; notier counts nothing,
+     * has no delay and never retargets a precode */
+    const char *none = !strcmp(strat, "entry-cell") ? " slot_record backpatch_begin backpatch_end"
+                       : !strcmp(strat, "notier") ? " precode_retarget threshold promote counting_begin "
+                                                    "counting_complete delay_begin delay_extend delay_end" : "";
+    ck_assert_msg(!strcmp(missing, none), "%s: events missing:%s", strat, missing);
+    /* the header: every described key, in order, as a JSON string */
+    expect_buf h = {0};
+    put(&h, "{\"type\":\"header\",\"schema\":\"tierkit-trace\",\"trace_schema_version\":1,"
+            "\"implementation\":\"tierkit-reference\",\"strategy\":\"%s\",\"config\":{", strat);
+    int first = 1;
+    for (char *line = strtok(desc, "\n"); line; line = strtok(NULL, "\n")) {
+        char *eq = strchr(line, '=');
+        ck_assert_ptr_nonnull(eq);
+        *eq = 0;
+        put(&h, "%s\"", first ? "" : ",");
+        put_chars(&h, line);
+        put(&h, "\":\"");
+        put_chars(&h, eq + 1);
+        put(&h, "\"");
+        first = 0;
+    }
+    put(&h, "}}\n");
+    put(&h, "%s", b.s);
+    size_t len;
+    char *got = slurp(path, &len);
+    unlink(path);
+    /* the first differing line, for the message */
+    size_t at = 0, line = 1;
+    while (at < len && at < h.n && got[at] == h.s[at]) { if (got[at] == '\n') line++; at++; }
+    ck_assert_msg(len == h.n && at == len, "%s: trace line %zu differs: got '%.160s', expected '%.160s'", strat, line,
+                  got + at - (at > 40 ? 40 : at), h.s + at - (at > 40 ? 40 : at));
+    free(got);
+    free(h.s);
+    free(b.s);
+}
+END_TEST
+
 TCase *tcase_bookkeeping(void)
 {
     TCase *tc = tcase_create("bookkeeping");
@@ -256,5 +486,6 @@ TCase *tcase_bookkeeping(void)
     tcase_add_test(tc, single_proc_delay_boundaries);
     tcase_add_test(tc, api_refusals_exact);
     tcase_add_test(tc, type_cycles_keep_only_the_quarantine);
+    tcase_add_loop_test(tc, trace_lines_are_the_events, 0, (int)tk_strategy_count());
     return tc;
 }

@@ -10,11 +10,14 @@
  * another's name, a stub counted under the wrong role or a byte count off
  * by one stub shows at the step where it happens.  Manual clock. */
 #include "reftest.h"
+#include "../rt_internal.h"
 #include "arch.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int64_t cbody(const tk_code_ctx *ctx, void *self, int64_t a0, int64_t a1, int64_t a2, int64_t a3)
 {
@@ -422,11 +425,73 @@ START_TEST(classify_every_kind)
 }
 END_TEST
 
+/* ---- backpatch-lock contention -------------------------------------------- */
+
+typedef struct first_call { tk_runtime *rt; void **slot; tk_object *obj; int64_t got; } first_call;
+
+static void *first_call_thread(void *a)
+{
+    first_call *fc = a;
+    tk_thread_register(fc->rt);
+    fc->got = call_slot(fc->slot, fc->obj, 7);
+    tk_thread_unregister(fc->rt);
+    return NULL;
+}
+
+/* SPEC "Counters": backpatch_lock_contended counts the acquisitions whose
+ * trylock failed first, in the phase of the operation (a prestub call: its
+ * version's tier), and the acquisition itself is counted once, when it
+ * happens.  The test holds the backpatch lock while another thread's first
+ * call (it publishes, under that lock) arrives: the contention is counted
+ * before the call blocks, exactly once, in the first tier's phase
+ * (non-final; final in notier and with TieredCompilation=0). */
+START_TEST(lock_contention_counted_in_its_phase)
+{
+    for (size_t s = 0; s <= tk_strategy_count(); s++) {
+        int tc = s < tk_strategy_count();
+        const char *strat = tc ? tk_strategy_names[s] : "lazy";
+        const char *ex[] = { "TieredCompilation", tc ? "1" : "0", NULL };
+        fx f;
+        fx_init_with(&f, strat, ex, cbody);
+        int ph = (!tc || !strcmp(strat, "notier")) ? 1 : 0;
+        int64_t acq = counter_phase(f.rt, "backpatch_lock_acquisitions", ph);
+        int64_t other = counter_phase(f.rt, "backpatch_lock_acquisitions", !ph);
+        int64_t disc[2] = { counter_phase(f.rt, "slot_discoveries", 0), counter_phase(f.rt, "slot_discoveries", 1) };
+        first_call fc = { f.rt, tk_vtable_slot(f.base, 1), f.obj, 0 };
+        pthread_mutex_lock(&f.rt->bp_lock);
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, first_call_thread, &fc), 0);
+        /* wait (bounded) until the call found the lock taken */
+        struct timespec nap = { 0, 1000000 };
+        for (int i = 0; i < 20000 && tk_counter_total(f.rt, "backpatch_lock_contended") == 0; i++) nanosleep(&nap, NULL);
+        int64_t contended = counter_phase(f.rt, "backpatch_lock_contended", ph);
+        int64_t wrong = counter_phase(f.rt, "backpatch_lock_contended", !ph);
+        int64_t acq_while = counter_phase(f.rt, "backpatch_lock_acquisitions", ph);
+        pthread_mutex_unlock(&f.rt->bp_lock);
+        pthread_join(t, NULL);
+        ck_assert_msg(contended == 1 && wrong == 0, "%s tc=%d: contended %lld in the call's phase, %lld in the other",
+                      strat, tc, (long long)contended, (long long)wrong);
+        ck_assert_int_eq(acq_while, acq);
+        ck_assert_int_eq(fc.got, 2007);
+        ck_assert_int_eq(counter_phase(f.rt, "backpatch_lock_acquisitions", ph), acq + 1);
+        ck_assert_int_eq(counter_phase(f.rt, "backpatch_lock_acquisitions", !ph), other);
+        ck_assert_int_eq(counter_phase(f.rt, "backpatch_lock_contended", ph), 1);
+        ck_assert_int_eq(counter_phase(f.rt, "slot_discoveries", 0), disc[0]);
+        ck_assert_int_eq(counter_phase(f.rt, "slot_discoveries", 1), disc[1]);
+        /* uncontended calls add no contention */
+        ck_assert_int_eq(call_slot(tk_vtable_slot(f.base, 0), f.obj, 1), 1001);
+        ck_assert_int_eq(tk_counter_total(f.rt, "backpatch_lock_contended"), 1);
+        fx_done(&f);
+    }
+}
+END_TEST
+
 TCase *tcase_counters(void)
 {
     TCase *tc = tcase_create("counters");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, gauges_exact_every_tier, 0, (int)tk_strategy_count());
     tcase_add_test(tc, classify_every_kind);
+    tcase_add_test(tc, lock_contention_counted_in_its_phase);
     return tc;
 }
