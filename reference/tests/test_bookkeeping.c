@@ -10,7 +10,10 @@
 #include "../rt_internal.h"
 #include "../../arch/tests/fault_seam.h"
 
+#include <stddef.h>
+
 #include <inttypes.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -250,11 +253,335 @@ START_TEST(type_cycles_keep_only_the_quarantine)
 }
 END_TEST
 
+/* ---- every key at its bounds (SPEC "Configuration keys", `cfg.reject`) ---- */
+
+static void expect_reject(tk_config *c, const char *key, const char *value, const char *allowed)
+{
+    tk_config before = *c;
+    char err[512], want[512];
+    memset(err, 0, sizeof err);
+    ck_assert_msg(tk_config_set(c, key, value, err, sizeof err) == -1, "%s=%s accepted", key, value ? value : "NULL");
+    if (allowed) {
+        snprintf(want, sizeof want, "config: invalid value '%s' for key %s (allowed: %s)", value ? value : "(null)",
+                 key, allowed);
+        ck_assert_str_eq(err, want);
+    }
+    ck_assert_msg(!memcmp(&before, c, sizeof before), "%s=%s: rejected, yet the configuration changed", key,
+                  value ? value : "NULL");
+    /* no buffer, or an empty one: still refused, nothing written */
+    ck_assert_int_eq(tk_config_set(c, key, value, NULL, 0), -1);
+    char one[4] = "abc";
+    ck_assert_int_eq(tk_config_set(c, key, value, one, 0), -1);
+    ck_assert_str_eq(one, "abc");
+    ck_assert_int_eq(tk_config_set(c, key, value, one, 1), -1);
+    ck_assert_str_eq(one, "");
+}
+
+START_TEST(every_key_at_its_bounds)
+{
+    static const struct { const char *key, *lo, *hi, *below, *above, *allowed; size_t off; } num[] = {
+        { "CallCountThreshold", "1", "65535", "0", "65536", "1..65535; CallCountThresholdClamp=1 clamps as CoreCLR does",
+          offsetof(tk_config, call_count_threshold) },
+        { "CallCountingDelayMs", "0", "3600000", NULL, "3600001", "0..3600000", offsetof(tk_config, call_counting_delay_ms) },
+        { "DeleteCallCountingStubsAfter", "0", "1000000000", NULL, "1000000001", "0..1000000000 (0 = never)",
+          offsetof(tk_config, delete_stubs_after) },
+        { "CompileCostUs", "0", "10000000", NULL, "10000001", "0..10000000", offsetof(tk_config, compile_cost_us) },
+        { "BackgroundWorkerTimeoutMs", "1", "3600000", "0", "3600001", "1..3600000", offsetof(tk_config, worker_timeout_ms) },
+        { "DelaySingleProcMultiplier", "0", "4294967295", NULL, "4294967296", "0..4294967295 (0 and 1: no multiplier)",
+          offsetof(tk_config, delay_single_proc_multiplier) },
+        { "PROCESSOR_COUNT", "0", "65535", NULL, "65536", "0..65535 (0: the affinity mask's CPUs)",
+          offsetof(tk_config, processor_count) },
+    };
+    for (size_t k = 0; k < sizeof num / sizeof *num; k++) {
+        tk_config c;
+        tk_config_defaults(&c);
+        uint32_t *field = (uint32_t *)((char *)&c + num[k].off);
+        char err[256];
+        ck_assert_int_eq(tk_config_set(&c, num[k].key, num[k].lo, err, sizeof err), 0);
+        ck_assert_uint_eq(*field, strtoul(num[k].lo, NULL, 10));
+        ck_assert_int_eq(tk_config_set(&c, num[k].key, num[k].hi, err, sizeof err), 0);
+        ck_assert_uint_eq(*field, strtoul(num[k].hi, NULL, 10));
+        ck_assert_int_eq(tk_config_set(&c, num[k].key, "0007", err, sizeof err), 0);
+        ck_assert_uint_eq(*field, 7);
+        if (num[k].below) expect_reject(&c, num[k].key, num[k].below, num[k].allowed);
+        expect_reject(&c, num[k].key, num[k].above, num[k].allowed);
+        static const char *const junk[] = { "", "+1", "-1", " 1", "1 ", "1x", "0x10", "99999999999999999999",
+                                            "18446744073709551615", NULL };
+        for (int j = 0; junk[j]; j++) expect_reject(&c, num[k].key, junk[j], num[k].allowed);
+        expect_reject(&c, num[k].key, NULL, num[k].allowed);
+        ck_assert_uint_eq(*field, 7);
+    }
+    /* the threshold with the clamp: anything 0..2^32-1, clamped to 1..65535 */
+    static const struct { const char *v; uint32_t want; } cl[] = {
+        { "0", 1 }, { "1", 1 }, { "2", 2 }, { "65534", 65534 }, { "65535", 65535 }, { "65536", 65535 },
+        { "4294967295", 65535 } };
+    tk_config c;
+    tk_config_defaults(&c);
+    char err[256];
+    ck_assert_int_eq(tk_config_set(&c, "CallCountThresholdClamp", "1", err, sizeof err), 0);
+    ck_assert_int_eq(c.threshold_clamp, true);
+    for (size_t k = 0; k < sizeof cl / sizeof *cl; k++) {
+        ck_assert_int_eq(tk_config_set(&c, "CallCountThreshold", cl[k].v, err, sizeof err), 0);
+        ck_assert_uint_eq(c.call_count_threshold, cl[k].want);
+    }
+    expect_reject(&c, "CallCountThreshold", "4294967296", "0..4294967295, clamped to 1..65535 (CallCountThresholdClamp=1)");
+    /* the booleans */
+    static const struct { const char *key; size_t off; } bools[] = {
+        { "TieredPGO", offsetof(tk_config, tiered_pgo) }, { "TieredCompilation", offsetof(tk_config, tiered_compilation) },
+        { "CallCountThresholdClamp", offsetof(tk_config, threshold_clamp) },
+        { "AggressiveTiering", offsetof(tk_config, aggressive_tiering) } };
+    static const struct { const char *v; bool b; } bv[] = {
+        { "1", true }, { "0", false }, { "true", true }, { "false", false }, { "TRUE", true }, { "FaLsE", false } };
+    for (size_t k = 0; k < sizeof bools / sizeof *bools; k++) {
+        tk_config_defaults(&c);
+        bool *field = (bool *)((char *)&c + bools[k].off);
+        for (size_t j = 0; j < sizeof bv / sizeof *bv; j++) {
+            ck_assert_int_eq(tk_config_set(&c, bools[k].key, bv[j].v, err, sizeof err), 0);
+            ck_assert_int_eq(*field, bv[j].b);
+        }
+        static const char *const no[] = { "2", "yes", "", "10", "truex", "01", NULL };
+        for (int j = 0; no[j]; j++) expect_reject(&c, bools[k].key, no[j], "0|1|true|false");
+        expect_reject(&c, bools[k].key, NULL, "0|1|true|false");
+    }
+    /* the names */
+    tk_config_defaults(&c);
+    ck_assert_int_eq(tk_config_set(&c, "CallCountingStubDeletion", "inactive", err, sizeof err), 0);
+    ck_assert_int_eq(c.stub_deletion, TK_STUB_DELETION_INACTIVE);
+    ck_assert_int_eq(tk_config_set(&c, "CallCountingStubDeletion", "all", err, sizeof err), 0);
+    ck_assert_int_eq(c.stub_deletion, TK_STUB_DELETION_ALL);
+    expect_reject(&c, "CallCountingStubDeletion", "All", "all|inactive");
+    expect_reject(&c, "CallCountingStubDeletion", NULL, "all|inactive");
+    ck_assert_int_eq(tk_config_set(&c, "Mode", "deterministic", err, sizeof err), 0);
+    ck_assert_int_eq(c.mode, TK_MODE_DETERMINISTIC);
+    ck_assert_int_eq(tk_config_set(&c, "Mode", "threaded", err, sizeof err), 0);
+    ck_assert_int_eq(c.mode, TK_MODE_THREADED);
+    expect_reject(&c, "Mode", "Threaded", "deterministic|threaded");
+    expect_reject(&c, "Mode", NULL, "deterministic|threaded");
+    expect_reject(&c, "Strategy", NULL, NULL);
+    /* Trace: a path of 511 bytes is kept whole, 512 is refused */
+    char path[513];
+    memset(path, 'p', 511);
+    path[511] = 0;
+    ck_assert_int_eq(tk_config_set(&c, "Trace", path, err, sizeof err), 0);
+    ck_assert_str_eq(c.trace_path, path);
+    path[511] = 'p';
+    path[512] = 0;
+    expect_reject(&c, "Trace", path, "a path shorter than 512 bytes");
+    expect_reject(&c, "Trace", NULL, "a path shorter than 512 bytes");
+    ck_assert_int_eq(tk_config_set(&c, "Trace", "", err, sizeof err), 0);
+    ck_assert_str_eq(c.trace_path, "");
+    /* unknown and NULL keys */
+    ck_assert_int_eq(tk_config_set(&c, "Nope", "1", err, sizeof err), -1);
+    ck_assert_str_eq(err, "config: unknown key Nope (value '1')");
+    ck_assert_int_eq(tk_config_set(&c, "Nope", NULL, err, sizeof err), -1);
+    ck_assert_str_eq(err, "config: unknown key Nope (value '(null)')");
+    ck_assert_int_eq(tk_config_set(&c, NULL, "1", err, sizeof err), -1);
+    ck_assert_str_eq(err, "config: invalid value '1' for key (null) (allowed: a known key)");
+    ck_assert_int_eq(tk_config_set(&c, "Nope", "1", NULL, 0), -1);
+}
+END_TEST
+
+/* ---- the driver table (conformance/tk_driver.h) --------------------------- */
+
+/* The reference's tk_driver: its identity, capabilities, strategies and
+ * optional keys, each entry the public function it wraps, and create():
+ * defaults, then TK_<Key> variables, then the array (explicit keys win;
+ * the clamp first wherever it stands); a malformed entry or a bad value:
+ * NULL and the message (`inv.abi.reject-cleanly`). */
+START_TEST(driver_table_exact)
+{
+    const tk_driver *d = tk_driver_v1();
+    ck_assert_uint_eq(d->abi_version, TK_DRIVER_ABI_VERSION);
+    ck_assert_uint_eq(d->size, sizeof(tk_driver));
+    ck_assert_str_eq(d->name, "tierkit-reference");
+    ck_assert_int_eq(strncmp(d->version, "1.0 (", 5), 0);
+    ck_assert_int_eq(d->version[strlen(d->version) - 1], ')');
+    ck_assert_uint_eq(d->caps, TK_CAP_DETERMINISTIC | TK_CAP_THREADED | TK_CAP_INTERFACES | TK_CAP_TYPE_UNLOAD |
+                               TK_CAP_VERSIONING | TK_CAP_STUB_DELETION | TK_CAP_CLASSIFY | TK_CAP_EVENTS |
+                               TK_CAP_COUNTERS | TK_CAP_PGO | TK_CAP_TRACE_FILE);
+    ck_assert_ptr_eq(d->strategies, tk_strategy_names);
+    static const char *const keys[] = { "CallCountThresholdClamp", "DelaySingleProcMultiplier", "PROCESSOR_COUNT",
+                                        "AggressiveTiering", NULL };
+    for (int i = 0; keys[i]; i++) ck_assert_str_eq(d->config_keys[i], keys[i]);
+    ck_assert_ptr_null(d->config_keys[4]);
+    ck_assert_uint_eq(d->fp_arg_regs, 8);
+    ck_assert_ptr_eq(d->destroy, tk_runtime_destroy);
+    ck_assert_ptr_eq(d->type_define, tk_type_define);
+    ck_assert_ptr_eq(d->type_load, tk_type_load);
+    ck_assert_ptr_eq(d->type_unload, tk_type_unload);
+    ck_assert_ptr_eq(d->object_new, tk_object_new);
+    ck_assert_ptr_eq(d->object_free, tk_object_free);
+    ck_assert_ptr_eq(d->vtable_slot, tk_vtable_slot);
+    ck_assert_ptr_eq(d->interface_slot, tk_interface_slot);
+    ck_assert_ptr_eq(d->method_slot, tk_method_slot);
+    ck_assert_ptr_eq(d->thread_attach, tk_thread_register);
+    ck_assert_ptr_eq(d->thread_detach, tk_thread_unregister);
+    ck_assert_ptr_eq(d->safepoint, tk_safepoint);
+    ck_assert_ptr_eq(d->thread_offline, tk_thread_offline);
+    ck_assert_ptr_eq(d->thread_online, tk_thread_online);
+    ck_assert_ptr_eq(d->clock_advance, tk_clock_advance);
+    ck_assert_ptr_eq(d->drain, tk_drain);
+    ck_assert_ptr_eq(d->version_request, tk_version_request);
+    ck_assert_ptr_eq(d->version_revert, tk_version_revert);
+    ck_assert_ptr_eq(d->method_state, tk_method_get_state);
+    ck_assert_ptr_eq(d->classify, tk_classify_address);
+    ck_assert_ptr_eq(d->counters, tk_counters);
+    ck_assert_ptr_eq(d->set_event_sink, tk_set_event_sink);
+    char err[512];
+    /* the clamp applies before the threshold, wherever it stands */
+    const char *clamp_last[] = { "Mode=deterministic", "CallCountThreshold=0", "Strategy=forwarder",
+                                 "CallCountThresholdClamp=1", NULL };
+    tk_runtime *rt = d->create(clamp_last, err, sizeof err);
+    ck_assert_msg(rt != NULL, "%s", err);
+    ck_assert_uint_eq(tk_runtime_config(rt)->call_count_threshold, 1);
+    ck_assert_int_eq(tk_runtime_config(rt)->strategy, TK_STRATEGY_FORWARDER);
+    char a[1024], b[1024];
+    ck_assert_uint_eq(d->describe_config(rt, a, sizeof a), tk_config_describe(tk_runtime_config(rt), b, sizeof b));
+    ck_assert_str_eq(a, b);
+    tk_method_def v[2] = { { "D.V0", bbody, (void *)1, 0 }, { "D.V1", bbody, (void *)2, 0 } };
+    tk_method_def nv[1] = { { "D.N", bbody, (void *)3, 0 } };
+    tk_type_def td = { "D", NULL, 0, 2, v, 0, NULL, 1, nv, 0, NULL };
+    tk_type *t = d->type_define(rt, &td, err, sizeof err);
+    ck_assert_uint_eq(d->vtable_size(t), 2);
+    ck_assert_ptr_eq(d->virtual_method(t, 1), tk_type_virtual_method(t, 1));
+    ck_assert_ptr_null(d->virtual_method(t, 2));
+    ck_assert_ptr_eq(d->nonvirtual_method(t, 0), tk_type_nonvirtual_method(t, 0));
+    ck_assert_ptr_null(d->nonvirtual_method(t, 1));
+    ck_assert_str_eq(d->method_name(d->virtual_method(t, 1)), "D.V1");
+    ck_assert_str_eq(d->method_name(d->nonvirtual_method(t, 0)), "D.N");
+    d->destroy(rt);
+    /* the environment, then the array */
+    setenv("TK_CallCountThreshold", "5", 1);
+    setenv("TK_CompileCostUs", "9", 1);
+    const char *thr7[] = { "Mode=deterministic", "CallCountThreshold=7", NULL };
+    rt = d->create(thr7, err, sizeof err);
+    ck_assert_msg(rt != NULL, "%s", err);
+    ck_assert_uint_eq(tk_runtime_config(rt)->call_count_threshold, 7);
+    ck_assert_uint_eq(tk_runtime_config(rt)->compile_cost_us, 9);
+    d->destroy(rt);
+    unsetenv("TK_CallCountThreshold");
+    unsetenv("TK_CompileCostUs");
+    /* refusals: exactly NULL and the message */
+    const char *noeq[] = { "Mode=deterministic", "NoEquals", NULL };
+    ck_assert_ptr_null(d->create(noeq, err, sizeof err));
+    ck_assert_str_eq(err, "config: malformed entry 'NoEquals' (expected Key=Value)");
+    char longkey[200];
+    memset(longkey, 'K', 127);
+    strcpy(longkey + 127, "=1");
+    const char *k127[] = { longkey, NULL };
+    ck_assert_ptr_null(d->create(k127, err, sizeof err));
+    ck_assert_int_eq(strncmp(err, "config: unknown key KKK", 23), 0);
+    memset(longkey, 'K', 128);
+    strcpy(longkey + 128, "=1");
+    ck_assert_ptr_null(d->create(k127, err, sizeof err));
+    ck_assert_int_eq(strncmp(err, "config: malformed entry 'KKK", 28), 0);
+    const char *badv[] = { "Mode=deterministic", "CallCountingDelayMs=-1", NULL };
+    ck_assert_ptr_null(d->create(badv, err, sizeof err));
+    ck_assert_str_eq(err, "config: invalid value '-1' for key CallCountingDelayMs (allowed: 0..3600000)");
+    ck_assert_ptr_null(d->create(noeq, NULL, 0));
+    /* no array at all: the defaults (threaded) */
+    rt = d->create(NULL, err, sizeof err);
+    ck_assert_msg(rt != NULL, "%s", err);
+    ck_assert_int_eq(tk_runtime_config(rt)->mode, TK_MODE_THREADED);
+    ck_assert_uint_eq(tk_runtime_config(rt)->call_count_threshold, 30);
+    d->destroy(rt);
+}
+END_TEST
+
+/* ---- mutator threads -------------------------------------------------------- */
+
+/* tk_thread_register nests (a thread registered twice stays registered
+ * until its second unregister; an extra unregister changes nothing), and
+ * offline/online switch a registered thread's quiescent state only: an
+ * offline thread is not put offline again by a runtime-internal wait and
+ * is online again after unregister + register. */
+static void *registration_thread(void *a)
+{
+    tk_runtime *rt = a;
+    int *r = calloc(16, sizeof *r);
+    int k = 0;
+    r[k++] = tkr_thread_registered();            /* 0 */
+    tk_thread_register(rt);
+    tk_thread_register(rt);
+    r[k++] = tkr_thread_registered();            /* 1 */
+    tk_thread_unregister(rt);
+    r[k++] = tkr_thread_registered();            /* 1 */
+    tk_thread_offline(rt);
+    bool was = tkr_begin_offline();
+    r[k++] = was;                                /* 0: already offline */
+    tkr_end_offline(was);
+    tk_safepoint(rt);
+    tk_thread_online(rt);
+    was = tkr_begin_offline();
+    r[k++] = was;                                /* 1: online */
+    tkr_end_offline(was);
+    tk_thread_offline(rt);
+    tk_thread_unregister(rt);
+    r[k++] = tkr_thread_registered();            /* 0 */
+    tk_thread_unregister(rt);                    /* one too many */
+    r[k++] = tkr_thread_registered();            /* 0 */
+    tk_thread_register(rt);
+    r[k++] = tkr_thread_registered();            /* 1 */
+    was = tkr_begin_offline();
+    r[k++] = was;                                /* 1: a new registration is online */
+    tkr_end_offline(was);
+    tk_thread_offline(rt);
+    tk_thread_offline(rt);
+    tk_thread_online(rt);
+    was = tkr_begin_offline();
+    r[k++] = was;                                /* 1 */
+    tkr_end_offline(was);
+    tk_safepoint(rt);
+    tk_thread_unregister(rt);
+    r[k++] = tkr_thread_registered();            /* 0 */
+    tk_thread_offline(rt);                       /* not registered: nothing to do */
+    tk_thread_online(rt);
+    tk_safepoint(rt);
+    was = tkr_begin_offline();
+    r[k++] = was;                                /* 0 */
+    tkr_end_offline(was);
+    r[k++] = (int)tkr_thread_id();
+    r[k++] = (int)tkr_thread_id();
+    return r;
+}
+
+START_TEST(thread_registration_nests)
+{
+    tk_runtime *rt = rt_new(NULL, NULL);
+    pthread_t t1, t2;
+    int *r1, *r2;
+    ck_assert_int_eq(pthread_create(&t1, NULL, registration_thread, rt), 0);
+    pthread_join(t1, (void **)&r1);
+    ck_assert_int_eq(pthread_create(&t2, NULL, registration_thread, rt), 0);
+    pthread_join(t2, (void **)&r2);
+    static const int want[] = { 0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0 };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        ck_assert_msg(r1[i] == want[i], "step %zu: %d, expected %d", i, r1[i], want[i]);
+        ck_assert_int_eq(r2[i], want[i]);
+    }
+    /* small thread ids: stable per thread, distinct between threads */
+    ck_assert_int_ne(r1[12], 0);
+    ck_assert_int_eq(r1[12], r1[13]);
+    ck_assert_int_ne(r1[12], r2[12]);
+    ck_assert_int_ne(r1[12], (int)tkr_thread_id());
+    free(r1);
+    free(r2);
+    tk_runtime_destroy(rt);
+}
+END_TEST
+
 /* ---- the trace file, line by line ---------------------------------------- */
 
 /* The expected trace, rendered by the test from the events its sink sees,
  * as SPEC.md "Event trace (JSON Lines)" defines each line. */
-typedef struct expect_buf { char *s; size_t n, cap; unsigned kinds[TK_EV_KIND_COUNT]; } expect_buf;
+typedef struct expect_buf {
+    char *s;
+    size_t n, cap;
+    unsigned kinds[TK_EV_KIND_COUNT];
+    tk_runtime *rt;
+    uint64_t seq, thread;
+    char bad[256];
+} expect_buf;
 
 static void put(expect_buf *b, const char *fmt, ...)
 {
@@ -304,9 +631,37 @@ static void put_addr(expect_buf *b, const char *key, const void *a, const tk_add
     put(b, "}");
 }
 
+/* What the runtime put in an event besides what the line shows: seq
+ * numbers from 1 with no gap, the one calling thread's nonzero id (a
+ * deterministic runtime does its background work in the caller), each
+ * old/new value classified as it is at that moment, and a retarget that
+ * changes the target. */
+static void check_event(expect_buf *b, const tk_event *ev)
+{
+    const char *why = NULL;
+    if (ev->seq != b->seq + 1) why = "seq does not follow";
+    else if (!ev->thread || (b->thread && ev->thread != b->thread)) why = "thread id is 0 or changed";
+    for (int k = 0; k < 2 && !why; k++) {
+        const void *v = k ? ev->new_value : ev->old_value;
+        const tk_addr_info *got = k ? &ev->new_info : &ev->old_info;
+        tk_addr_info now = { TK_AC_UNKNOWN, NULL, TK_TIER_UNKNOWN, 0 };
+        if (v) tk_classify_address(b->rt, v, &now);
+        else if (got->cls == TK_AC_UNKNOWN && !got->method && !got->il_version) now = *got;   /* not classified */
+        if (got->cls != now.cls || got->method != now.method || got->tier != now.tier ||
+            got->il_version != now.il_version)
+            why = k ? "new value's class is not the address's" : "old value's class is not the address's";
+    }
+    if (!why && ev->kind == TK_EV_PRECODE_RETARGET && ev->old_value == ev->new_value) why = "retarget to the same target";
+    b->seq = ev->seq;
+    b->thread = ev->thread;
+    if (why && !b->bad[0])
+        snprintf(b->bad, sizeof b->bad, "event %s seq %" PRIu64 ": %s", tk_event_name(ev->kind), ev->seq, why);
+}
+
 static void expect_sink(void *user, const tk_event *ev)
 {
     expect_buf *b = user;
+    check_event(b, ev);
     static const char *const slot_kinds[] = { "vtable", "owning", "nonvirtual" };
     const char *phase = ev->phase == TK_PHASE_FINAL ? "final" : "nonfinal";
     const char *stub_kind = ev->stub_kind == TK_AC_FORWARDER ? "forwarder"
@@ -398,6 +753,7 @@ START_TEST(trace_lines_are_the_events)
                          "DeleteCallCountingStubsAfter", "1", "Trace", path, NULL };
     tk_runtime *rt = rt_new(strat, ex);
     expect_buf b = {0};
+    b.rt = rt;
     tk_set_event_sink(rt, expect_sink, &b);
     char err[256];
     tk_method_def v[2] = { { "Odd\"V0\\\x01", bbody, (void *)1, 0 }, { "Base.V1", bbody, (void *)2, 0 } };
@@ -434,6 +790,12 @@ START_TEST(trace_lines_are_the_events)
     tk_drain(rt);
     char desc[2048];
     tk_config_describe(tk_runtime_config(rt), desc, sizeof desc);
+    ck_assert_msg(!b.bad[0], "%s: %s", strat, b.bad);
+    /* one lock_acquire and one lock_release per counted acquisition */
+    ck_assert_int_eq(b.kinds[TK_EV_LOCK_ACQUIRE], tk_counter_total(rt, "backpatch_lock_acquisitions"));
+    ck_assert_int_eq(b.kinds[TK_EV_LOCK_RELEASE], b.kinds[TK_EV_LOCK_ACQUIRE]);
+    ck_assert_int_eq(b.kinds[TK_EV_PRECODE_RETARGET], tk_counter_total(rt, "precode_retargets"));
+    ck_assert_int_eq(b.kinds[TK_EV_THRESHOLD] > 0, strcmp(strat, "notier") != 0);
     tk_runtime_destroy(rt);
     char missing[512] = "";
     for (int k = 1; k < TK_EV_KIND_COUNT; k++)
@@ -487,5 +849,8 @@ TCase *tcase_bookkeeping(void)
     tcase_add_test(tc, api_refusals_exact);
     tcase_add_test(tc, type_cycles_keep_only_the_quarantine);
     tcase_add_loop_test(tc, trace_lines_are_the_events, 0, (int)tk_strategy_count());
+    tcase_add_test(tc, every_key_at_its_bounds);
+    tcase_add_test(tc, driver_table_exact);
+    tcase_add_test(tc, thread_registration_nests);
     return tc;
 }
