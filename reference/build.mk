@@ -14,6 +14,7 @@ REF_TEST_SRCS := reference/tests/test_main.c reference/tests/test_units.c \
                  reference/tests/test_lifetime.c reference/tests/test_coreclr_config.c \
                  reference/tests/test_faults.c reference/tests/test_observe.c reference/tests/test_rejects.c \
                  reference/tests/test_counters.c reference/tests/test_bookkeeping.c \
+                 reference/tests/test_callcount.c reference/tests/test_tiering.c \
                  arch/tests/fault_seam.c
 # Every link of tk-ref-tests (native, arm64, sanitizer units, tk-mutate's ref
 # unit) uses these flags: the arch tests' test-only link seam

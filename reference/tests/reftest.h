@@ -43,4 +43,6 @@ TCase *tcase_observe(void);
 TCase *tcase_rejects(void);
 TCase *tcase_counters(void);
 TCase *tcase_bookkeeping(void);
+TCase *tcase_callcount(void);
+TCase *tcase_tiering(void);
 #endif

@@ -106,6 +106,8 @@ int main(void)
         suite_add_tcase(s, tcase_rejects());
         suite_add_tcase(s, tcase_counters());
         suite_add_tcase(s, tcase_bookkeeping());
+        suite_add_tcase(s, tcase_callcount());
+        suite_add_tcase(s, tcase_tiering());
     }
     else
         printf("tk-ref-tests: FAIL: pthread_create does not return on this host, the threaded tests "
