@@ -189,7 +189,8 @@ typedef struct tk_code_heap tk_code_heap;
 
 tk_code_heap *tk_code_heap_create(void);          /* NULL (errno ENOMEM) on failure */
 /* A stale entry of a destroyed heap traps (its chunk is kept filled with
- * trap code for reuse, or unmapped); tk_classify forgets it. */
+ * trap code for reuse by the next heap, at most 8 chunks process-wide, or
+ * unmapped; SPEC.md `stub.code-pool`); tk_classify forgets it. */
 void tk_code_heap_destroy(tk_code_heap *heap);
 void *tk_emit_entry(tk_code_heap *heap, void *body, const void *ctx);
 /* Gives an entry back (no thread may run it any more): its slot traps and

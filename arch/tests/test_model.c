@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -930,6 +931,49 @@ START_TEST(every_slot_in_its_documented_state)
 }
 END_TEST
 
+/* Freed slots are reused first (`stub.page-release`) also in a heap whose
+ * group came from the pool with a history: a group that was on its old
+ * heap's list of groups with freed slots when that heap was destroyed,
+ * taken by another heap and released again by it, leaves that heap's own
+ * groups with freed slots in place: the next stub is the freed one. */
+START_TEST(freed_slots_first_after_pool_reuse)
+{
+    for (int k = 0; k < 3; k++) {
+        tk_stub_kind kind = KINDS[k];
+        size_t per = tk_stub_page_size() / tk_stub_size(kind);
+        void *tok = kind == TK_STUB_CALLCOUNT ? (void *)&g_cells[2] : NULL;
+        void **g1 = calloc(per, sizeof *g1);
+        tk_stub_heap *d = drain_pool(kind);
+        tk_stub_heap *b = tk_stub_heap_create(kind), *a = tk_stub_heap_create(kind);
+        for (size_t i = 0; i < per; i++) /* b: one full group */
+            MCHECK_NONNULL(g1[i] = tk_stub_alloc(b, tok, (void *)mtarget_a));
+        void *x0 = tk_stub_alloc(a, tok, (void *)mtarget_a), *x1 = tk_stub_alloc(a, tok, (void *)mtarget_a);
+        MCHECK(x0 && x1, "kind %d: allocation failed", kind);
+        tk_stub_free(a, x0);     /* a's group has a freed slot ... */
+        tk_stub_heap_destroy(a); /* ... when a is destroyed: pooled */
+        MCHECK_EQ(tk_stub_pool_bytes(kind), 2 * tk_stub_page_size());
+        void *bx = tk_stub_alloc(b, tok, (void *)mtarget_b); /* b's group is full: the pooled one */
+        MCHECK_NONNULL(bx);
+        MCHECK_EQ(tk_stub_pool_bytes(kind), 0);
+        MCHECK(group_base(bx) == group_base(x0), "kind %d: the heap mapped a group while one was pooled", kind);
+        void *freed = g1[per / 2];
+        tk_stub_free(b, freed);  /* b's first group has a freed slot */
+        tk_stub_free(b, bx);     /* the reused group empties: back to the pool */
+        MCHECK_EQ(tk_stub_pool_bytes(kind), 2 * tk_stub_page_size());
+        MCHECK_EQ(tk_stub_heap_mapped_bytes(b), 2 * tk_stub_page_size());
+        void *n = tk_stub_alloc(b, tok, (void *)mtarget_a);
+        MCHECK(n == freed, "kind %d: the heap had a freed slot %p but handed out %p", kind, freed, n);
+        MCHECK_EQ(tk_stub_pool_bytes(kind), 2 * tk_stub_page_size());
+        g1[per / 2] = n;
+        for (size_t i = 0; i < per; i++)
+            tk_stub_free(b, g1[i]);
+        tk_stub_heap_destroy(b);
+        tk_stub_heap_destroy(d);
+        free(g1);
+    }
+}
+END_TEST
+
 /* ---- the code heap against its model -------------------------------------------- */
 
 static long mbody(const void *ctx, long a0, long a1, long a2, long a3, long a4)
@@ -1038,6 +1082,106 @@ START_TEST(code_heaps_follow_the_model)
             if (ents[t].e && ents[t].heap == h)
                 MCHECK_EQ(tk_classify(ents[t].e), TK_ADDR_UNKNOWN);
     }
+}
+END_TEST
+
+/* ---- the pool of empty code chunks ------------------------------------------------ */
+
+#define CHUNK_POOL 8 /* SPEC.md `stub.code-pool` */
+
+static size_t chunk_bytes(void)
+{
+    size_t os = (size_t)sysconf(_SC_PAGESIZE);
+    return os > 64 * 1024 ? os : 64 * 1024;
+}
+
+/* A destroyed code heap's chunks go to a process-wide pool of at most
+ * CHUNK_POOL chunks, each one, whatever its place in the heap; beyond it
+ * they are unmapped.  A new heap takes a pooled chunk before it maps one,
+ * and the chunk starts empty: its first entry is the chunk's first slot,
+ * the old entries are forgotten (UNKNOWN) until emitted again
+ * (`stub.code-pool`).  Entries are not called here: qemu-user keeps code it
+ * translated from an address when new code is written through the other
+ * view, and these chunks may have run entries in earlier tests. */
+START_TEST(code_chunk_pool_bounded)
+{
+    enum { DRAIN = 2 * CHUNK_POOL, N = CHUNK_POOL + 3 };
+    const size_t CB = chunk_bytes(), per = CB / 64;
+    static const int c0 = 0, c1 = 1, c2 = 2;
+    /* every pooled chunk taken (a heap takes one for its first entry) */
+    tk_code_heap *drain[DRAIN];
+    for (int i = 0; i < DRAIN; i++)
+        MCHECK_NONNULL(tk_emit_entry(drain[i] = tk_code_heap_create(), (void *)mbody, &c0));
+    size_t rx0 = tkf_code_rx_bytes();
+    tk_code_heap *one = tk_code_heap_create();
+    MCHECK_NONNULL(tk_emit_entry(one, (void *)mbody, &c0));
+    MCHECK(tkf_code_rx_bytes() == rx0 + CB, "with %d heaps holding chunks a new heap did not map its own", DRAIN);
+    tk_code_heap_destroy(one);
+    MCHECK(tkf_code_rx_bytes() == rx0 + CB, "a destroyed heap's chunk was unmapped although the pool was empty");
+    one = tk_code_heap_create();
+    void *e1 = tk_emit_entry(one, (void *)mbody, &c0);
+    MCHECK(tkf_code_rx_bytes() == rx0 + CB, "a heap mapped a chunk while one was pooled");
+    tk_code_heap_destroy(one);
+
+    /* N heaps, the first with three chunks, destroyed: the pool fills up */
+    tk_code_heap *hs[N];
+    void *first[N + 2];
+    size_t nfirst = 0;
+    for (int i = 0; i < N; i++) {
+        hs[i] = tk_code_heap_create();
+        size_t n = i == 0 ? 3 * per : 1;
+        for (size_t j = 0; j < n; j++) {
+            void *e = tk_emit_entry(hs[i], (void *)mbody, &c1);
+            MCHECK_NONNULL(e);
+            if (j % per == 0)
+                first[nfirst++] = e;
+        }
+    }
+    MCHECK_PEQ(first[0], e1); /* the pooled chunk, from its first slot */
+    size_t rx1 = tkf_code_rx_bytes();
+    MCHECK_EQ(rx1, rx0 + (N + 2) * CB); /* the pooled one, and N + 1 mapped */
+    for (int i = 0; i < N; i++)
+        tk_code_heap_destroy(hs[i]);
+    void *kept_at[N + 2];
+    size_t kept = 0;
+    for (size_t i = 0; i < nfirst; i++) {
+        MCHECK_EQ(tk_classify(first[i]), TK_ADDR_UNKNOWN);
+        size_t m = tkf_still_mapped((uintptr_t)first[i], (uintptr_t)first[i] + CB);
+        MCHECK(m == 0 || m == CB, "chunk %zu partly mapped (%zu bytes)", i, m);
+        if (m)
+            kept_at[kept++] = first[i];
+    }
+    MCHECK(kept == CHUNK_POOL, "%zu chunks of destroyed heaps destroyed with an empty pool stay mapped, not %d",
+           kept, CHUNK_POOL);
+    MCHECK_EQ(tkf_code_rx_bytes(), rx0 + CHUNK_POOL * CB);
+
+    /* CHUNK_POOL new heaps take the pooled chunks, each from its start:
+     * nothing mapped, old entries unknown until emitted again */
+    tk_code_heap *ts[CHUNK_POOL + 1];
+    for (int i = 0; i <= CHUNK_POOL; i++) {
+        ts[i] = tk_code_heap_create();
+        char *e = tk_emit_entry(ts[i], (void *)mbody, &c2);
+        MCHECK_NONNULL(e);
+        MCHECK_EQ(tk_classify(e), TK_ADDR_EMITTED);
+        MCHECK_PEQ(tk_emitted_ctx(e), &c2);
+        MCHECK_EQ(tk_classify(e + 64), TK_ADDR_UNKNOWN);
+        int pooled = 0;
+        for (size_t t = 0; t < kept; t++)
+            pooled |= kept_at[t] == e;
+        if (i < CHUNK_POOL) {
+            MCHECK(pooled, "heap %d after the destroys: its first entry %p is not the start of a pooled chunk", i,
+                   (void *)e);
+            MCHECK_EQ(tkf_code_rx_bytes(), rx0 + CHUNK_POOL * CB);
+        } else {
+            MCHECK(!pooled, "a heap took a chunk from an empty pool (%p)", (void *)e);
+            MCHECK_EQ(tkf_code_rx_bytes(), rx0 + (CHUNK_POOL + 1) * CB);
+        }
+    }
+    for (int i = 0; i <= CHUNK_POOL; i++)
+        tk_code_heap_destroy(ts[i]);
+    for (int i = 0; i < DRAIN; i++)
+        tk_code_heap_destroy(drain[i]);
+    check_wx("after the chunk pool");
 }
 END_TEST
 
@@ -1224,7 +1368,9 @@ TCase *tcase_model(void)
     tcase_add_loop_test(tc, stub_heaps_follow_the_model, 0, 2);
     tcase_add_test(tc, destroy_releases_every_group);
     tcase_add_test(tc, every_slot_in_its_documented_state);
+    tcase_add_test(tc, freed_slots_first_after_pool_reuse);
     tcase_add_test(tc, code_heaps_follow_the_model);
+    tcase_add_test(tc, code_chunk_pool_bounded);
     tcase_add_test(tc, cycles_leak_nothing);
     tcase_add_test(tc, registry_every_size);
     tcase_add_test(tc, page_array_every_size);
