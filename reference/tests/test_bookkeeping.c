@@ -580,6 +580,7 @@ typedef struct expect_buf {
     unsigned kinds[TK_EV_KIND_COUNT];
     tk_runtime *rt;
     uint64_t seq, thread;
+    tk_method *nonvirtual;   /* the one non-virtual method of the scenario */
     char bad[256];
 } expect_buf;
 
@@ -652,6 +653,14 @@ static void check_event(expect_buf *b, const tk_event *ev)
             why = k ? "new value's class is not the address's" : "old value's class is not the address's";
     }
     if (!why && ev->kind == TK_EV_PRECODE_RETARGET && ev->old_value == ev->new_value) why = "retarget to the same target";
+    /* a slot event's kind: the method's own slot is `owning` (a virtual's
+     * slot in its declaring type) or `nonvirtual`; any other slot holding
+     * it is `vtable` */
+    if (!why && (ev->kind == TK_EV_SLOT_WRITE || ev->kind == TK_EV_SLOT_RECORD) && ev->method) {
+        tk_slot_kind want = ev->slot != tk_method_slot(ev->method) ? TK_SLOT_VTABLE
+                            : ev->method == b->nonvirtual ? TK_SLOT_NONVIRTUAL : TK_SLOT_OWNING;
+        if (ev->slot_kind != want) why = "slot_kind is not the slot's";
+    }
     b->seq = ev->seq;
     b->thread = ev->thread;
     if (why && !b->bad[0])
@@ -761,6 +770,7 @@ START_TEST(trace_lines_are_the_events)
     tk_type_def bd = { "Ba\"se\\\x1f", NULL, 0, 2, v, 0, NULL, 1, nv, 0, NULL };
     tk_type *base = tk_type_define(rt, &bd, err, sizeof err);
     ck_assert_msg(base != NULL, "%s", err);
+    b.nonvirtual = tk_type_nonvirtual_method(base, 0);
     ck_assert_int_eq(tk_type_load(rt, base), 0);
     tk_override_def ov[1] = { { 0, { "Child.V0", bbody, (void *)4, 0 } } };
     tk_type_def cd = { "Child", base, 0, 0, NULL, 1, ov, 0, NULL, 0, NULL };

@@ -100,6 +100,7 @@ typedef struct world {
     void **slot[NM];
     int pgo, tc, tiered;
     const char *strat;
+    struct timespec t0;
     /* from the event sink */
     int64_t alloc[8], freed[8], retarget[2];
     int bad;
@@ -143,6 +144,7 @@ static void wsink(void *user, const tk_event *ev)
 static void world_new(world *w, const char *strat, int pgo, int tc)
 {
     memset(w, 0, sizeof *w);
+    clock_gettime(CLOCK_MONOTONIC, &w->t0);
     w->strat = strat; w->pgo = pgo; w->tc = tc;
     w->tiered = tc && strcmp(strat, "notier") != 0;
     const char *ex[] = { "CallCountThreshold", "2", "CallCountingDelayMs", "10", "TieredPGO", pgo ? "1" : "0",
@@ -223,6 +225,21 @@ static void expect_stub_accounting(world *w, const char *when)
     ck_assert_int_eq(total(w->rt, "live_stub_bytes"), (ap + af - fp - ff) * fix + (ac - fc) * cc);
     ck_assert_int_eq(counter_phase(w->rt, "precode_retargets", 0), w->retarget[TK_PHASE_NONFINAL]);
     ck_assert_int_eq(counter_phase(w->rt, "precode_retargets", 1), w->retarget[TK_PHASE_FINAL]);
+    /* backpatch_lock_hold_ns: nothing in a phase with no acquisition, and
+     * (one thread: the holds do not overlap) at most the time since the
+     * runtime was made */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t elapsed = (int64_t)(now.tv_sec - w->t0.tv_sec) * 1000000000 + (now.tv_nsec - w->t0.tv_nsec);
+    for (int ph = 0; ph < 2; ph++) {
+        int64_t acq = counter_phase(w->rt, "backpatch_lock_acquisitions", ph);
+        int64_t hold = counter_phase(w->rt, "backpatch_lock_hold_ns", ph);
+        ck_assert_msg(acq > 0 || hold == 0, "%s %s: %lld ns held in phase %d without an acquisition", w->strat, when,
+                      (long long)hold, ph);
+        ck_assert_msg(hold <= elapsed, "%s %s: %lld ns held in phase %d, only %lld ns passed", w->strat, when,
+                      (long long)hold, ph, (long long)elapsed);
+        ck_assert_int_eq(counter_phase(w->rt, "backpatch_lock_contended", ph), 0);
+    }
 }
 
 /* Calls method i until its state says `tier`, advancing the manual clock
