@@ -203,6 +203,12 @@ END_TEST
  * runtime frees the rest. */
 START_TEST(type_cycles_keep_only_the_quarantine)
 {
+    /* Each cycle: a parent P and a child C (overrides V0, adds V2), both
+     * loaded, every method called to its final tier, C unloaded, then P.
+     * Two quarantined types per cycle: full after Q/2 cycles; from then on
+     * each cycle evicts the oldest C and P, and P's struct goes once no
+     * child struct names it (children first). */
+    enum { Q = TKR_QUARANTINE_TYPES, CYCLES = TKR_QUARANTINE_TYPES / 2 + 4 };
     /* pass 0: warm-up (the stub layer's process-wide pools and registry) */
     for (int pass = 0; pass < 2; pass++)
     for (int s = 0; s < (int)tk_strategy_count(); s++) {
@@ -210,24 +216,35 @@ START_TEST(type_cycles_keep_only_the_quarantine)
                              "DeleteCallCountingStubsAfter", "1", NULL };
         if (pass) tkf_track_begin();
         tk_runtime *rt = rt_new(tk_strategy_names[s], ex);
-        size_t live[TKR_QUARANTINE_TYPES + 4];
+        size_t live[CYCLES];
         char err[256];
-        for (int i = 0; i < (pass ? TKR_QUARANTINE_TYPES + 4 : 2); i++) {
-            tk_method_def v[2] = { { "T.V0", bbody, (void *)1, 0 }, { "T.V1", bbody, (void *)2, 0 } };
-            tk_method_def nv[1] = { { "T.N", bbody, (void *)3, 0 } };
-            tk_type_def d = { "T", NULL, 0, 2, v, 0, NULL, 1, nv, 0, NULL };
-            tk_type *t = tk_type_define(rt, &d, err, sizeof err);
-            ck_assert_msg(t != NULL, "%s", err);
-            ck_assert_int_eq(tk_type_load(rt, t), 0);
-            tk_object *o = tk_object_new(rt, t);
+        for (int i = 0; i < (pass ? CYCLES : 2); i++) {
+            tk_method_def v[2] = { { "P.V0", bbody, (void *)1, 0 }, { "P.V1", bbody, (void *)2, 0 } };
+            tk_method_def nv[1] = { { "P.N", bbody, (void *)3, 0 } };
+            tk_type_def d = { "P", NULL, 0, 2, v, 0, NULL, 1, nv, 0, NULL };
+            tk_type *p = tk_type_define(rt, &d, err, sizeof err);
+            ck_assert_msg(p != NULL, "%s", err);
+            ck_assert_int_eq(tk_type_load(rt, p), 0);
+            tk_override_def ov[1] = { { 0, { "C.V0", bbody, (void *)4, 0 } } };
+            tk_method_def cv[1] = { { "C.V2", bbody, (void *)5, 0 } };
+            tk_type_def cd = { "C", p, 0, 1, cv, 1, ov, 0, NULL, 0, NULL };
+            tk_type *c = tk_type_define(rt, &cd, err, sizeof err);
+            ck_assert_msg(c != NULL, "%s", err);
+            ck_assert_int_eq(tk_type_load(rt, c), 0);
+            tk_object *o = tk_object_new(rt, p), *oc = tk_object_new(rt, c);
             for (int r = 0; r < 8; r++) {
-                ck_assert_int_eq(call_slot(tk_vtable_slot(t, 0), o, r), 1000 + r);
-                ck_assert_int_eq(call_slot(tk_vtable_slot(t, 1), o, r), 2000 + r);
-                ck_assert_int_eq(call_slot(tk_method_slot(tk_type_nonvirtual_method(t, 0)), o, r), 3000 + r);
+                ck_assert_int_eq(call_slot(tk_vtable_slot(p, 0), o, r), 1000 + r);
+                ck_assert_int_eq(call_slot(tk_vtable_slot(p, 1), o, r), 2000 + r);
+                ck_assert_int_eq(call_slot(tk_method_slot(tk_type_nonvirtual_method(p, 0)), o, r), 3000 + r);
+                ck_assert_int_eq(call_slot(tk_vtable_slot(c, 0), oc, r), 4000 + r);
+                ck_assert_int_eq(call_slot(tk_vtable_slot(c, 1), oc, r), 2000 + r);
+                ck_assert_int_eq(call_slot(tk_vtable_slot(c, 2), oc, r), 5000 + r);
                 advance_and_drain(rt, 2);
             }
             tk_object_free(rt, o);
-            ck_assert_int_eq(tk_type_unload(rt, t), 0);
+            tk_object_free(rt, oc);
+            ck_assert_int_eq(tk_type_unload(rt, c), 0);
+            ck_assert_int_eq(tk_type_unload(rt, p), 0);
             tk_drain(rt);
             live[i] = pass ? tkf_track_live() : 0;
             ck_assert_int_eq(tk_counter_total(rt, "live_stub_bytes"), 0);
@@ -235,13 +252,13 @@ START_TEST(type_cycles_keep_only_the_quarantine)
         }
         if (!pass) { tk_runtime_destroy(rt); continue; }
         size_t per = live[1] - live[0];
-        ck_assert_msg(per > 0 && live[1] > live[0], "%s: nothing kept per unloaded type", tk_strategy_names[s]);
-        for (int i = 1; i < TKR_QUARANTINE_TYPES; i++)
-            ck_assert_msg(live[i] - live[i - 1] == per, "%s: unload %d kept %zd blocks, the ones before %zu",
+        ck_assert_msg(live[1] > live[0], "%s: nothing kept per unloaded pair", tk_strategy_names[s]);
+        for (int i = 1; i < Q / 2; i++)
+            ck_assert_msg(live[i] - live[i - 1] == per, "%s: cycle %d kept %zd blocks, the ones before %zu",
                           tk_strategy_names[s], i, (ssize_t)(live[i] - live[i - 1]), per);
-        for (int i = TKR_QUARANTINE_TYPES; i < TKR_QUARANTINE_TYPES + 4; i++)
-            ck_assert_msg(live[i] == live[TKR_QUARANTINE_TYPES - 1], "%s: unload %d with a full quarantine: %zu "
-                          "blocks live, %zu before", tk_strategy_names[s], i, live[i], live[TKR_QUARANTINE_TYPES - 1]);
+        for (int i = Q / 2; i < CYCLES; i++)
+            ck_assert_msg(live[i] == live[Q / 2 - 1], "%s: cycle %d with a full quarantine: %zu blocks live, %zu "
+                          "before", tk_strategy_names[s], i, live[i], live[Q / 2 - 1]);
         tk_runtime_destroy(rt);
         size_t left = tkf_track_live();
         size_t sz = 0;
