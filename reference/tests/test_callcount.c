@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* Named tbody like test_threaded.c's body: reference/tests/tsan.supp
@@ -235,6 +236,75 @@ START_TEST(cc_prestub_completion_alone_triggers_pass)
 }
 END_TEST
 
+/* impl.counting-memory: a deletion pass waits for a safe point only when it
+ * frees something (inv.reclaim.wait-safepoint: the wait is for the stubs
+ * and infos it frees; synchronize_rcu waits for every registered thread).
+ * Type G's method completes in a drain; before the batch compiles its
+ * promotion G unloads (the item hook, as another thread could): the
+ * unload takes G's stubs and infos with it, so the pass that the
+ * completion triggers finds nothing: no safepoint_sync of its own, only
+ * the unload's, and the completion count starts again from 0. */
+typedef struct sp_fx { tk_runtime *rt; tk_type *g; int unloaded, sync_pass, sync_unload; } sp_fx;
+
+static void sp_hook(tk_runtime *rt, uint32_t index, void *user)
+{
+    sp_fx *p = user;
+    if (index || p->unloaded) return;
+    p->unloaded = 1;
+    ck_assert_int_eq(tk_type_unload(rt, p->g), 0);
+}
+
+static void sp_sink(void *user, const tk_event *ev)
+{
+    sp_fx *p = user;
+    if (ev->kind != TK_EV_SAFEPOINT_SYNC) return;
+    if (ev->reason && !strcmp(ev->reason, "type_unload")) p->sync_unload++;
+    else p->sync_pass++;
+}
+
+START_TEST(cc_pass_with_nothing_to_free_waits_for_nothing)
+{
+    int s = ref_tiered(_i);
+    for (int all = 0; all < 2; all++) {
+        const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "2", "TieredPGO", "0",
+                             "DeleteCallCountingStubsAfter", "1", "CallCountingStubDeletion",
+                             all ? "all" : "inactive", NULL };
+        cc_fx x;
+        cc_init(&x, "deterministic", tk_strategy_names[s], ex);
+        cc_call(&x, 0, 3);                    /* CC.M0 at Tier1 first: a pass that frees */
+        sp_fx p = { x.rt, NULL, 0, 0, 0 };
+        tk_set_event_sink(x.rt, sp_sink, &p);
+        tk_drain(x.rt);
+        ck_assert_int_eq(cc_state(&x, 0).tier, TK_TIER_1);
+        ck_assert_int_eq(p.sync_pass, 1);
+        ck_assert_int_eq(counter_phase(x.rt, "stub_deletion_passes", 1), 1);
+        char err[256];
+        tk_method_def gd[1] = { { "G.M0", tbody, (void *)9, 0 } };
+        tk_type_def td = { "G", NULL, 0, 0, NULL, 0, NULL, 1, gd, 0, NULL };
+        p.g = tk_type_define(x.rt, &td, err, sizeof err);
+        ck_assert_msg(p.g != NULL, "%s", err);
+        ck_assert_int_eq(tk_type_load(x.rt, p.g), 0);
+        void **gs = tk_method_slot(tk_type_nonvirtual_method(p.g, 0));
+        for (int j = 0; j < 3; j++) ck_assert_int_eq(call_slot(gs, NULL, j), 9000 + j);   /* threshold */
+        ck_assert_uint_eq(x.rt->n_pending, 1);
+        x.rt->dbg_item_hook_user = &p;
+        __atomic_store_n(&x.rt->dbg_item_hook, sp_hook, __ATOMIC_RELEASE);
+        tk_drain(x.rt);
+        __atomic_store_n(&x.rt->dbg_item_hook, NULL, __ATOMIC_RELEASE);
+        tk_set_event_sink(x.rt, NULL, NULL);
+        ck_assert_int_eq(p.unloaded, 1);
+        ck_assert_int_eq(p.sync_unload, 1);
+        ck_assert_msg(p.sync_pass == 1, "%s, CallCountingStubDeletion=%s: a pass with nothing to free waited for "
+                      "a safe point (%d deletion safepoint_sync events, 1 expected)", tk_strategy_names[s],
+                      all ? "all" : "inactive", p.sync_pass);
+        ck_assert_int_eq(counter_phase(x.rt, "stub_deletion_passes", 1), 1);
+        ck_assert_uint_eq(x.rt->completed_since_delete, 0);
+        ck_assert_int_eq(tk_counter_total(x.rt, "counting_info_bytes"), 0);
+        tk_runtime_destroy(x.rt);
+    }
+}
+END_TEST
+
 /* ---- impl.worker-handoff: threaded hand-offs, mutator <-> worker ------------ */
 
 static void sleep_ms(long ms)
@@ -345,6 +415,7 @@ TCase *tcase_callcount(void)
     tcase_add_loop_test(tc, cc_info_bytes_exact, 0, 2 * ref_tiered_count());
     tcase_add_loop_test(tc, cc_prestub_completion_counts_toward_deletion, 0, ref_tiered_count());
     tcase_add_loop_test(tc, cc_prestub_completion_alone_triggers_pass, 0, ref_tiered_count());
+    tcase_add_loop_test(tc, cc_pass_with_nothing_to_free_waits_for_nothing, 0, ref_tiered_count());
     tcase_add_loop_test(tc, cc_prestub_promotion_wakes_worker, 0, ref_tiered_count());
     tcase_add_test(tc, cc_threshold_handler_reads_published_version);
     return tc;

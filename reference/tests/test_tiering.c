@@ -323,6 +323,71 @@ START_TEST(tier_new_worker_starts_at_min_slice)
 }
 END_TEST
 
+/* impl.worker-handoff, inv.slot.final-direct: a slot write releases the
+ * code it stores, and a caller's acquire of the slot is what orders the
+ * worker's writes of the version (its tk_code_ctx) before the body's reads.
+ * Under `lazy` (TieredPGO off) a mutator reaches the Tier1 version only
+ * through a slot the final publish wrote or through the prestub (locks),
+ * never through a precode, so a body that reads its context is race-free
+ * exactly when slot writes release: this body is not in tsan.supp, and
+ * make test-tsan reports the read if the store is relaxed. */
+static int64_t slot_body(const tk_code_ctx *ctx, void *self, int64_t a0, int64_t a1, int64_t a2, int64_t a3)
+{
+    (void)self; (void)a1; (void)a2; (void)a3;
+    return (intptr_t)ctx->user * 1000 + ctx->tier * 100 + a0 % 100;
+}
+
+typedef struct sp_run { void **slot; _Atomic int stop; _Atomic long wrong, calls, at_t1; } sp_run;
+
+static void *slot_mutator(void *arg)
+{
+    sp_run *r = arg;
+    struct timespec ms = { 0, 1000000 };
+    for (long j = 0; !atomic_load_explicit(&r->stop, memory_order_relaxed); j++) {
+        tk_entry_fn f = (tk_entry_fn)__atomic_load_n(r->slot, __ATOMIC_ACQUIRE);
+        int64_t v = f(NULL, j % 100, 0, 0, 0);
+        int64_t tier = (v / 100) % 10;
+        if (v / 1000 != 7 || (tier != TK_TIER_0 && tier != TK_TIER_1) || v % 100 != j % 100)
+            atomic_fetch_add_explicit(&r->wrong, 1, memory_order_relaxed);
+        if (tier == TK_TIER_1) atomic_fetch_add_explicit(&r->at_t1, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&r->calls, 1, memory_order_relaxed);
+        if ((j & 15) == 15) nanosleep(&ms, NULL);   /* no lock, no order */
+    }
+    return NULL;
+}
+
+START_TEST(tier_final_slot_publishes_version)
+{
+    const char *ex[] = { "CallCountingDelayMs", "0", "CallCountThreshold", "30", "TieredPGO", "0",
+                         "BackgroundWorkerTimeoutMs", "3600000", NULL };
+    tk_runtime *rt = rt_new_mode("threaded", "lazy", ex);
+    char err[256];
+    tk_method_def d[1] = { { "SP.M0", slot_body, (void *)7, 0 } };
+    tk_type_def td = { "SP", NULL, 0, 0, NULL, 0, NULL, 1, d, 0, NULL };
+    tk_type *t = tk_type_define(rt, &td, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert_int_eq(tk_type_load(rt, t), 0);
+    tk_method *m = tk_type_nonvirtual_method(t, 0);
+    sp_run r = { .slot = tk_method_slot(m) };
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, slot_mutator, &r), 0);
+    struct timespec ms = { 0, 1000000 };
+    bool t1 = false;
+    for (int i = 0; i < 120000 && !t1; i++) {
+        nanosleep(&ms, NULL);
+        t1 = tg_state(rt, m).tier == TK_TIER_1;
+    }
+    for (int i = 0; i < 120000 && t1 && atomic_load_explicit(&r.at_t1, memory_order_relaxed) < 200; i++)
+        nanosleep(&ms, NULL);
+    atomic_store_explicit(&r.stop, 1, memory_order_relaxed);
+    pthread_join(th, NULL);
+    ck_assert_msg(t1, "SP.M0 did not reach Tier1 after %ld calls", atomic_load(&r.calls));
+    ck_assert_int_ge(atomic_load(&r.at_t1), 200);
+    ck_assert_int_eq(atomic_load(&r.wrong), 0);
+    tk_runtime_destroy(rt);
+}
+END_TEST
+
 /* ---- runtime destroy and a claimed worker creation ------------------------- */
 
 typedef struct destroyer { tk_runtime *rt; _Atomic int done; } destroyer;
@@ -368,6 +433,7 @@ TCase *tcase_tiering(void)
     tcase_add_loop_test(tc, tier_abandoned_batch_requeued_before_new_promotions, 0, ref_tiered_count());
     tcase_add_test(tc, tier_work_slices_follow_the_rule);
     tcase_add_test(tc, tier_new_worker_starts_at_min_slice);
+    tcase_add_test(tc, tier_final_slot_publishes_version);
     tcase_add_test(tc, tier_destroy_cancels_claimed_worker);
     return tc;
 }
