@@ -192,6 +192,15 @@ START_TEST(api_refusals_exact)
     ck_assert_str_eq(err, "type C: parent type is unloaded");
     ck_assert_ptr_null(tk_type_define(rt, NULL, err, sizeof err));
     ck_assert_str_eq(err, "type ?: NULL definition");
+    /* no names: "?" for the type and the method, ids still distinct */
+    tk_method_def anon[2] = { { NULL, bbody, (void *)7, 0 }, { NULL, bbody, (void *)8, 0 } };
+    tk_type_def nd = { NULL, NULL, 0, 2, anon, 0, NULL, 0, NULL, 0, NULL };
+    tk_type *nt = tk_type_define(rt, &nd, err, sizeof err);
+    ck_assert_ptr_nonnull(nt);
+    ck_assert_str_eq(tk_type_name(nt), "?");
+    ck_assert_str_eq(tk_method_name(tk_type_virtual_method(nt, 0)), "?");
+    ck_assert_uint_ne(tk_method_id(tk_type_virtual_method(nt, 0)), tk_method_id(tk_type_virtual_method(nt, 1)));
+    ck_assert_uint_ne(tk_method_id(tk_type_virtual_method(nt, 0)), tk_method_id(v1));
     fx_done(&f);
 }
 END_TEST
