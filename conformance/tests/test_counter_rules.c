@@ -304,3 +304,50 @@ TK_TEST(counters_deletion_passes, "inv.counters.deletion-passes", "inv.counters.
     D->thread_detach(rt);
     tkt_destroy(rt);
 }
+
+/* A completion reached in the prestub counts toward
+ * DeleteCallCountingStubsAfter like one reached through the stub (CoreCLR
+ * counts every completed version that had a counting stub).  A and B count
+ * with their stubs; a derived type loaded now inherits their slots at the
+ * temporary entry point, and the third counted call of each goes through
+ * it (the prestub under designs that route such a call there, the stub
+ * otherwise): two completions, then with the queue empty one pass, which
+ * stops E's counting and frees all three stubs. */
+static const tk_method_def cp_v[] = { TKT_M("CP.A", 221), TKT_M("CP.B", 222), TKT_M("CP.E", 223) };
+
+TK_TEST(counters_deletion_after_prestub_completions, "inv.counters.deletion-passes", "inv.reclaim.delete-all",
+        "inv.counting.prestub-call")
+{
+    tkt_require_caps(TK_CAP_COUNTERS | TK_CAP_STUB_DELETION);
+    tk_drv_runtime *rt = tkt_create(FX_DET("3"), "DeleteCallCountingStubsAfter=2");
+    tkt_require_tiering(rt);
+    D->thread_attach(rt);
+    tk_drv_type *t = fx_class(rt, "CP", NULL, 3, cp_v, 0, NULL);
+    tk_drv_object *o = fx_obj(rt, t);
+    void **s[3] = { fx_vslot(t, 0), fx_vslot(t, 1), fx_vslot(t, 2) };
+    for (int k = 0; k < 3; k++) tkt_call_slot(s[k], o, 221 + k, 0);
+    tkt_tick(rt, FX_DELAY);
+    cr_expect(rt, "A, B and E count", "stubs_allocated_callcount", 3, "inv.counters.callcount-stubs");
+    cr_n(s[0], o, 221, 2);
+    cr_n(s[1], o, 222, 2);
+    tk_drv_type *d = fx_class(rt, "CPD", t, 0, NULL, 0, NULL);
+    tk_drv_object *od = fx_obj(rt, d);
+    tkt_call_slot(fx_vslot(d, 0), od, 221, 3);   /* A's 3rd counted call */
+    tkt_call_slot(fx_vslot(d, 1), od, 222, 3);   /* B's 3rd counted call */
+    cr_expect(rt, "A and B at their threshold", "threshold_hits", 2, "inv.counters.threshold-hits");
+    for (int k = 0; k < 3; k++) {
+        D->safepoint(rt);
+        D->drain(rt);
+    }
+    ck_assert_msg(fx_tier(rt, fx_vm(t, 0)) == TK_TIER_1 && fx_tier(rt, fx_vm(t, 1)) == TK_TIER_1,
+                  "inv.tiering.promotion-after-threshold: A at %s, B at %s after their thresholds and the background "
+                  "work", tkt_tier_name(fx_tier(rt, fx_vm(t, 0))), tkt_tier_name(fx_tier(rt, fx_vm(t, 1))));
+    cr_expect(rt, "two completions (in the prestub or through the stub), the queue empty", "stub_deletion_passes", 1,
+              "inv.counters.deletion-passes");
+    cr_expect(rt, "the pass freed every counting stub", "stubs_freed_callcount", 3, "inv.reclaim.delete-all");
+    ck_assert_msg(!tkt_state(rt, fx_vm(t, 2)).counting,
+                  "inv.reclaim.delete-all: E still counting after a pass that stops all counting");
+    D->object_free(rt, od);
+    D->thread_detach(rt);
+    tkt_destroy(rt);
+}
