@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int64_t bbody(const tk_code_ctx *ctx, void *self, int64_t a0, int64_t a1, int64_t a2, int64_t a3)
@@ -596,6 +597,77 @@ START_TEST(thread_registration_nests)
 }
 END_TEST
 
+/* ---- the lock-rank checker's report (`impl.lock-order`) -------------------- */
+
+/* In a child process with stderr in a file and the violation count at 0:
+ * `first` makes the first violation, `second` another; returns what the
+ * child wrote on stderr. */
+static void violation_stderr(int first, int second, char *out, size_t cap)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/tk-refrt-lockmsg-%d.txt", (int)getpid());
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen(path, "w", stderr)) _exit(2);
+        atomic_store(&tkr_lock_order_violations, 0);
+        pthread_mutex_t a = PTHREAD_MUTEX_INITIALIZER, b = PTHREAD_MUTEX_INITIALIZER;
+        for (int k = 0; k < 2; k++) {
+            switch (k ? second : first) {
+            case 0:   /* release of a rank not held */
+                pthread_mutex_lock(&a);
+                tkr_unlock(&a, TKR_LK_TIER);
+                break;
+            case 1:   /* code-version lock under the tiering lock */
+                tkr_lock(&a, TKR_LK_TIER);
+                tkr_lock(&b, TKR_LK_CV);
+                tkr_unlock(&b, TKR_LK_CV);
+                tkr_unlock(&a, TKR_LK_TIER);
+                break;
+            default:  /* a lock held where none may be */
+                tkr_lock(&a, TKR_LK_OBJ);
+                tkr_check_no_locks("test wait");
+                tkr_unlock(&a, TKR_LK_OBJ);
+                break;
+            }
+        }
+        fflush(stderr);
+        _exit(atomic_load(&tkr_lock_order_violations) == 2 ? 0 : 3);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %d", st);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = 0;
+    fclose(f);
+    unlink(path);
+}
+
+/* Every violation is counted; the first one of the process (and only it)
+ * is reported on stderr, naming what happened: a rank taken while holding
+ * a mask, a rank released while not held, a lock held across a wait. */
+START_TEST(lock_violation_reported_once)
+{
+    char got[512], want[512];
+    for (int first = 0; first < 3; first++) {
+        violation_stderr(first, (first + 1) % 3, got, sizeof got);
+        if (first == 0)
+            snprintf(want, sizeof want, "tierkit: lock-order violation (impl.lock-order): releasing rank %d, not held "
+                     "(mask 0x0)\n", TKR_LK_TIER);
+        else if (first == 1)
+            snprintf(want, sizeof want, "tierkit: lock-order violation (impl.lock-order): taking rank %d while holding "
+                     "mask 0x%x\n", TKR_LK_CV, 1u << TKR_LK_TIER);
+        else
+            snprintf(want, sizeof want, "tierkit: lock-order violation (impl.lock-order): test wait while holding mask "
+                     "0x%x\n", 1u << TKR_LK_OBJ);
+        ck_assert_str_eq(got, want);
+    }
+}
+END_TEST
+
 /* ---- the trace file, line by line ---------------------------------------- */
 
 /* The expected trace, rendered by the test from the events its sink sees,
@@ -888,5 +960,6 @@ TCase *tcase_bookkeeping(void)
     tcase_add_test(tc, every_key_at_its_bounds);
     tcase_add_test(tc, driver_table_exact);
     tcase_add_test(tc, thread_registration_nests);
+    tcase_add_test(tc, lock_violation_reported_once);
     return tc;
 }
