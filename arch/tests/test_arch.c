@@ -418,6 +418,78 @@ END_TEST
 
 /* ---- W^X ---------------------------------------------------------------------- */
 
+/* The bytes of an emitted entry's 64-byte slot, as SPEC.md "Method entries"
+ * lays them out: the instructions with ctx and body baked in, then the trap
+ * filler to the end of the slot, for a slot never used, a slot freed and
+ * emitted again, and a slot of a chunk reused from a destroyed heap. */
+static void check_entry_slot(const uint8_t *e, const void *body, const void *ctx)
+{
+    uint64_t c = (uint64_t)(uintptr_t)ctx, b = (uint64_t)(uintptr_t)body;
+    uint8_t want[64];
+#if defined(__aarch64__)
+    static const uint32_t code[8] = {0xAA0403E5, 0xAA0303E4, 0xAA0203E3, 0xAA0103E2,
+                                     0xAA0003E1, 0x58000060, 0x58000089, 0xD61F0120};
+    memcpy(want, code, 32);
+    memcpy(want + 32, &c, 8);
+    memcpy(want + 40, &b, 8);
+    for (size_t i = 48; i < 64; i += 4) {
+        uint32_t brk = 0xD43E0000; /* brk #0xf000 */
+        memcpy(want + i, &brk, 4);
+    }
+#else
+    static const uint8_t code[17] = {0x4D, 0x89, 0xC1, 0x49, 0x89, 0xC8, 0x48, 0x89, 0xD1,
+                                     0x48, 0x89, 0xF2, 0x48, 0x89, 0xFE, 0x48, 0xBF};
+    memcpy(want, code, 17);
+    memcpy(want + 17, &c, 8);
+    want[25] = 0x49;
+    want[26] = 0xBB;
+    memcpy(want + 27, &b, 8);
+    want[35] = 0x41;
+    want[36] = 0xFF;
+    want[37] = 0xE3;
+    memset(want + 38, 0xCC, 64 - 38); /* int3 */
+#endif
+    for (size_t i = 0; i < 64; i++)
+        ck_assert_msg(e[i] == want[i], "entry %p byte %zu is %02x, SPEC.md \"Method entries\" says %02x",
+                      (const void *)e, i, e[i], want[i]);
+}
+
+START_TEST(entry_slot_layout)
+{
+    static const int c1 = 1, c2 = 2, c3 = 3;
+    tk_code_heap *h = tk_code_heap_create();
+    uint8_t *e1 = tk_emit_entry(h, (void *)body6, &c1);
+    uint8_t *e2 = tk_emit_entry(h, (void *)target16, &c2);
+    ck_assert_ptr_nonnull(e1);
+    ck_assert_ptr_nonnull(e2);
+    check_entry_slot(e1, (void *)body6, &c1);
+    check_entry_slot(e2, (void *)target16, &c2);
+    /* freed: the whole slot is the trap filler */
+    ck_assert_int_eq(tk_code_free(h, e1), 0);
+    for (size_t i = 0; i < 64; i += 4) {
+#if defined(__aarch64__)
+        uint32_t w;
+        memcpy(&w, e1 + i, 4);
+        ck_assert_msg(w == 0xD43E0000, "freed entry word %zu is %08x", i / 4, w);
+#else
+        ck_assert_msg(e1[i] == 0xCC && e1[i + 1] == 0xCC && e1[i + 2] == 0xCC && e1[i + 3] == 0xCC,
+                      "freed entry byte %zu..%zu not int3", i, i + 3);
+#endif
+    }
+    uint8_t *e3 = tk_emit_entry(h, (void *)body6, &c3);
+    ck_assert_ptr_eq(e3, e1);
+    check_entry_slot(e3, (void *)body6, &c3);
+    check_entry_slot(e2, (void *)target16, &c2); /* the neighbour untouched */
+    tk_code_heap_destroy(h);
+    /* a chunk reused from the destroyed heap */
+    h = tk_code_heap_create();
+    uint8_t *e4 = tk_emit_entry(h, (void *)target16, &c1), *e5 = tk_emit_entry(h, (void *)body6, &c2);
+    check_entry_slot(e4, (void *)target16, &c1);
+    check_entry_slot(e5, (void *)body6, &c2);
+    tk_code_heap_destroy(h);
+}
+END_TEST
+
 START_TEST(no_wx_mappings)
 {
     tk_stub_heap *hs[3] = {tk_stub_heap_create(TK_STUB_PRECODE), tk_stub_heap_create(TK_STUB_FIXUP),
@@ -932,6 +1004,7 @@ static Suite *arch_suite(void)
     tcase_add_test(tc, race_retarget_precode);
     tcase_add_test(tc, race_retarget_fixup);
     tcase_add_test(tc, emit_entry_calls_body);
+    tcase_add_test(tc, entry_slot_layout);
     tcase_add_test(tc, no_wx_mappings);
     tcase_add_test(tc, classify_exact);
     tcase_add_test(tc, freed_stub_traps);
