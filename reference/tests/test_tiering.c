@@ -140,6 +140,40 @@ START_TEST(tier_abandoned_batch_requeued_before_new_promotions)
 }
 END_TEST
 
+/* SPEC "Reference runtime" (Tiering delay), inv.tiering.delay-restart: a
+ * window opened (or restarted) at t is CallCountingDelayMs long, so it is
+ * over at exactly t + CallCountingDelayMs, not a millisecond earlier or
+ * later (manual clock, deterministic drain after every step). */
+START_TEST(tier_delay_window_is_exactly_the_delay)
+{
+    int s = ref_tiered(_i);
+    const char *ex[] = { "CallCountingDelayMs", "100", "CallCountThreshold", "2", "TieredPGO", "0", NULL };
+    tk_runtime *rt = rt_new(tk_strategy_names[s], ex);
+    tk_method *m[2];
+    tg_type(rt, "DW", 2, 1, m);
+    tg_call(m[0], 1, 1);                          /* t=0: opens the window */
+    advance_and_drain(rt, 99);                    /* t=99 */
+    ck_assert_int_eq(tg_state(rt, m[0]).counting, 0);
+    ck_assert(rt->delay_active);
+    advance_and_drain(rt, 1);                     /* t=100: over */
+    ck_assert_msg(tg_state(rt, m[0]).counting == 1, "%s: not counting at the end of its window", tk_strategy_names[s]);
+    ck_assert(!rt->delay_active);
+    tg_call(m[1], 2, 1);                          /* t=100: a new window */
+    advance_and_drain(rt, 40);                    /* t=140 */
+    tg_call(m[0], 1, 1);                          /* counted: 2 -> 1 (no restart: not a first call) */
+    tk_method *m2[1];
+    tg_type(rt, "DW2", 1, 3, m2);
+    tg_call(m2[0], 3, 1);                         /* t=140: a first call restarts it, until t=240 */
+    advance_and_drain(rt, 99);                    /* t=239 */
+    ck_assert_int_eq(tg_state(rt, m[1]).counting, 0);
+    ck_assert_int_eq(tg_state(rt, m2[0]).counting, 0);
+    advance_and_drain(rt, 1);                     /* t=240 */
+    ck_assert_int_eq(tg_state(rt, m[1]).counting, 1);
+    ck_assert_int_eq(tg_state(rt, m2[0]).counting, 1);
+    tk_runtime_destroy(rt);
+}
+END_TEST
+
 /* ---- time slices: the runtime against a model of the rule ------------------ */
 
 /* impl.background-batch (SPEC "CoreCLR facts": the worker's time slices,
@@ -431,6 +465,7 @@ TCase *tcase_tiering(void)
     TCase *tc = tcase_create("tiering");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, tier_abandoned_batch_requeued_before_new_promotions, 0, ref_tiered_count());
+    tcase_add_loop_test(tc, tier_delay_window_is_exactly_the_delay, 0, ref_tiered_count());
     tcase_add_test(tc, tier_work_slices_follow_the_rule);
     tcase_add_test(tc, tier_new_worker_starts_at_min_slice);
     tcase_add_test(tc, tier_final_slot_publishes_version);
