@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int64_t bbody(const tk_code_ctx *ctx, void *self, int64_t a0, int64_t a1, int64_t a2, int64_t a3)
@@ -405,6 +406,75 @@ START_TEST(every_key_at_its_bounds)
     ck_assert_int_eq(tk_config_set(&c, NULL, "1", err, sizeof err), -1);
     ck_assert_str_eq(err, "config: invalid value '1' for key (null) (allowed: a known key)");
     ck_assert_int_eq(tk_config_set(&c, "Nope", "1", NULL, 0), -1);
+}
+END_TEST
+
+/* tk_config_from_env names the variable ahead of tk_config_set's message,
+ * in the caller's buffer, cut (and terminated) where the buffer ends; a
+ * value applied cleanly leaves no message; nothing is applied after a
+ * refused variable. */
+START_TEST(env_message_prefix)
+{
+    static const char full[] = "environment variable TK_CallCountingDelayMs: config: invalid value '-1' for key "
+                               "CallCountingDelayMs (allowed: 0..3600000)";
+    setenv("TK_CallCountingDelayMs", "-1", 1);
+    size_t lens[] = { sizeof full + 10, sizeof full, sizeof full - 1, 46, 45, 44, 20, 2, 1 };
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        char err[256];
+        memset(err, 'x', sizeof err);
+        tk_config c;
+        tk_config_defaults(&c);
+        ck_assert_int_eq(tk_config_from_env(&c, err, lens[k]), -1);
+        ck_assert_msg(strlen(err) == (lens[k] > sizeof full ? sizeof full : lens[k]) - 1 &&
+                      !strncmp(err, full, strlen(err)), "errlen %zu: '%s'", lens[k], err);
+        ck_assert_int_eq(err[lens[k] > sizeof full ? sizeof full : lens[k]], 'x');
+        ck_assert_uint_eq(c.call_counting_delay_ms, 100);
+    }
+    tk_config c;
+    tk_config_defaults(&c);
+    ck_assert_int_eq(tk_config_from_env(&c, NULL, 0), -1);
+    char one = 'x';
+    ck_assert_int_eq(tk_config_from_env(&c, &one, 0), -1);
+    ck_assert_int_eq(one, 'x');
+    /* CompileCostUs comes after CallCountingDelayMs in the keys' order: a
+     * refusal stops before it */
+    setenv("TK_CompileCostUs", "5", 1);
+    ck_assert_int_eq(tk_config_from_env(&c, NULL, 0), -1);
+    ck_assert_uint_eq(c.compile_cost_us, 0);
+    unsetenv("TK_CallCountingDelayMs");
+    char err[64] = "junk";
+    ck_assert_int_eq(tk_config_from_env(&c, err, sizeof err), 0);
+    ck_assert_str_eq(err, "");
+    ck_assert_uint_eq(c.compile_cost_us, 5);
+    unsetenv("TK_CompileCostUs");
+}
+END_TEST
+
+/* The clock (SPEC "Configuration keys", Mode): deterministic, a manual
+ * clock from 0 that moves only by tk_clock_advance, by exactly the amount;
+ * threaded, CLOCK_MONOTONIC in ms, which tk_clock_advance does not move. */
+START_TEST(clock_of_each_mode)
+{
+    tk_runtime *rt = rt_new(NULL, NULL);
+    ck_assert_uint_eq(tk_clock_now_ms(rt), 0);
+    tk_clock_advance(rt, 0);
+    ck_assert_uint_eq(tk_clock_now_ms(rt), 0);
+    tk_clock_advance(rt, 7);
+    tk_clock_advance(rt, 1ull << 40);
+    ck_assert_uint_eq(tk_clock_now_ms(rt), 7 + (1ull << 40));
+    tk_runtime_destroy(rt);
+    rt = rt_new_mode("threaded", NULL, NULL);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    uint64_t now = tk_clock_now_ms(rt);
+    tk_clock_advance(rt, 1000000000);
+    uint64_t later = tk_clock_now_ms(rt);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    uint64_t lo = (uint64_t)a.tv_sec * 1000 + (uint64_t)a.tv_nsec / 1000000;
+    uint64_t hi = (uint64_t)b.tv_sec * 1000 + (uint64_t)b.tv_nsec / 1000000;
+    ck_assert_msg(now >= lo && now <= later && later <= hi, "threaded clock %llu, %llu not within [%llu, %llu]",
+                  (unsigned long long)now, (unsigned long long)later, (unsigned long long)lo, (unsigned long long)hi);
+    tk_runtime_destroy(rt);
 }
 END_TEST
 
@@ -961,5 +1031,7 @@ TCase *tcase_bookkeeping(void)
     tcase_add_test(tc, driver_table_exact);
     tcase_add_test(tc, thread_registration_nests);
     tcase_add_test(tc, lock_violation_reported_once);
+    tcase_add_test(tc, env_message_prefix);
+    tcase_add_test(tc, clock_of_each_mode);
     return tc;
 }

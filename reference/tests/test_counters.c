@@ -103,6 +103,10 @@ typedef struct world {
     struct timespec t0;
     /* from the event sink */
     int64_t alloc[8], freed[8], retarget[2];
+    /* each method's entry point E (from its TEP, then each backpatch pass's
+     * `new`) and the value before, to count changes and oscillations */
+    void *ep[NM], *ep_prev[NM];
+    int64_t passes[2], oscillations[2];
     int bad;
     char why[256];
 } world;
@@ -136,6 +140,20 @@ static void wsink(void *user, const tk_event *ev)
     case TK_EV_PRECODE_RETARGET:
         if (ev->phase == TK_PHASE_NONFINAL || ev->phase == TK_PHASE_FINAL) w->retarget[ev->phase]++;
         break;
+    case TK_EV_BACKPATCH_BEGIN:
+        for (int i = 0; i < NM; i++)
+            if (ev->method == w->m[i] && (ev->phase == TK_PHASE_NONFINAL || ev->phase == TK_PHASE_FINAL)) {
+                /* a pass runs only when E changes (SPEC "Counters":
+                 * backpatch_slots_calls), and returning to the value before
+                 * the previous change is an oscillation */
+                if (ev->new_value == w->ep[i] && !w->bad++)
+                    snprintf(w->why, sizeof w->why, "a backpatch pass of method %d to its current entry point", i);
+                w->passes[ev->phase]++;
+                if (w->ep_prev[i] && ev->new_value == w->ep_prev[i]) w->oscillations[ev->phase]++;
+                w->ep_prev[i] = w->ep[i];
+                w->ep[i] = ev->new_value;
+            }
+        break;
     default:
         break;
     }
@@ -164,6 +182,7 @@ static void world_new(world *w, const char *strat, int pgo, int tc)
         w->m[i] = i < NV ? tk_type_virtual_method(w->t, (uint32_t)i) : tk_type_nonvirtual_method(w->t, (uint32_t)(i - NV));
         w->slot[i] = tk_method_slot(w->m[i]);
         ck_assert_ptr_nonnull(w->slot[i]);
+        w->ep[i] = *w->slot[i];   /* E starts at the temporary entry point */
     }
 }
 
@@ -228,6 +247,12 @@ static void expect_stub_accounting(world *w, const char *when)
     ck_assert_int_eq(total(w->rt, "live_stub_bytes"), (ap + af - fp - ff) * fix + (ac - fc) * cc);
     ck_assert_int_eq(counter_phase(w->rt, "precode_retargets", 0), w->retarget[TK_PHASE_NONFINAL]);
     ck_assert_int_eq(counter_phase(w->rt, "precode_retargets", 1), w->retarget[TK_PHASE_FINAL]);
+    for (int ph = 0; ph < 2; ph++) {
+        ck_assert_int_eq(counter_phase(w->rt, "backpatch_slots_calls", ph), w->passes[ph]);
+        ck_assert_msg(counter_phase(w->rt, "entry_point_oscillations", ph) == w->oscillations[ph],
+                      "%s %s: entry_point_oscillations[%d] = %lld, the passes' entry points give %lld", w->strat, when,
+                      ph, (long long)counter_phase(w->rt, "entry_point_oscillations", ph), (long long)w->oscillations[ph]);
+    }
     /* backpatch_lock_hold_ns: nothing in a phase with no acquisition, and
      * (one thread: the holds do not overlap) at most the time since the
      * runtime was made */
