@@ -352,10 +352,30 @@ START_TEST(gauges_exact_every_tier)
             }
             check_counter_table(w.rt);
             expect_stub_accounting(&w, "before unload");
+            uint64_t compiles[NM];
+            for (int i = 0; i < NM; i++) {
+                tk_method_state st;
+                tk_method_get_state(w.rt, w.m[i], &st);
+                compiles[i] = st.compiles;
+            }
             tk_object_free(w.rt, w.obj);
             ck_assert_int_eq(tk_type_unload(w.rt, w.t), 0);
             tk_drain(w.rt);
             expect_gauges(&w, "after unload", 0, 0, 0, 0);
+            /* `impl.type-metadata-lifetime`: a stale handle reads as
+             * unloaded: no version, not published, not counting; its
+             * compile count stays */
+            for (int i = 0; i < NM; i++) {
+                tk_method_state st;
+                memset(&st, 0x6b, sizeof st);
+                tk_method_get_state(w.rt, w.m[i], &st);
+                ck_assert_msg(st.tier == TK_TIER_UNKNOWN && st.il_version == 0 && st.published == 0 &&
+                              st.counting == 0 && st.compiles == compiles[i],
+                              "%s pgo=%d tc=%d: method %d after unload: tier %d il %u published %u counting %u "
+                              "compiles %llu (had %llu)", strat, pgo, tc, i, st.tier, st.il_version, st.published,
+                              st.counting, (unsigned long long)st.compiles, (unsigned long long)compiles[i]);
+                ck_assert_ptr_null(tk_method_slot(w.m[i]));
+            }
             expect_stub_accounting(&w, "after unload");
             /* `impl.no-leak`: every stub given back, by role */
             ck_assert_int_eq(total(w.rt, "live_stub_bytes"), 0);
