@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -447,6 +448,58 @@ START_TEST(env_message_prefix)
     ck_assert_str_eq(err, "");
     ck_assert_uint_eq(c.compile_cost_us, 5);
     unsetenv("TK_CompileCostUs");
+}
+END_TEST
+
+/* SPEC "Configuration keys": the tools' own TK_ variables are known (no
+ * error, no warning); any other unknown TK_ name that does not look like a
+ * key gets one warning on stderr per process, and is ignored.  In a child
+ * process (the warning's once-flag is per process), stderr in a file. */
+START_TEST(env_tool_variables_and_one_warning)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/tk-refrt-envwarn-%d.txt", (int)getpid());
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen(path, "w", stderr)) _exit(2);
+        static const char *const tools[] = { "TK_WORKLOADS_DIR", "TK_CONFORM_KEEP_TRACE", "TK_RANDOM_PROGRAMS",
+                                             "TK_RANDOM_SEEDS", "TK_RANDOM_DUMP", "TK_HANG_PIDFILE", NULL };
+        tk_config c;
+        char err[512] = "";
+        for (int i = 0; tools[i]; i++) {
+            setenv(tools[i], "x", 1);
+            tk_config_defaults(&c);
+            if (tk_config_from_env(&c, err, sizeof err)) _exit(10 + i);
+            fflush(stderr);
+            struct stat st;
+            if (stat(path, &st) || st.st_size) _exit(20 + i);   /* silent */
+        }
+        setenv("TK_ZZZZZZZZZZZZ", "1", 1);
+        if (tk_config_from_env(&c, err, sizeof err)) _exit(3);
+        setenv("TK_QQQQQQQQQQQQ", "1", 1);
+        if (tk_config_from_env(&c, err, sizeof err)) _exit(4);
+        if (tk_config_from_env(&c, err, sizeof err)) _exit(5);
+        fflush(stderr);
+        _exit(0);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %d", st);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char got[512];
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    got[n] = 0;
+    fclose(f);
+    unlink(path);
+    /* which of the two names is met first depends on environ's order */
+    const char *name = strstr(got, "TK_ZZZZ") ? "TK_ZZZZZZZZZZZZ" : "TK_QQQQQQQQQQQQ";
+    char want[256];
+    snprintf(want, sizeof want, "tierkit: warning: environment variable %s is not a tierkit configuration key or tool "
+             "variable; ignored\n", name);
+    ck_assert_str_eq(got, want);
 }
 END_TEST
 
@@ -1032,6 +1085,7 @@ TCase *tcase_bookkeeping(void)
     tcase_add_test(tc, thread_registration_nests);
     tcase_add_test(tc, lock_violation_reported_once);
     tcase_add_test(tc, env_message_prefix);
+    tcase_add_test(tc, env_tool_variables_and_one_warning);
     tcase_add_test(tc, clock_of_each_mode);
     return tc;
 }
