@@ -503,6 +503,25 @@ START_TEST(env_tool_variables_and_one_warning)
 }
 END_TEST
 
+/* SPEC "Configuration keys": the closest key is offered when at most
+ * max(2, length/4) edits away, the length being the name's after TK_: a
+ * 12-character name 3 edits from CompileCostUs gets the hint (an error),
+ * though it has no lower-case letter. */
+START_TEST(env_hint_at_a_quarter_of_the_length)
+{
+    tk_config c;
+    tk_config_defaults(&c);
+    char err[1024];
+    setenv("TK_COMPXLECOSXU", "1", 1);
+    int rc = tk_config_from_env(&c, err, sizeof err);
+    unsetenv("TK_COMPXLECOSXU");
+    ck_assert_int_eq(rc, -1);
+    static const char want[] = "environment variable TK_COMPXLECOSXU: not a tierkit configuration key; did you mean "
+                               "TK_CompileCostUs? (keys: ";
+    ck_assert_msg(!strncmp(err, want, strlen(want)), "%s", err);
+}
+END_TEST
+
 /* The clock (SPEC "Configuration keys", Mode): deterministic, a manual
  * clock from 0 that moves only by tk_clock_advance, by exactly the amount;
  * threaded, CLOCK_MONOTONIC in ms, which tk_clock_advance does not move. */
@@ -1086,6 +1105,7 @@ TCase *tcase_bookkeeping(void)
     tcase_add_test(tc, lock_violation_reported_once);
     tcase_add_test(tc, env_message_prefix);
     tcase_add_test(tc, env_tool_variables_and_one_warning);
+    tcase_add_test(tc, env_hint_at_a_quarter_of_the_length);
     tcase_add_test(tc, clock_of_each_mode);
     return tc;
 }
