@@ -494,12 +494,13 @@ START_TEST(env_tool_variables_and_one_warning)
     got[n] = 0;
     fclose(f);
     unlink(path);
-    /* which of the two names is met first depends on environ's order */
-    const char *name = strstr(got, "TK_ZZZZ") ? "TK_ZZZZZZZZZZZZ" : "TK_QQQQQQQQQQQQ";
-    char want[256];
-    snprintf(want, sizeof want, "tierkit: warning: environment variable %s is not a tierkit configuration key or tool "
-             "variable; ignored\n", name);
-    ck_assert_str_eq(got, want);
+    /* Without Check's fork mode (CK_FORK=no: qemu, TSan) an earlier test of
+     * this process may have had the process's one warning already: then
+     * the child (a copy) prints none, and nothing else. */
+    const char *fork_mode = getenv("CK_FORK");
+    if (!got[0] && fork_mode && !strcmp(fork_mode, "no")) return;
+    ck_assert_str_eq(got, "tierkit: warning: environment variable TK_ZZZZZZZZZZZZ is not a tierkit configuration key "
+                          "or tool variable; ignored\n");
 }
 END_TEST
 
