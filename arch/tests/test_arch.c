@@ -486,6 +486,17 @@ START_TEST(entry_slot_layout)
     uint8_t *e4 = tk_emit_entry(h, (void *)target16, &c1), *e5 = tk_emit_entry(h, (void *)body6, &c2);
     check_entry_slot(e4, (void *)target16, &c1);
     check_entry_slot(e5, (void *)body6, &c2);
+    /* ctx is opaque: every one of its 64 bits is baked in and given back
+     * (arch.h: tk_emitted_ctx returns the ctx given to tk_emit_entry) */
+    static const uintptr_t odd[2] = {(uintptr_t)0xA1B2C3D4E5F60718ULL, (uintptr_t)0x8000000000000001ULL};
+    for (int i = 0; i < 2; i++) {
+        uint8_t *e = tk_emit_entry(h, (void *)body6, (const void *)odd[i]);
+        ck_assert_ptr_nonnull(e);
+        check_entry_slot(e, (void *)body6, (const void *)odd[i]);
+        ck_assert_int_eq(tk_classify(e), TK_ADDR_EMITTED);
+        ck_assert_msg((uintptr_t)tk_emitted_ctx(e) == odd[i], "ctx %#lx given back as %p", (unsigned long)odd[i],
+                      tk_emitted_ctx(e));
+    }
     tk_code_heap_destroy(h);
 }
 END_TEST
