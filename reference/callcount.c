@@ -158,12 +158,6 @@ static void queue_promoted(tk_runtime *rt, tk_native_version **v, uint32_t n, ui
     tkr_unlock(&rt->tier_lock, TKR_LK_TIER);
 }
 
-void tkr_promote(tk_runtime *rt, tk_native_version *nv)
-{
-    tk_native_version *n2 = promoted_version(rt, nv);
-    if (n2) queue_promoted(rt, &n2, 1, 0);
-}
-
 /* CompleteCallCounting for one pending info (promote, take the stub out of
  * the call path by publishing the counted version's code, Complete); the
  * promoted version goes to *promoted (NULL if none).  `publish`: the

@@ -395,7 +395,6 @@ TK_HIDDEN void tkr_complete_counting(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_stop_counting(struct tk_drv_runtime *rt, struct tk_drv_method *m);
 TK_HIDDEN void tkr_maybe_delete_stubs(struct tk_drv_runtime *rt);
 TK_HIDDEN void tkr_free_infos(struct tk_drv_runtime *rt);
-TK_HIDDEN void tkr_promote(struct tk_drv_runtime *rt, tk_native_version *nv);
 
 /* lifetime.c */
 /* Unloaded types whose structs (and their methods') are kept, newest. */
