@@ -453,49 +453,67 @@ START_TEST(env_message_prefix)
 }
 END_TEST
 
+/* Runs fn(path, arg) in a forked child whose stderr goes to the file
+ * `path`; the child must return 0.  Its stderr, up to cap - 1 bytes, is
+ * left in out (NUL-terminated) and the file removed.  Used for what is
+ * printed once per process (a copy of this one gets its own once-flags). */
+static void stderr_of_child(const char *tag, int (*fn)(const char *path, void *arg), void *arg, char *out,
+                            size_t cap)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/tk-refrt-%s-%d.txt", tag, (int)getpid());
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen(path, "w", stderr)) _exit(2);
+        int rc = fn(path, arg);
+        fflush(stderr);
+        _exit(rc);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s child: status %d", tag, st);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = 0;
+    fclose(f);
+    unlink(path);
+}
+
+static int env_warning_child(const char *path, void *arg)
+{
+    (void)arg;
+    static const char *const tools[] = { "TK_WORKLOADS_DIR", "TK_CONFORM_KEEP_TRACE", "TK_RANDOM_PROGRAMS",
+                                         "TK_RANDOM_SEEDS", "TK_RANDOM_DUMP", "TK_HANG_PIDFILE", NULL };
+    tk_config c;
+    char err[512] = "";
+    for (int i = 0; tools[i]; i++) {
+        setenv(tools[i], "x", 1);
+        tk_config_defaults(&c);
+        if (tk_config_from_env(&c, err, sizeof err)) return 10 + i;
+        fflush(stderr);
+        struct stat st;
+        if (stat(path, &st) || st.st_size) return 20 + i;   /* silent */
+    }
+    setenv("TK_ZZZZZZZZZZZZ", "1", 1);
+    if (tk_config_from_env(&c, err, sizeof err)) return 3;
+    setenv("TK_QQQQQQQQQQQQ", "1", 1);
+    if (tk_config_from_env(&c, err, sizeof err)) return 4;
+    if (tk_config_from_env(&c, err, sizeof err)) return 5;
+    fflush(stderr);
+    return 0;
+}
+
 /* SPEC "Configuration keys": the tools' own TK_ variables are known (no
  * error, no warning); any other unknown TK_ name that does not look like a
  * key gets one warning on stderr per process, and is ignored.  In a child
  * process (the warning's once-flag is per process), stderr in a file. */
 START_TEST(env_tool_variables_and_one_warning)
 {
-    char path[96];
-    snprintf(path, sizeof path, "/tmp/tk-refrt-envwarn-%d.txt", (int)getpid());
-    fflush(stderr);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (!freopen(path, "w", stderr)) _exit(2);
-        static const char *const tools[] = { "TK_WORKLOADS_DIR", "TK_CONFORM_KEEP_TRACE", "TK_RANDOM_PROGRAMS",
-                                             "TK_RANDOM_SEEDS", "TK_RANDOM_DUMP", "TK_HANG_PIDFILE", NULL };
-        tk_config c;
-        char err[512] = "";
-        for (int i = 0; tools[i]; i++) {
-            setenv(tools[i], "x", 1);
-            tk_config_defaults(&c);
-            if (tk_config_from_env(&c, err, sizeof err)) _exit(10 + i);
-            fflush(stderr);
-            struct stat st;
-            if (stat(path, &st) || st.st_size) _exit(20 + i);   /* silent */
-        }
-        setenv("TK_ZZZZZZZZZZZZ", "1", 1);
-        if (tk_config_from_env(&c, err, sizeof err)) _exit(3);
-        setenv("TK_QQQQQQQQQQQQ", "1", 1);
-        if (tk_config_from_env(&c, err, sizeof err)) _exit(4);
-        if (tk_config_from_env(&c, err, sizeof err)) _exit(5);
-        fflush(stderr);
-        _exit(0);
-    }
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %d", st);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
     char got[512];
-    size_t n = fread(got, 1, sizeof got - 1, f);
-    got[n] = 0;
-    fclose(f);
-    unlink(path);
+    stderr_of_child("envwarn", env_warning_child, NULL, got, sizeof got);
     /* Without Check's fork mode (CK_FORK=no: qemu, TSan) an earlier test of
      * this process may have had the process's one warning already: then
      * the child (a copy) prints none, and nothing else. */
@@ -747,48 +765,38 @@ END_TEST
 /* In a child process with stderr in a file and the violation count at 0:
  * `first` makes the first violation, `second` another; returns what the
  * child wrote on stderr. */
+static int violation_child(const char *path, void *arg)
+{
+    (void)path;
+    int first = ((const int *)arg)[0], second = ((const int *)arg)[1];
+    atomic_store(&tkr_lock_order_violations, 0);
+    pthread_mutex_t a = PTHREAD_MUTEX_INITIALIZER, b = PTHREAD_MUTEX_INITIALIZER;
+    for (int k = 0; k < 2; k++) {
+        switch (k ? second : first) {
+        case 0:   /* release of a rank not held */
+            pthread_mutex_lock(&a);
+            tkr_unlock(&a, TKR_LK_TIER);
+            break;
+        case 1:   /* code-version lock under the tiering lock */
+            tkr_lock(&a, TKR_LK_TIER);
+            tkr_lock(&b, TKR_LK_CV);
+            tkr_unlock(&b, TKR_LK_CV);
+            tkr_unlock(&a, TKR_LK_TIER);
+            break;
+        default:  /* a lock held where none may be */
+            tkr_lock(&a, TKR_LK_OBJ);
+            tkr_check_no_locks("test wait");
+            tkr_unlock(&a, TKR_LK_OBJ);
+            break;
+        }
+    }
+    return atomic_load(&tkr_lock_order_violations) == 2 ? 0 : 3;
+}
+
 static void violation_stderr(int first, int second, char *out, size_t cap)
 {
-    char path[96];
-    snprintf(path, sizeof path, "/tmp/tk-refrt-lockmsg-%d.txt", (int)getpid());
-    fflush(stderr);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (!freopen(path, "w", stderr)) _exit(2);
-        atomic_store(&tkr_lock_order_violations, 0);
-        pthread_mutex_t a = PTHREAD_MUTEX_INITIALIZER, b = PTHREAD_MUTEX_INITIALIZER;
-        for (int k = 0; k < 2; k++) {
-            switch (k ? second : first) {
-            case 0:   /* release of a rank not held */
-                pthread_mutex_lock(&a);
-                tkr_unlock(&a, TKR_LK_TIER);
-                break;
-            case 1:   /* code-version lock under the tiering lock */
-                tkr_lock(&a, TKR_LK_TIER);
-                tkr_lock(&b, TKR_LK_CV);
-                tkr_unlock(&b, TKR_LK_CV);
-                tkr_unlock(&a, TKR_LK_TIER);
-                break;
-            default:  /* a lock held where none may be */
-                tkr_lock(&a, TKR_LK_OBJ);
-                tkr_check_no_locks("test wait");
-                tkr_unlock(&a, TKR_LK_OBJ);
-                break;
-            }
-        }
-        fflush(stderr);
-        _exit(atomic_load(&tkr_lock_order_violations) == 2 ? 0 : 3);
-    }
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %d", st);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    size_t n = fread(out, 1, cap - 1, f);
-    out[n] = 0;
-    fclose(f);
-    unlink(path);
+    int which[2] = { first, second };
+    stderr_of_child("lockmsg", violation_child, which, out, cap);
 }
 
 /* Every violation is counted; the first one of the process (and only it)
